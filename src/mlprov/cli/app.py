@@ -1,0 +1,327 @@
+"""The commands. Each one parses, calls one library function, and renders."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import orjson
+import typer
+
+from mlprov.cli.render import describe, emit_json, entries_table, err, out, progress_bar
+from mlprov.errors import InputError, NotFoundError
+from mlprov.identity import default_actor
+from mlprov.ledger import keys as keyfiles
+from mlprov.ledger.checkpoint import SignedCheckpoint
+from mlprov.ledger.events import Event
+from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import EventType
+from mlprov.ledger.proofs import load_proof
+
+app = typer.Typer(
+    help="mlprov: training-data provenance you can prove.\n\n"
+    "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
+    "5 refused change, 6 missing extra, 10 integrity failure.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+keys_app = typer.Typer(
+    help="Signing keys (Ed25519, C2SP signed-note format).", no_args_is_help=True
+)
+proof_app = typer.Typer(help="Inclusion and consistency proofs of the log.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(proof_app, name="proof")
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+KeyFiles = Annotated[
+    list[Path] | None, typer.Option("--key", help="A trusted verifier key file (.pub); repeatable.")
+]
+
+
+def _open(store: str | None) -> Ledger:
+    return Ledger.open(store)
+
+
+def _write(data: bytes, path: Path | None) -> None:
+    if path is None:
+        sys.stdout.write(data.decode())
+        return
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}", "check the path") from exc
+    err.print(f"wrote {path}")
+
+
+def _read(path: Path, what: str) -> bytes:
+    try:
+        if path.stat().st_size > 16 * 1024 * 1024:
+            raise InputError(f"{path} is too large to be a {what}", "give the right file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{what} file {path} does not exist", "check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
+
+
+@app.command()
+def init(
+    directory: Annotated[Path, typer.Argument(help="Where to create .mlprov/.")] = Path("."),
+    store: StoreOpt = None,
+    origin: Annotated[str | None, typer.Option(help="The log's origin line.")] = None,
+) -> None:
+    """Create a ledger: .mlprov/ with its store, blobs and a signing key."""
+    with Ledger.init(directory, store=store, origin=origin) as ledger:
+        out.print(f"created ledger {ledger.origin}")
+        out.print(f"  store  {ledger.store.url}")
+        if ledger.location and ledger.location.keys_dir:
+            out.print(f"  keys   {ledger.location.keys_dir}")
+
+
+@app.command()
+def record(
+    type: Annotated[str, typer.Argument(help="Event type, e.g. source, transform, dataset.")],
+    payload: Annotated[str, typer.Option(help="The payload as JSON, or @FILE.")],
+    parent: Annotated[list[str] | None, typer.Option(help="A parent digest; repeatable.")] = None,
+    actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Record one event by hand (pipelines record their own)."""
+    raw = _read(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(
+            f"the payload is not valid JSON: {exc}", "quote it for the shell"
+        ) from None
+    with _open(store) as ledger:
+        parents = [ledger.resolve(p) for p in parent or []]
+        entry = ledger.append(
+            Event.create(type, data, actor=actor or default_actor(), parents=parents)
+        )
+    if json:
+        emit_json(entry.to_json())
+    else:
+        out.print(f"recorded {entry.event.type.value} {entry.event.name or ''} {entry.digest}")
+
+
+@app.command()
+def log(
+    type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
+    name: Annotated[str | None, typer.Option(help="Only events listed under this name.")] = None,
+    since: Annotated[str | None, typer.Option(help="Recorded at or after (RFC 3339).")] = None,
+    until: Annotated[str | None, typer.Option(help="Recorded before (RFC 3339).")] = None,
+    limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
+    oldest_first: Annotated[bool, typer.Option(help="Oldest first.")] = False,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """List recorded events, newest first."""
+    if type is not None and type not in {t.value for t in EventType}:
+        raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
+    with _open(store) as ledger:
+        found = list(
+            ledger.entries(
+                type=type,
+                name=name,
+                since=since,
+                until=until,
+                limit=limit,
+                newest_first=not oldest_first,
+            )
+        )
+    if json:
+        emit_json([e.to_json() for e in found])
+    elif not found:
+        err.print("no events match")
+    else:
+        out.print(entries_table(found))
+
+
+@app.command()
+def show(
+    ref: Annotated[str, typer.Argument(help="An event digest or unique prefix.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Show one event with its parents and children."""
+    with _open(store) as ledger:
+        entry = ledger.get(ref)
+        parents, children = ledger.parents(entry.digest), ledger.children(entry.digest)
+    if json:
+        emit_json(
+            {
+                **entry.to_json(),
+                "children": [str(c.digest) for c in children],
+            }
+        )
+    else:
+        describe(entry, parents, children)
+
+
+@app.command()
+def trace(
+    ref: Annotated[str, typer.Argument(help="An event digest or unique prefix.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Everything an event descends from, back to every root, in log order."""
+    with _open(store) as ledger:
+        found = ledger.trace(ref)
+    if json:
+        emit_json([e.to_json() for e in found])
+    else:
+        out.print(entries_table(found))
+
+
+@app.command()
+def verify(
+    key: KeyFiles = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(help="A checkpoint published elsewhere to check the log against."),
+    ] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Recompute every digest, link, tile, root, signature and checkpoint."""
+    trusted = [keyfiles.load_verifier(p) for p in key or []]
+    external = [SignedCheckpoint.parse(_read(p, "checkpoint")) for p in checkpoint or []]
+    with _open(store) as ledger, progress_bar("verifying", not json and err.is_terminal) as cb:
+        report = ledger.verify(trusted, external=external, progress=cb)
+    if json:
+        emit_json(report.to_json())
+    else:
+        for p in report.problems:
+            err.print(f"[bold red]FAIL[/] {p.code}: {p.message}")
+        for w in report.warnings:
+            err.print(f"[yellow]warning:[/] {w}")
+        verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
+        out.print(
+            f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
+            f"{report.checkpoints} checkpoints ({report.signatures} signatures); "
+            f"root {report.root.hex()}"
+        )
+    if not report.ok:
+        raise typer.Exit(10)
+
+
+@app.command(name="checkpoint")
+def checkpoint_cmd(
+    key: Annotated[
+        Path | None, typer.Option(help="Signing key file (default: the ledger's).")
+    ] = None,
+    output: Annotated[
+        Path | None, typer.Option("--out", help="Also write it to this file.")
+    ] = None,
+    list_: Annotated[bool, typer.Option("--list", help="List stored checkpoints instead.")] = False,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Sign the current tree head (C2SP tlog-checkpoint) and store it; or --list them."""
+    with _open(store) as ledger:
+        if list_:
+            found = ledger.checkpoints()
+            if json:
+                emit_json([_cp_json(c) for c in found])
+            else:
+                for c in found:
+                    cp = c.checkpoint
+                    out.print(f"size {cp.size:>10}  root {cp.root.hex()}  signed by {_signers(c)}")
+            return
+        signed = ledger.checkpoint(ledger.signer(key))
+    if json:
+        emit_json(_cp_json(signed))
+    else:
+        _write(signed.serialize(), None)
+    if output is not None:
+        _write(signed.serialize(), output)
+
+
+def _signers(c: SignedCheckpoint) -> str:
+    return ", ".join(f"{s.name}+{s.key_hash:08x}" for s in c.signatures)
+
+
+def _cp_json(c: SignedCheckpoint) -> dict[str, object]:
+    cp = c.checkpoint
+    return {
+        "origin": cp.origin,
+        "size": cp.size,
+        "root": cp.root.hex(),
+        "signers": [f"{s.name}+{s.key_hash:08x}" for s in c.signatures],
+        "note": c.serialize().decode(),
+    }
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: Annotated[str, typer.Argument(help="Key name (no spaces, no '+').")],
+    directory: Annotated[
+        Path | None, typer.Option("--dir", help="Where to write it (default: the ledger's keys).")
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Create an Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub."""
+    if directory is None:
+        with _open(store) as ledger:
+            folder = ledger.location.keys_dir if ledger.location else None
+        if folder is None:
+            raise InputError("this ledger has no keys folder", "pass --dir")
+        directory = folder
+    directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+    signer = keyfiles.SignerKey.generate(name)
+    private, public = keyfiles.write_keypair(signer, directory)
+    out.print(f"key id   {signer.verifier().key_id}")
+    out.print(f"private  {private}  (never share it; it never enters the ledger)")
+    out.print(f"public   {public}")
+    out.print(f"verifier {signer.verifier().text()}")
+
+
+@proof_app.command("inclusion")
+def proof_inclusion(
+    ref: Annotated[str, typer.Argument(help="An event digest or unique prefix.")],
+    size: Annotated[
+        int | None, typer.Option(help="Tree size (default: newest checkpoint).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Prove that an event is in the log."""
+    with _open(store) as ledger:
+        proof = ledger.inclusion_proof(ref, size)
+    _write(proof.dumps(), output)
+
+
+@proof_app.command("consistency")
+def proof_consistency(
+    old: Annotated[int, typer.Argument(help="The older tree size.")],
+    new: Annotated[int | None, typer.Argument(help="The newer tree size (default: now).")] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Prove that the log of size OLD is a prefix of the log of size NEW."""
+    with _open(store) as ledger:
+        proof = ledger.consistency_proof(old, new)
+    _write(proof.dumps(), output)
+
+
+@proof_app.command("check")
+def proof_check(
+    file: Annotated[Path, typer.Argument(help="A proof file.")],
+    key: KeyFiles = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check a proof file on its own: no ledger is needed."""
+    proof = load_proof(_read(file, "proof"), str(file))
+    proof.verify([keyfiles.load_verifier(p) for p in key or []])
+    if json:
+        emit_json({"ok": True, "format": proof.format})
+    else:
+        out.print(f"[bold green]valid[/] {proof.format}")

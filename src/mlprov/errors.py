@@ -1,0 +1,125 @@
+"""The one exception hierarchy of mlprov.
+
+Every error a user can meet is one of these, with a message that says what is wrong and a
+hint that says how to fix it. The command line maps each class to its exit code here, in
+one place, so that a tamper alarm and a typo never share a code::
+
+    MlprovError                      exit 1  (an unexpected failure; a bug if you see it)
+    ├── InputError                   exit 3  bad input: a malformed value, file or argument
+    │   ├── NotFoundError            exit 3  an unknown digest, name or file
+    │   ├── KeyFormatError           exit 3  a malformed key file
+    │   └── CheckpointFormatError    exit 3  a malformed checkpoint or signed note
+    ├── ConflictError                exit 5  a refused change (duplicate, unknown parent)
+    ├── StoreError                   exit 4  the store cannot be opened or used
+    ├── MissingExtraError            exit 6  an optional dependency is not installed
+    └── IntegrityError               exit 10 recorded history does not verify
+        ├── ProofError               exit 10 an inclusion or consistency proof does not verify
+        └── SignatureError           exit 10 a signature does not verify
+
+Exit code 2 is the command line's own usage error (unknown option, missing argument).
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EXIT_CODES",
+    "CheckpointFormatError",
+    "ConflictError",
+    "InputError",
+    "IntegrityError",
+    "KeyFormatError",
+    "MissingExtraError",
+    "MlprovError",
+    "NotFoundError",
+    "ProofError",
+    "SignatureError",
+    "StoreError",
+]
+
+
+class MlprovError(Exception):
+    """Base of every mlprov error: a user-facing message and a hint on how to fix it."""
+
+    exit_code = 1
+
+    def __init__(self, message: str, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message if not self.hint else f"{self.message} ({self.hint})"
+
+
+class InputError(MlprovError):
+    """A value, file or argument given by the user is malformed."""
+
+    exit_code = 3
+
+
+class NotFoundError(InputError):
+    """A digest, name or file that was asked for does not exist."""
+
+
+class KeyFormatError(InputError):
+    """A key file is not a well-formed signer or verifier key."""
+
+
+class CheckpointFormatError(InputError):
+    """A checkpoint or signed note is not well formed."""
+
+
+class StoreError(MlprovError):
+    """The store cannot be opened or used (corrupt, foreign, unreachable)."""
+
+    exit_code = 4
+
+
+class ConflictError(MlprovError):
+    """The ledger refuses a change: a duplicate event, an unknown parent."""
+
+    exit_code = 5
+
+
+class MissingExtraError(MlprovError):
+    """An optional dependency is missing; the message names the extra to install."""
+
+    exit_code = 6
+
+    def __init__(self, package: str, extra: str) -> None:
+        super().__init__(
+            f"this needs the Python package {package!r}, which is not installed",
+            f"install it with: pip install 'mlprov[{extra}]'",
+        )
+
+
+class IntegrityError(MlprovError):
+    """Recorded history does not verify: something was changed, dropped or reordered."""
+
+    exit_code = 10
+
+
+class ProofError(IntegrityError):
+    """An inclusion, consistency, membership or non-membership proof does not verify."""
+
+
+class SignatureError(IntegrityError):
+    """A signature does not verify against the key it names."""
+
+
+EXIT_CODES: dict[str, int] = {
+    cls.__name__: cls.exit_code
+    for cls in (
+        MlprovError,
+        InputError,
+        NotFoundError,
+        KeyFormatError,
+        CheckpointFormatError,
+        StoreError,
+        ConflictError,
+        MissingExtraError,
+        IntegrityError,
+        ProofError,
+        SignatureError,
+    )
+}

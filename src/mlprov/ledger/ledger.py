@@ -1,0 +1,315 @@
+"""The ledger: append-only events, their DAG, the Merkle log and signed checkpoints."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from pathlib import Path
+
+from mlprov.digest import Digest
+from mlprov.errors import ConflictError, InputError, NotFoundError
+from mlprov.ledger import keys as keyfiles
+from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from mlprov.ledger.events import Entry, Event, utc_now
+from mlprov.ledger.keys import SignerKey, VerifierKey
+from mlprov.ledger.log import TileAppender, TileCache, TileReader
+from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
+from mlprov.ledger.verify import VerifyReport, verify_ledger
+from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
+
+__all__ = ["Ledger"]
+
+_MIN_PREFIX = 6
+
+
+def _entry(row: EventRow) -> Entry:
+    return Entry(row.seq, Digest.from_raw(row.digest), Event.decode(row.body), row.body)
+
+
+class Ledger:
+    """A provenance ledger over a store. Open one with `Ledger.open()` or `mlprov.open()`."""
+
+    def __init__(self, store: SqlStore, location: Location | None = None) -> None:
+        self.store = store
+        self.location = location
+        with store.reader() as r:
+            meta = r.meta()
+        self.origin = meta["origin"]
+        self.ledger_id = meta["ledger_id"]
+        self._tiles = TileCache()
+        self._appender: TileAppender | None = None
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, store: str | None = None, *, cwd: Path | None = None) -> Ledger:
+        """Open the ledger named by `store`, `MLPROV_STORE`, or the nearest `.mlprov/`."""
+        location = find(store, cwd=cwd)
+        return cls(SqlStore.open(location.url), location)
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path,
+        *,
+        store: str | None = None,
+        origin: str | None = None,
+    ) -> Ledger:
+        """Create `.mlprov/` in `directory` with a new store and the ledger's signing key."""
+        location = for_directory(directory)
+        if store:
+            location = Location(find(store, cwd=directory).url, location.home, location.keys_dir)
+        assert location.home is not None and location.keys_dir is not None
+        ledger_id = secrets.token_hex(8)
+        origin = origin or f"mlprov/{ledger_id}"
+        problem = keyfiles.key_name_problem(origin)
+        if problem:
+            raise InputError(f"invalid origin {origin!r}: {problem}", "use e.g. example.com/ledger")
+        location.home.mkdir(parents=True, exist_ok=True)
+        (location.home / "blobs").mkdir(exist_ok=True)
+        location.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        sql = SqlStore.create(
+            location.url, {"origin": origin, "ledger_id": ledger_id, "created_at": utc_now()}
+        )
+        if not list(location.keys_dir.glob("*.key")):
+            keyfiles.write_keypair(SignerKey.generate(origin), location.keys_dir)
+        return cls(sql, location)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+    def append(self, event: Event) -> Entry:
+        """Record one event; its parents must already be in the ledger."""
+        return self.append_many([event])[0]
+
+    def append_many(self, events: Sequence[Event]) -> list[Entry]:
+        """Record events in order, atomically: all of them or none.
+
+        A parent may be an earlier event of the same batch. Duplicates and unknown parents
+        are refused with ConflictError, and nothing of the batch is written.
+        """
+        bodies = [ev.encode() for ev in events]
+        digests = [Digest.of_bytes(b) for b in bodies]
+        raws = [d.raw for d in digests]
+        batch: dict[bytes, int] = {}
+        for i, raw in enumerate(raws):
+            if raw in batch:
+                raise ConflictError(f"event {digests[i]} appears twice in the batch")
+            batch[raw] = i
+        wanted = set(raws) | {p.raw for ev in events for p in ev.parents}
+        with self.store.writer() as w:
+            size = w.size()
+            known = w.seqs_of(wanted)
+            rows: list[EventRow] = []
+            edges: list[tuple[int, int]] = []
+            for i, (ev, body, raw) in enumerate(zip(events, bodies, raws, strict=True)):
+                if raw in known:
+                    raise ConflictError(
+                        f"event {digests[i]} is already recorded (at position {known[raw]})",
+                        "an event is recorded once; refer to it by its digest",
+                    )
+                seq = size + i
+                for parent in ev.parents:
+                    pseq = known.get(parent.raw)
+                    if pseq is None:
+                        j = batch.get(parent.raw)
+                        if j is None or j >= i:
+                            raise ConflictError(
+                                f"parent {parent} of event {i + 1} of the batch is not in the "
+                                "ledger",
+                                "record the parent first; `mlprov log` lists what is recorded",
+                            )
+                        pseq = size + j
+                    edges.append((seq, pseq))
+                rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
+            # The cached right edge is reused only if nobody appended since; it is dropped
+            # until this commit succeeds, so a failed append never leaves it ahead of the store.
+            cached, self._appender = self._appender, None
+            appender = cached if cached is not None and cached.size == size else None
+            appender = appender or TileAppender(w, size)
+            appender.extend(raws)
+            w.insert(rows, edges)
+            w.put_tiles(appender.changed())
+            w.set_size(size + len(rows))
+        appender.mark_written()
+        self._appender = appender
+        return [Entry(r.seq, d, ev, r.body) for r, d, ev in zip(rows, digests, events, strict=True)]
+
+    # -- reading ------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        with self.store.reader() as r:
+            return r.size()
+
+    def resolve(self, ref: str | Digest) -> Digest:
+        """A digest from its full form, its hex, or a unique hex prefix of 6+ digits."""
+        text = str(ref).strip().lower().removeprefix("sha256:")
+        if len(text) == 64:
+            return Digest("sha256:" + text)
+        if len(text) < _MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
+            raise InputError(
+                f"{ref!r} is not a digest",
+                f"give sha256:<64 hex digits> or a unique prefix of at least {_MIN_PREFIX}",
+            )
+        with self.store.reader() as r:
+            rows = r.by_hex_prefix(text, 2)
+        if not rows:
+            raise NotFoundError(f"no event digest starts with {text}", "see `mlprov log`")
+        if len(rows) > 1:
+            raise InputError(f"prefix {text} matches several events", "give more digits")
+        return Digest.from_raw(rows[0].digest)
+
+    def get(self, ref: str | Digest) -> Entry:
+        """The recorded event with this digest (or unique prefix)."""
+        digest = self.resolve(ref)
+        with self.store.reader() as r:
+            rows = r.by_digest([digest.raw])
+        if not rows:
+            raise NotFoundError(f"no event {digest} in this ledger", "see `mlprov log`")
+        return _entry(rows[0])
+
+    def parents(self, ref: str | Digest) -> list[Entry]:
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.parent_seqs([entry.seq]).get(entry.seq, []))]
+
+    def children(self, ref: str | Digest) -> list[Entry]:
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.child_seqs(entry.seq))]
+
+    def trace(self, ref: str | Digest) -> list[Entry]:
+        """The event and all its ancestors back to every root, oldest first (log order)."""
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.ancestor_seqs(entry.seq))]
+
+    def entries(
+        self,
+        *,
+        type: str | None = None,
+        name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[Entry]:
+        """Recorded events, filtered by type, name and time (`since` <= recorded_at < `until`)."""
+        where = EventFilter(type, name, since, until, limit, newest_first)
+        with self.store.reader() as r:
+            for row in r.select(where):
+                yield _entry(row)
+
+    # -- the log ------------------------------------------------------------------------
+    def root(self, size: int | None = None) -> bytes:
+        with self.store.reader() as r:
+            n = r.size() if size is None else self._check_size(size, r.size())
+            return TileReader(r, n, self._tiles).root()
+
+    @staticmethod
+    def _check_size(size: int, current: int) -> int:
+        if not 0 <= size <= current:
+            raise InputError(f"tree size {size} is out of range", f"the log has {current} events")
+        return size
+
+    def inclusion_proof(self, ref: str | Digest, size: int | None = None) -> InclusionProof:
+        """Prove the event is in the log: at the newest checkpoint covering it, else now."""
+        entry = self.get(ref)
+        covering = [c for c in self.checkpoints() if c.checkpoint.size > entry.seq]
+        with self.store.reader() as r:
+            current = r.size()
+            note = None
+            if size is None and covering:
+                size, note = covering[-1].checkpoint.size, covering[-1].serialize().decode()
+            n = current if size is None else self._check_size(size, current)
+            if entry.seq >= n:
+                raise InputError(f"event {entry.digest} is not in the log of size {n}")
+            tiles = TileReader(r, n, self._tiles)
+            hashes = tiles.inclusion_proof(entry.seq, n)
+            root = tiles.root()
+        return InclusionProof(
+            origin=self.origin,
+            event=entry.digest,
+            index=entry.seq,
+            tree_size=n,
+            root=root.hex(),
+            hashes=[h.hex() for h in hashes],
+            checkpoint=note,
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove the log of `old_size` is a prefix of the log of `new_size` (default: now)."""
+        notes = {c.checkpoint.size: c.serialize().decode() for c in self.checkpoints()}
+        with self.store.reader() as r:
+            current = r.size()
+            n = current if new_size is None else self._check_size(new_size, current)
+            m = self._check_size(old_size, n)
+            tiles = TileReader(r, n, self._tiles)
+            hashes = tiles.consistency_proof(m, n) if m else []
+            old_root, new_root = tiles.root(m), tiles.root(n)
+        return ConsistencyProof(
+            origin=self.origin,
+            old_size=m,
+            new_size=n,
+            old_root=old_root.hex(),
+            new_root=new_root.hex(),
+            hashes=[h.hex() for h in hashes],
+            old_checkpoint=notes.get(m),
+            new_checkpoint=notes.get(n),
+        )
+
+    # -- checkpoints and keys -----------------------------------------------------------
+    def signer(self, path: Path | None = None) -> SignerKey:
+        """The signing key: the file given, else the one key in the ledger's keys folder."""
+        if path is not None:
+            return keyfiles.load_signer(path)
+        folder = self.location.keys_dir if self.location else None
+        found = sorted(folder.glob("*.key")) if folder and folder.is_dir() else []
+        if len(found) != 1:
+            raise NotFoundError(
+                f"{'no' if not found else 'more than one'} signing key in {folder}",
+                "pass --key FILE, or create one with `mlprov keys generate`",
+            )
+        return keyfiles.load_signer(found[0])
+
+    def trusted_keys(self, extra: Iterable[VerifierKey] = ()) -> list[VerifierKey]:
+        """The verifier keys trusted here: those given, and the keys folder's `.pub` files."""
+        keys = list(extra)
+        folder = self.location.keys_dir if self.location else None
+        if folder and folder.is_dir():
+            keys.extend(keyfiles.load_verifier(p) for p in sorted(folder.glob("*.pub")))
+        return keys
+
+    def checkpoint(self, signer: SignerKey | None = None) -> SignedCheckpoint:
+        """Sign the current tree head and store the checkpoint; returns it."""
+        key = signer or self.signer()
+        with self.store.writer() as w:
+            size = w.size()
+            root = TileReader(w, size, self._tiles).root()
+            signed = sign_checkpoint(Checkpoint(self.origin, size, root), [key])
+            w.add_checkpoint(size, signed.serialize(), utc_now())
+        return signed
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """The stored checkpoints, oldest first, parsed from their exact stored bytes."""
+        with self.store.reader() as r:
+            rows = r.checkpoints()
+        return [SignedCheckpoint.parse(row.note) for row in rows]
+
+    def verify(
+        self,
+        keys: Iterable[VerifierKey] = (),
+        *,
+        external: Sequence[SignedCheckpoint] = (),
+        progress: Callable[[int, int], None] | None = None,
+    ) -> VerifyReport:
+        """Recompute every digest, link, tile, root and checkpoint; report every problem."""
+        trusted = self.trusted_keys(keys)
+        with self.store.reader() as r:
+            return verify_ledger(r, self.origin, trusted, external, progress)

@@ -1,0 +1,434 @@
+"""The SQL store (SQLAlchemy Core): SQLite by default, PostgreSQL for teams.
+
+The two backends differ in three places only, all here: how a writer takes the one write
+lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT ... FOR UPDATE` on the head row), how
+a reader gets a snapshot (SQLite WAL read transaction, PostgreSQL REPEATABLE READ), and
+the upsert dialect for tiles.
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event as sa_event
+from sqlalchemy.dialects import postgresql as pg_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+from sqlalchemy.engine import Connection, Engine
+
+from mlprov.errors import ConflictError, MissingExtraError, StoreError
+from mlprov.store import schema
+from mlprov.store.interface import CheckpointRow, EventFilter, EventRow
+
+__all__ = ["SqlStore"]
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+_CHUNK = 500  # bound parameters per IN list, well under every backend's limit
+_SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_ANCESTORS = sa.text(
+    "WITH RECURSIVE anc(seq) AS (SELECT CAST(:seq AS BIGINT) UNION "
+    "SELECT e.parent FROM mlprov_edges e JOIN anc ON e.child = anc.seq) "
+    "SELECT seq FROM anc ORDER BY seq"
+)
+
+
+def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == _CHUNK:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _row(r: Any) -> EventRow:
+    return EventRow(r[0], bytes(r[1]), r[2], r[3], r[4], bytes(r[5]))
+
+
+_EVENT_COLUMNS = (
+    schema.events.c.seq,
+    schema.events.c.digest,
+    schema.events.c.type,
+    schema.events.c.name,
+    schema.events.c.recorded_at,
+    schema.events.c.body,
+)
+
+
+class _Session:
+    """A reader (and, with `locked`, a writer) over one connection and transaction."""
+
+    def __init__(self, conn: Connection, dialect: str, locked_size: int | None) -> None:
+        self._conn = conn
+        self._dialect = dialect
+        self._locked_size = locked_size
+
+    # -- reads --------------------------------------------------------------------------
+    def size(self) -> int:
+        if self._locked_size is not None:
+            return self._locked_size
+        return int(self._conn.execute(sa.select(schema.head.c.size)).scalar_one())
+
+    def meta(self) -> dict[str, str]:
+        rows = self._conn.execute(sa.select(schema.meta.c.key, schema.meta.c.value))
+        return {k: v for k, v in rows}
+
+    def by_digest(self, digests: Iterable[bytes]) -> list[EventRow]:
+        out: list[EventRow] = []
+        for batch in _chunks(digests):
+            q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.digest.in_(batch))
+            out.extend(_row(r) for r in self._conn.execute(q))
+        return out
+
+    def by_seq(self, seqs: Iterable[int]) -> list[EventRow]:
+        out: list[EventRow] = []
+        for batch in _chunks(seqs):
+            q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.seq.in_(batch))
+            out.extend(_row(r) for r in self._conn.execute(q))
+        out.sort(key=lambda r: r.seq)
+        return out
+
+    def by_hex_prefix(self, prefix: str, limit: int) -> list[EventRow]:
+        # A hex prefix is a byte range [low, high) on the unique digest index.
+        low_hex = prefix + "0" * (64 - len(prefix))
+        low = bytes.fromhex(low_hex)
+        top = int(prefix, 16) + 1
+        q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.digest >= low)
+        if top < 16 ** len(prefix):
+            high = bytes.fromhex(f"{top:0{len(prefix)}x}" + "0" * (64 - len(prefix)))
+            q = q.where(schema.events.c.digest < high)
+        q = q.order_by(schema.events.c.digest).limit(limit)
+        return [_row(r) for r in self._conn.execute(q)]
+
+    def seqs_of(self, digests: Iterable[bytes]) -> dict[bytes, int]:
+        out: dict[bytes, int] = {}
+        for batch in _chunks(digests):
+            q = sa.select(schema.events.c.digest, schema.events.c.seq).where(
+                schema.events.c.digest.in_(batch)
+            )
+            out.update((bytes(d), int(s)) for d, s in self._conn.execute(q))
+        return out
+
+    def parent_seqs(self, seqs: Iterable[int]) -> dict[int, list[int]]:
+        out: dict[int, list[int]] = {}
+        for batch in _chunks(seqs):
+            q = (
+                sa.select(schema.edges.c.child, schema.edges.c.parent)
+                .where(schema.edges.c.child.in_(batch))
+                .order_by(schema.edges.c.child, schema.edges.c.parent)
+            )
+            for child, parent in self._conn.execute(q):
+                out.setdefault(int(child), []).append(int(parent))
+        return out
+
+    def child_seqs(self, seq: int) -> list[int]:
+        q = (
+            sa.select(schema.edges.c.child)
+            .where(schema.edges.c.parent == seq)
+            .order_by(schema.edges.c.child)
+        )
+        return [int(c) for c in self._conn.execute(q).scalars()]
+
+    def ancestor_seqs(self, seq: int) -> list[int]:
+        return [int(s) for s in self._conn.execute(_ANCESTORS, {"seq": seq}).scalars()]
+
+    def select(self, where: EventFilter) -> Iterator[EventRow]:
+        c = schema.events.c
+        q = sa.select(*_EVENT_COLUMNS)
+        if where.type is not None:
+            q = q.where(c.type == where.type)
+        if where.name is not None:
+            q = q.where(c.name == where.name)
+        if where.since is not None:
+            q = q.where(c.recorded_at >= where.since)
+        if where.until is not None:
+            q = q.where(c.recorded_at < where.until)
+        q = q.order_by(c.seq.desc() if where.newest_first else c.seq)
+        if where.limit is not None:
+            q = q.limit(where.limit)
+        for r in self._conn.execution_options(yield_per=2000).execute(q):
+            yield _row(r)
+
+    def scan_events(self, start: int = 0) -> Iterator[EventRow]:
+        q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.seq >= start)
+        result = self._conn.execution_options(yield_per=20000).execute(
+            q.order_by(schema.events.c.seq)
+        )
+        for part in result.partitions():
+            for r in part:
+                yield EventRow(r[0], bytes(r[1]), r[2], r[3], r[4], bytes(r[5]))
+
+    def scan_edges(self) -> Iterator[tuple[int, int]]:
+        q = sa.select(schema.edges.c.child, schema.edges.c.parent).order_by(
+            schema.edges.c.child, schema.edges.c.parent
+        )
+        for part in self._conn.execution_options(yield_per=20000).execute(q).partitions():
+            for child, parent in part:
+                yield int(child), int(parent)
+
+    def tiles(self, level: int, indices: Iterable[int]) -> dict[int, bytes]:
+        out: dict[int, bytes] = {}
+        t = schema.tiles.c
+        for batch in _chunks(indices):
+            q = sa.select(t.idx, t.hashes).where(t.level == level, t.idx.in_(batch))
+            out.update((int(i), bytes(h)) for i, h in self._conn.execute(q))
+        return out
+
+    def scan_tiles(self) -> Iterator[tuple[int, int, bytes]]:
+        t = schema.tiles.c
+        q = sa.select(t.level, t.idx, t.hashes).order_by(t.level, t.idx)
+        for part in self._conn.execution_options(yield_per=1000).execute(q).partitions():
+            for level, idx, hashes in part:
+                yield int(level), int(idx), bytes(hashes)
+
+    def checkpoints(self) -> list[CheckpointRow]:
+        c = schema.checkpoints.c
+        q = sa.select(c.id, c.size, c.note, c.created_at).order_by(c.id)
+        return [CheckpointRow(int(i), int(s), bytes(n), t) for i, s, n, t in self._conn.execute(q)]
+
+    # -- writes (only reachable through SqlStore.writer) --------------------------------
+    def insert(self, rows: Sequence[EventRow], edges: Sequence[tuple[int, int]]) -> None:
+        if rows:
+            self._conn.execute(
+                schema.events.insert(),
+                [
+                    {
+                        "seq": r.seq,
+                        "digest": r.digest,
+                        "type": r.type,
+                        "name": r.name,
+                        "recorded_at": r.recorded_at,
+                        "body": r.body,
+                    }
+                    for r in rows
+                ],
+            )
+        if edges:
+            self._conn.execute(schema.edges.insert(), [{"child": c, "parent": p} for c, p in edges])
+
+    def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
+        if not tiles:
+            return
+        insert = (pg_dialect if self._dialect == "postgresql" else sqlite_dialect).insert
+        stmt = insert(schema.tiles)
+        stmt = stmt.on_conflict_do_update(
+            index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes}
+        )
+        self._conn.execute(stmt, [{"level": lv, "idx": i, "hashes": h} for lv, i, h in tiles])
+
+    def set_size(self, size: int) -> None:
+        self._conn.execute(schema.head.update().where(schema.head.c.id == 1).values(size=size))
+        self._locked_size = size
+
+    def add_checkpoint(self, size: int, note: bytes, created_at: str) -> None:
+        self._conn.execute(
+            schema.checkpoints.insert().values(size=size, note=note, created_at=created_at)
+        )
+
+
+def _sqlite_path(url: sa.URL) -> Path | None:
+    db = url.database
+    return None if not db or db == ":memory:" else Path(db)
+
+
+def _check_sqlite_file(path: Path) -> None:
+    if not path.exists():
+        raise StoreError(
+            f"no ledger database at {path}", "run `mlprov init` to create one, or fix MLPROV_STORE"
+        )
+    if not path.is_file():
+        raise StoreError(f"{path} is not a file", "point MLPROV_STORE at a ledger.db file")
+    try:
+        with path.open("rb") as fh:
+            magic = fh.read(len(_SQLITE_MAGIC))
+    except OSError as exc:
+        raise StoreError(f"cannot read {path}: {exc.strerror}", "check its permissions") from exc
+    if magic != _SQLITE_MAGIC:
+        raise StoreError(
+            f"{path} is not an mlprov ledger: it is not a SQLite database",
+            "point MLPROV_STORE at the right file, or restore it from a backup",
+        )
+    # Look through a read-only connection first: opening a foreign file through the engine
+    # would switch it to WAL mode, and a store must never change what it does not own.
+    try:
+        con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
+        try:
+            con.execute("SELECT value FROM mlprov_meta WHERE key = 'format'").fetchone()
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as exc:
+        if "no such table" in str(exc):
+            raise StoreError(
+                f"{path} is a SQLite database but not an mlprov ledger",
+                "point MLPROV_STORE at a ledger.db, or run `mlprov init` elsewhere",
+            ) from exc
+        raise StoreError(
+            f"{path} cannot be read as a ledger: {exc}",
+            "the file is damaged or not a ledger: restore it from a backup",
+        ) from exc
+
+
+def _normalise_url(url: str) -> sa.URL:
+    try:
+        parsed = sa.make_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise StoreError(
+            f"cannot parse store URL {url!r}",
+            "use a path, sqlite:///PATH or postgresql://USER@HOST/DB",
+        ) from exc
+    if parsed.drivername in ("postgresql", "postgres"):
+        parsed = parsed.set(drivername="postgresql+psycopg")
+    if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
+        raise StoreError(
+            f"unsupported store {parsed.drivername!r}",
+            "use a path, sqlite:///PATH or postgresql://USER@HOST/DB",
+        )
+    return parsed
+
+
+class SqlStore:
+    """A ledger store over SQLAlchemy Core: `open` an existing store, `create` a new one."""
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._dialect = engine.dialect.name
+
+    # -- construction -------------------------------------------------------------------
+    @classmethod
+    def _engine_for(cls, url: str) -> tuple[Engine, Path | None]:
+        parsed = _normalise_url(url)
+        if parsed.drivername == "postgresql+psycopg":
+            try:
+                import psycopg  # noqa: F401
+            except ImportError as exc:
+                raise MissingExtraError("psycopg", "postgres") from exc
+            return sa.create_engine(parsed, pool_pre_ping=True), None
+        sync = str(parsed.query.get("synchronous", "NORMAL")).upper()
+        if sync not in _SYNC_LEVELS:
+            raise StoreError(f"unknown SQLite synchronous level {sync!r}", "use NORMAL or FULL")
+        parsed = parsed.difference_update_query(["synchronous"])
+        engine = sa.create_engine(parsed, connect_args={"timeout": 60})
+        _configure_sqlite(engine, sync)
+        return engine, _sqlite_path(parsed)
+
+    @classmethod
+    def open(cls, url: str) -> SqlStore:
+        """Open an existing ledger store; refuse anything that is not one."""
+        engine, path = cls._engine_for(url)
+        if path is not None:
+            _check_sqlite_file(path)
+        store = cls(engine)
+        store._check_format()
+        return store
+
+    @classmethod
+    def create(cls, url: str, meta: dict[str, str]) -> SqlStore:
+        """Create the tables of a new, empty ledger and write its meta rows."""
+        engine, path = cls._engine_for(url)
+        if path is not None:
+            if path.exists() and path.stat().st_size > 0:
+                raise ConflictError(
+                    f"{path} already exists", "open it, or remove it to start a new ledger"
+                )
+            path.parent.mkdir(parents=True, exist_ok=True)
+        store = cls(engine)
+        with store._guard(), engine.begin() as conn:
+            if sa.inspect(conn).has_table(schema.meta.name):
+                raise ConflictError(
+                    f"{store.url} already holds an mlprov ledger", "open it instead of creating it"
+                )
+            schema.metadata.create_all(conn)
+            values = {
+                "format": schema.FORMAT,
+                "schema_version": str(schema.SCHEMA_VERSION),
+                **meta,
+            }
+            conn.execute(schema.meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
+            conn.execute(schema.head.insert().values(id=1, size=0))
+        return store
+
+    def _check_format(self) -> None:
+        with self.reader() as r:
+            try:
+                found = r.meta()
+            except StoreError as exc:
+                raise StoreError(
+                    f"{self.url} is not an mlprov ledger ({exc.message})",
+                    "point MLPROV_STORE at a ledger, or run `mlprov init` to create one",
+                ) from exc
+        if found.get("format") != schema.FORMAT:
+            raise StoreError(
+                f"{self.url} is not an mlprov ledger", "point MLPROV_STORE at a ledger"
+            )
+        version = int(found.get("schema_version", "0"))
+        if version > schema.SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.url} was written by a newer mlprov (store schema {version})",
+                "upgrade mlprov: pip install -U mlprov",
+            )
+
+    # -- use ----------------------------------------------------------------------------
+    @property
+    def url(self) -> str:
+        return self._engine.url.render_as_string(hide_password=True)
+
+    @property
+    def dialect(self) -> str:
+        return self._dialect
+
+    @contextmanager
+    def _guard(self) -> Iterator[None]:
+        try:
+            yield
+        except sa.exc.SQLAlchemyError as exc:
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+            hint = "check that the store is reachable and is an mlprov ledger"
+            if re.search(r"malformed|not a database|corrupt", detail, re.I):
+                hint = "the database file is damaged: restore it from a backup"
+            raise StoreError(f"the store {self.url} failed: {detail}", hint) from exc
+
+    @contextmanager
+    def reader(self) -> Iterator[_Session]:
+        with self._guard(), self._engine.connect() as conn:
+            if self._dialect == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield _Session(conn, self._dialect, None)
+
+    @contextmanager
+    def writer(self) -> Iterator[_Session]:
+        with self._guard(), self._engine.connect() as conn:
+            conn = conn.execution_options(mlprov_write=True)
+            with conn.begin():
+                size = conn.execute(
+                    sa.select(schema.head.c.size).where(schema.head.c.id == 1).with_for_update()
+                ).scalar_one()
+                yield _Session(conn, self._dialect, int(size))
+
+    def close(self) -> None:
+        self._engine.dispose()
+
+
+def _configure_sqlite(engine: Engine, synchronous: str) -> None:
+    """WAL, a busy timeout, and explicit BEGIN so writers can take the lock up front."""
+
+    @sa_event.listens_for(engine, "connect")
+    def _connect(dbapi_conn: Any, _record: Any) -> None:
+        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
+        cur = dbapi_conn.cursor()
+        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute(f"PRAGMA synchronous={synchronous}")
+        cur.execute("PRAGMA busy_timeout=60000")
+        cur.close()
+
+    @sa_event.listens_for(engine, "begin")
+    def _begin(conn: Connection) -> None:
+        write = conn.get_execution_options().get("mlprov_write", False)
+        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
