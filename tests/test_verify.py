@@ -180,13 +180,27 @@ def test_two_rows_swapped_in_place(ledger: Ledger) -> None:
         ("UPDATE mlprov_edges SET parent = 1 WHERE child = 2", "edge"),
         ("DELETE FROM mlprov_edges WHERE child = 3", "edge"),
         ("UPDATE mlprov_head SET size = 6", "size"),
-        ("DELETE FROM mlprov_tiles", "tile"),
     ],
 )
 def test_one_indexed_field_changed(ledger: Ledger, statement: str, expected: str) -> None:
     build(ledger)
     _sql(ledger, statement)
     assert expected in codes(ledger)
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "DELETE FROM mlprov_tiles",
+        "UPDATE mlprov_tiles SET hashes = :forged WHERE level = 0 AND idx = 0",
+    ],
+)
+def test_merkle_tile_changed(ledger: Ledger, statement: str) -> None:
+    ledger.append_many(
+        [Event.create("source", {"name": f"s{i}", "version": "1"}, actor="a") for i in range(300)]
+    )
+    _sql(ledger, statement, forged=bytes(8192))
+    assert "tile" in codes(ledger)
 
 
 def test_one_byte_of_a_body_changed(ledger: Ledger) -> None:
@@ -311,6 +325,23 @@ def test_no_trusted_key_is_a_warning_not_silence(ledger: Ledger) -> None:
     report = ledger.verify()
     assert report.ok and report.signatures == 0
     assert any("signatures were not checked" in w for w in report.warnings)
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_chunked_scan_catches_what_a_single_pass_does(ledger: Ledger, workers: int) -> None:
+    ledger.append_many(
+        [Event.create("source", {"name": f"s{i}", "version": "1"}, actor="a") for i in range(300)]
+    )
+    ledger.checkpoint()
+    clean = ledger.verify(workers=workers, chunk=70)
+    assert clean.ok and clean.events == 300 and clean.root == ledger.root()
+    body = list(ledger.entries(limit=201))[200].body.replace(b'"s200"', b'"s999"')
+    with _engine(ledger).begin() as conn:
+        conn.execute(sa.text("UPDATE mlprov_events SET body = :b WHERE seq = 200"), {"b": body})
+    _sql(ledger, "DELETE FROM mlprov_events WHERE seq = 150")
+    report = ledger.verify(workers=workers, chunk=70)
+    found = {(p.code, p.seq) for p in report.problems}
+    assert {("digest", 200), ("log-gap", 151), ("size", None)} <= found
 
 
 def test_distinct_events_never_share_bytes() -> None:

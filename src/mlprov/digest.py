@@ -15,12 +15,14 @@ Subclasses count as their base type. Anything else (NaN, Infinity, a larger inte
 bytes, datetime, set, Decimal, custom objects) raises :class:`~mlprov.errors.InputError`
 naming the path of the offending part, such as ``payload.params.threshold``.
 
-Why it is fast: one walk in Python checks the domain and swaps each float for an int (if
-integral) or an ``orjson.Fragment`` of its ECMAScript spelling, then orjson writes JSON
-with sorted keys. orjson escapes strings exactly as JCS does (the tests check every code
-point) and sorts keys by code point, which equals JCS's UTF-16 order unless a key holds a
-character above U+FFFF; so output with any 4-byte UTF-8 sequence is redone, slowly but
-exactly, by the ``rfc8785`` package.
+Why it is fast: one walk in Python refuses types outside the domain and swaps each float
+for an int (if integral) or an ``orjson.Fragment`` of its ECMAScript spelling; orjson then
+writes JSON with sorted keys, itself refusing lone surrogates and integers beyond
+±(2**53 − 1) (a slower walk then names the path). orjson escapes strings exactly as JCS
+does (the tests check every code point) and sorts keys by code point, which equals JCS's
+UTF-16 order unless a key holds a character above U+FFFF; so output holding any 4-byte
+UTF-8 sequence, or nested deeper than orjson's 254 levels, is made by the ``rfc8785``
+package instead: slower, and exact.
 """
 
 from __future__ import annotations
@@ -41,7 +43,14 @@ if TYPE_CHECKING:
     from pydantic import GetCoreSchemaHandler
     from pydantic_core import CoreSchema
 
-__all__ = ["Digest", "canonical_json", "digest_file", "digest_json", "sha256_hasher"]
+__all__ = [
+    "Digest",
+    "canonical_json",
+    "digest_file",
+    "digest_json",
+    "sha256_hasher",
+    "sha256_raw",
+]
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _FORM = "'sha256:' followed by 64 lowercase hex digits"
@@ -120,7 +129,7 @@ def _bad_digest(text: object) -> InputError:
     shown = repr(text) if len(repr(text)) <= 90 else repr(text)[:86] + "...'"
     hint = None
     if not isinstance(text, str):
-        what = f"is a {type(text).__name__}, not text"
+        what = f"is of type {type(text).__name__}, not text"
     elif text != text.strip():
         what, hint = "has surrounding whitespace", "strip it, or use Digest.parse for user input"
     elif ":" not in text:
@@ -174,6 +183,11 @@ def digest_file(
     return Digest.from_raw(hasher.digest())
 
 
+def sha256_raw(data: bytes) -> bytes:
+    """The 32 raw bytes of SHA-256 over ``data`` (hot paths that compare raw digests)."""
+    return hashlib.sha256(data).digest()
+
+
 def digest_json(value: object) -> Digest:
     """The digest of a JSON value: ``Digest.of_bytes(canonical_json(value))``."""
     return Digest.of_bytes(canonical_json(value))
@@ -199,16 +213,10 @@ _LEAVES = frozenset({str, Digest, int, bool, type(None)})
 _MAX_INT = 2**53 - 1
 _FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_TEXT_HINT = "write it as ISO 8601 text: value.isoformat()"
-_HINTS = {
-    "bytes": "encode it as hex or base64 text, or store it and record its digest",
-    "datetime": _TEXT_HINT,
-    "date": _TEXT_HINT,
-    "time": _TEXT_HINT,
-    "set": "use a sorted list",
-    "frozenset": "use a sorted list",
-    "Decimal": "use a string (exact) or a float",
-}
+_HINTS = dict.fromkeys(("datetime", "date", "time"), "write it as ISO 8601 text: .isoformat()")
+_HINTS |= dict.fromkeys(("set", "frozenset"), "use a sorted list")
+_HINTS["bytes"] = "encode it as hex or base64 text, or store it and record its digest"
+_HINTS["Decimal"] = "use a string (exact) or a float"
 
 
 class _Refused(Exception):
@@ -224,17 +232,14 @@ class _Refused(Exception):
             self.path.append(step)
 
     def error(self) -> InputError:
-        where = "".join(
-            f"[{p}]"
-            if isinstance(p, int)
-            else f".{p}"
-            if _KEY.fullmatch(str(p))
-            else f"[{json.dumps(p)}]"
-            for p in reversed(self.path)
-        ).lstrip(".")
-        return InputError(
-            f"cannot encode {where or 'the value'} as canonical JSON: {self.what}", self.hint
-        )
+        where = "".join(map(_step, reversed(self.path))).lstrip(".") or "the value"
+        return InputError(f"cannot encode {where} as canonical JSON: {self.what}", self.hint)
+
+
+def _step(p: object) -> str:
+    if isinstance(p, int):
+        return f"[{p}]"
+    return f".{p}" if _KEY.fullmatch(str(p)) else f"[{json.dumps(p)}]"
 
 
 def _slow(value: Any) -> bytes:
@@ -245,6 +250,8 @@ def _slow(value: Any) -> bytes:
         raise e.error() from None
     except RecursionError:
         raise InputError("the value is nested too deeply for canonical JSON") from None
+    except rfc8785.CanonicalizationError as e:  # not expected: the checks above come first
+        raise InputError(f"cannot encode the value as canonical JSON: {e}") from None
 
 
 def _check_scalars(v: Any, what: str = "the text") -> None:
@@ -298,7 +305,7 @@ def _normalise(v: Any) -> Any:
         return v
     if t is float:
         return _float(v)
-    # Containers test their leaves inline: a call per leaf would double the cost.
+    # containers test their leaves inline, as a call for each would double the cost
     if isinstance(v, dict):
         out = v if t is dict else dict(v)
         try:

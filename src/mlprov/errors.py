@@ -10,6 +10,7 @@ one place, so that a tamper alarm and a typo never share a code::
     │   ├── KeyFormatError           exit 3  a malformed key file
     │   └── CheckpointFormatError    exit 3  a malformed checkpoint or signed note
     ├── ConflictError                exit 5  a refused change (duplicate, unknown parent)
+    │   └── DuplicateError           exit 5  the event is already recorded
     ├── StoreError                   exit 4  the store cannot be opened or used
     ├── MissingExtraError            exit 6  an optional dependency is not installed
     └── IntegrityError               exit 10 recorded history does not verify
@@ -25,6 +26,7 @@ __all__ = [
     "EXIT_CODES",
     "CheckpointFormatError",
     "ConflictError",
+    "DuplicateError",
     "InputError",
     "IntegrityError",
     "KeyFormatError",
@@ -81,6 +83,10 @@ class ConflictError(MlprovError):
     exit_code = 5
 
 
+class DuplicateError(ConflictError):
+    """An event (or row) is already recorded; the ledger records each event once."""
+
+
 class MissingExtraError(MlprovError):
     """An optional dependency is missing; the message names the extra to install."""
 
@@ -117,6 +123,7 @@ EXIT_CODES: dict[str, int] = {
         CheckpointFormatError,
         StoreError,
         ConflictError,
+        DuplicateError,
         MissingExtraError,
         IntegrityError,
         ProofError,

@@ -12,8 +12,10 @@ import os
 import sys
 import traceback
 
+import typer
+
 from mlprov.cli.app import app
-from mlprov.cli.render import err
+from mlprov.cli.render import fail
 from mlprov.errors import MlprovError
 
 __all__ = ["app", "main"]
@@ -22,18 +24,29 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the `mlprov` console script."""
     try:
-        app(prog_name="mlprov")
+        code = app(prog_name="mlprov", standalone_mode=False)
     except MlprovError as exc:
-        err.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
-        if exc.hint:
-            err.print(f"[dim]hint:[/] {exc.hint}")
+        fail(exc.message, exc.hint)
         sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        err.print("interrupted; nothing half-written was kept")
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except (typer.Abort, KeyboardInterrupt):
+        fail("interrupted", "nothing half-written was kept")
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the last line of defence: no raw traceback
+        code = getattr(exc, "exit_code", None)
+        if hasattr(exc, "format_message") and isinstance(code, int):
+            # the command line's own usage errors (typer's click): one line and a hint
+            ctx = getattr(exc, "ctx", None)
+            message = exc.format_message()
+            if message:  # empty when the help was shown instead (no arguments given)
+                fail(message, f"see `{ctx.command_path if ctx else 'mlprov'} --help`")
+            sys.exit(code)
         if os.environ.get("MLPROV_DEBUG"):
             traceback.print_exc()
-        err.print(f"[bold red]internal error:[/] {type(exc).__name__}: {exc}")
-        err.print("[dim]hint:[/] this is a bug in mlprov; rerun with MLPROV_DEBUG=1 and report it")
+        fail(
+            f"internal error: {type(exc).__name__}: {exc}",
+            "this is a bug in mlprov; rerun with MLPROV_DEBUG=1 and report it",
+        )
         sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

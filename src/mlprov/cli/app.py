@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import orjson
 import typer
+from rich.text import Text
 
-from mlprov.cli.render import describe, emit_json, entries_table, err, out, progress_bar
+from mlprov.cli.render import (
+    describe,
+    emit_bytes,
+    emit_json,
+    entries_table,
+    err,
+    out,
+    progress_bar,
+)
 from mlprov.errors import InputError, NotFoundError
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
@@ -50,7 +58,7 @@ def _open(store: str | None) -> Ledger:
 
 def _write(data: bytes, path: Path | None) -> None:
     if path is None:
-        sys.stdout.write(data.decode())
+        emit_bytes(data)
         return
     try:
         path.write_bytes(data)
@@ -200,9 +208,9 @@ def verify(
         emit_json(report.to_json())
     else:
         for p in report.problems:
-            err.print(f"[bold red]FAIL[/] {p.code}: {p.message}")
+            err.print(Text.assemble(("FAIL ", "bold red"), f"{p.code}: {p.message}"))
         for w in report.warnings:
-            err.print(f"[yellow]warning:[/] {w}")
+            err.print(Text.assemble(("warning: ", "yellow"), w))
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
         out.print(
             f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "

@@ -27,8 +27,22 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+def emit_bytes(data: bytes) -> None:
+    """Write bytes as they are, whatever the locale's text encoding."""
+    sys.stdout.flush()
+    sys.stdout.buffer.write(data)
+    sys.stdout.buffer.flush()
+
+
 def emit_json(value: Any) -> None:
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2).decode() + "\n")
+    emit_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
+
+
+def fail(message: str, hint: str | None) -> None:
+    """The one-line error, and its hint; user text is never read as markup."""
+    err.print(Text.assemble(("error: ", "bold red"), message))
+    if hint:
+        err.print(Text.assemble(("hint: ", "dim"), hint))
 
 
 def entries_table(entries: Iterable[Entry]) -> Table:
@@ -44,8 +58,8 @@ def entries_table(entries: Iterable[Entry]) -> Table:
             str(e.seq),
             e.digest.short,
             e.event.type.value,
-            e.event.name or "",
-            e.event.actor,
+            Text(e.event.name or ""),  # stored text is shown literally, never as markup
+            Text(e.event.actor),
             e.event.recorded_at[:19].replace("T", " "),
         )
     return table
@@ -53,13 +67,13 @@ def entries_table(entries: Iterable[Entry]) -> Table:
 
 def describe(entry: Entry, parents: list[Entry], children: list[Entry]) -> None:
     ev = entry.event
-    out.print(f"[bold]{ev.type.value}[/] {ev.name or ''}")
+    out.print(Text.assemble((ev.type.value, "bold"), " ", ev.name or ""))
     out.print(f"  digest       {entry.digest}")
     out.print(f"  position     {entry.seq}")
-    out.print(f"  actor        {ev.actor}")
+    out.print(Text(f"  actor        {ev.actor}"))
     out.print(f"  recorded at  {ev.recorded_at}")
     for label, group in (("parents", parents), ("children", children)):
-        out.print(f"  {label:<12} " + (", ".join(_ref(p) for p in group) or "none"))
+        out.print(Text(f"  {label:<12} " + (", ".join(_ref(p) for p in group) or "none")))
     out.print("  payload")
     body = orjson.dumps(dict(ev.payload), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     for line in body.decode().splitlines():
@@ -89,11 +103,13 @@ def progress_bar(label: str, enabled: bool) -> Iterator[Any]:
         TimeRemainingColumn(),
         console=err,
         transient=True,
+        auto_refresh=False,  # no refresh thread: verify may fork worker processes
     )
     with bar:
         task = bar.add_task(label, total=None)
 
         def update(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
+            bar.refresh()
 
         yield update

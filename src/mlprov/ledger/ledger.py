@@ -6,14 +6,21 @@ import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
-from mlprov.digest import Digest
-from mlprov.errors import ConflictError, InputError, NotFoundError
+from mlprov.digest import Digest, sha256_raw
+from mlprov.errors import (
+    ConflictError,
+    DuplicateError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+)
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
-from mlprov.ledger.events import Entry, Event, utc_now
+from mlprov.ledger.events import Entry, Event, parse_time, utc_now
 from mlprov.ledger.keys import SignerKey, VerifierKey
-from mlprov.ledger.log import TileAppender, TileCache, TileReader
+from mlprov.ledger.log import TileAppender, TileCache, TileReader, store_tiles
 from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
+from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
 
@@ -23,7 +30,14 @@ _MIN_PREFIX = 6
 
 
 def _entry(row: EventRow) -> Entry:
-    return Entry(row.seq, Digest.from_raw(row.digest), Event.decode(row.body), row.body)
+    try:
+        event = Event.decode(row.body)
+    except InputError as exc:  # what the store holds is damaged, not what the user typed
+        raise IntegrityError(
+            f"event {row.seq} in the store is damaged: {exc.message}",
+            "run `mlprov verify` to see what was changed",
+        ) from None
+    return Entry(row.seq, Digest.from_raw(row.digest), event, row.body)
 
 
 class Ledger:
@@ -95,48 +109,53 @@ class Ledger:
         are refused with ConflictError, and nothing of the batch is written.
         """
         bodies = [ev.encode() for ev in events]
-        digests = [Digest.of_bytes(b) for b in bodies]
-        raws = [d.raw for d in digests]
+        raws = [sha256_raw(b) for b in bodies]
+        digests = [Digest.from_raw(r) for r in raws]
         batch: dict[bytes, int] = {}
         for i, raw in enumerate(raws):
             if raw in batch:
-                raise ConflictError(f"event {digests[i]} appears twice in the batch")
+                raise DuplicateError(f"event {digests[i]} appears twice in the batch")
             batch[raw] = i
-        wanted = set(raws) | {p.raw for ev in events for p in ev.parents}
-        with self.store.writer() as w:
-            size = w.size()
-            known = w.seqs_of(wanted)
-            rows: list[EventRow] = []
-            edges: list[tuple[int, int]] = []
-            for i, (ev, body, raw) in enumerate(zip(events, bodies, raws, strict=True)):
-                if raw in known:
-                    raise ConflictError(
-                        f"event {digests[i]} is already recorded (at position {known[raw]})",
-                        "an event is recorded once; refer to it by its digest",
-                    )
-                seq = size + i
-                for parent in ev.parents:
-                    pseq = known.get(parent.raw)
-                    if pseq is None:
-                        j = batch.get(parent.raw)
-                        if j is None or j >= i:
-                            raise ConflictError(
-                                f"parent {parent} of event {i + 1} of the batch is not in the "
-                                "ledger",
-                                "record the parent first; `mlprov log` lists what is recorded",
-                            )
-                        pseq = size + j
-                    edges.append((seq, pseq))
-                rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
-            # The cached right edge is reused only if nobody appended since; it is dropped
-            # until this commit succeeds, so a failed append never leaves it ahead of the store.
-            cached, self._appender = self._appender, None
-            appender = cached if cached is not None and cached.size == size else None
-            appender = appender or TileAppender(w, size)
-            appender.extend(raws)
-            w.insert(rows, edges)
-            w.put_tiles(appender.changed())
-            w.set_size(size + len(rows))
+        outside = {p.raw for ev in events for p in ev.parents} - batch.keys()
+        try:
+            with self.store.writer() as w:
+                size = w.size()
+                known = w.seqs_of(outside) if outside else {}
+                rows: list[EventRow] = []
+                edges: list[tuple[int, int]] = []
+                for i, (ev, body, raw) in enumerate(zip(events, bodies, raws, strict=True)):
+                    seq = size + i
+                    for parent in ev.parents:
+                        pseq = known.get(parent.raw)
+                        if pseq is None:
+                            j = batch.get(parent.raw)
+                            if j is None or j >= i:
+                                raise ConflictError(
+                                    f"parent {parent} of event {i + 1} of the batch is not in "
+                                    "the ledger",
+                                    "record the parent first; `mlprov log` lists what is recorded",
+                                )
+                            pseq = size + j
+                        edges.append((seq, pseq))
+                    rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
+                # The cached right edge is reused only if nobody appended since; it is dropped
+                # until this commit succeeds, so a failed append never leaves it ahead.
+                cached, self._appender = self._appender, None
+                appender = cached if cached is not None and cached.size == size else None
+                appender = appender or TileAppender(w, size)
+                appender.extend(raws)
+                w.insert(rows, edges)  # the unique digest index refuses a recorded event
+                w.put_tiles(appender.changed())
+                w.set_size(size + len(rows))
+        except DuplicateError:
+            with self.store.reader() as r:
+                found = r.seqs_of(raws)
+            first = next((i for i, raw in enumerate(raws) if raw in found), 0)
+            raise DuplicateError(
+                f"event {digests[first]} is already recorded (at position "
+                f"{found.get(raws[first], '?')})",
+                "an event is recorded once; refer to it by its digest",
+            ) from None
         appender.mark_written()
         self._appender = appender
         return [Entry(r.seq, d, ev, r.body) for r, d, ev in zip(rows, digests, events, strict=True)]
@@ -200,7 +219,12 @@ class Ledger:
         limit: int | None = None,
         newest_first: bool = False,
     ) -> Iterator[Entry]:
-        """Recorded events, filtered by type, name and time (`since` <= recorded_at < `until`)."""
+        """Recorded events, filtered by type, name and time (`since` <= recorded_at < `until`).
+
+        Times are ISO 8601 (`2026-05-22`, `2026-05-22T09:30:00+02:00`); no zone means UTC.
+        """
+        since = parse_time(since) if since is not None else None
+        until = parse_time(until) if until is not None else None
         where = EventFilter(type, name, since, until, limit, newest_first)
         with self.store.reader() as r:
             for row in r.select(where):
@@ -210,7 +234,7 @@ class Ledger:
     def root(self, size: int | None = None) -> bytes:
         with self.store.reader() as r:
             n = r.size() if size is None else self._check_size(size, r.size())
-            return TileReader(r, n, self._tiles).root()
+            return TileReader(store_tiles(r, n), n, self._tiles).root()
 
     @staticmethod
     def _check_size(size: int, current: int) -> int:
@@ -221,16 +245,17 @@ class Ledger:
     def inclusion_proof(self, ref: str | Digest, size: int | None = None) -> InclusionProof:
         """Prove the event is in the log: at the newest checkpoint covering it, else now."""
         entry = self.get(ref)
-        covering = [c for c in self.checkpoints() if c.checkpoint.size > entry.seq]
         with self.store.reader() as r:
             current = r.size()
             note = None
+            covering = [c for c in r.checkpoints() if c.size > entry.seq]
             if size is None and covering:
-                size, note = covering[-1].checkpoint.size, covering[-1].serialize().decode()
+                signed = SignedCheckpoint.parse(covering[-1].note)
+                size, note = signed.checkpoint.size, signed.serialize().decode()
             n = current if size is None else self._check_size(size, current)
             if entry.seq >= n:
                 raise InputError(f"event {entry.digest} is not in the log of size {n}")
-            tiles = TileReader(r, n, self._tiles)
+            tiles = TileReader(store_tiles(r, n), n, self._tiles)
             hashes = tiles.inclusion_proof(entry.seq, n)
             root = tiles.root()
         return InclusionProof(
@@ -250,7 +275,7 @@ class Ledger:
             current = r.size()
             n = current if new_size is None else self._check_size(new_size, current)
             m = self._check_size(old_size, n)
-            tiles = TileReader(r, n, self._tiles)
+            tiles = TileReader(store_tiles(r, n), n, self._tiles)
             hashes = tiles.consistency_proof(m, n) if m else []
             old_root, new_root = tiles.root(m), tiles.root(n)
         return ConsistencyProof(
@@ -291,7 +316,7 @@ class Ledger:
         key = signer or self.signer()
         with self.store.writer() as w:
             size = w.size()
-            root = TileReader(w, size, self._tiles).root()
+            root = TileReader(store_tiles(w, size), size, self._tiles).root()
             signed = sign_checkpoint(Checkpoint(self.origin, size, root), [key])
             w.add_checkpoint(size, signed.serialize(), utc_now())
         return signed
@@ -308,8 +333,23 @@ class Ledger:
         *,
         external: Sequence[SignedCheckpoint] = (),
         progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
+        chunk: int = CHUNK,
     ) -> VerifyReport:
-        """Recompute every digest, link, tile, root and checkpoint; report every problem."""
+        """Recompute every digest, link, tile, root and checkpoint; report every problem.
+
+        A large log is scanned by `workers` processes (default: the CPUs, up to 4), each
+        with its own connection, in chunks of `chunk` events.
+        """
         trusted = self.trusted_keys(keys)
         with self.store.reader() as r:
-            return verify_ledger(r, self.origin, trusted, external, progress)
+            return verify_ledger(
+                r,
+                self.origin,
+                trusted,
+                external,
+                progress,
+                url=self.store.connect_url,
+                workers=workers,
+                chunk=chunk,
+            )

@@ -8,6 +8,7 @@ on which optional fields a model happens to declare.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar
 
@@ -63,7 +64,7 @@ class Payload(BaseModel):
     label_field: ClassVar[str | None] = "name"
 
     @classmethod
-    def label_of(cls, data: dict[str, Any]) -> str | None:
+    def label_of(cls, data: Mapping[str, Any]) -> str | None:
         """The name an event of this type is listed under (`mlprov log --name`)."""
         if cls.label_field is None:
             return None
@@ -100,7 +101,7 @@ class SourcePayload(_Named):
     record_root: Digest | None = None
 
     @classmethod
-    def label_of(cls, data: dict[str, Any]) -> str | None:
+    def label_of(cls, data: Mapping[str, Any]) -> str | None:
         return f"{data.get('name')}@{data.get('version')}"
 
 

@@ -29,7 +29,15 @@ def _raw(values: Iterable[str]) -> list[bytes]:
 
 
 def _check_note(note: str | None, keys: Iterable[VerifierKey], size: int, root: str) -> None:
+    keys = list(keys)
     if note is None:
+        if keys:  # a key can only vouch for a root through a checkpoint it signed
+            raise ProofError(
+                f"the proof carries no signed checkpoint for size {size}, so no key vouches "
+                "for its root",
+                "make the proof at a checkpointed size (`mlprov checkpoint` first), "
+                "or check it without --key",
+            )
         return
     signed = SignedCheckpoint.parse(note.encode())
     cp = signed.checkpoint
@@ -39,7 +47,6 @@ def _check_note(note: str | None, keys: Iterable[VerifierKey], size: int, root: 
             "and root",
             "the proof and its checkpoint do not belong together",
         )
-    keys = list(keys)
     if keys:
         signed.verify(keys)
 
@@ -95,7 +102,8 @@ class ConsistencyProof(_Proof):
             _raw(self.hashes),
         )
         keys = list(keys)
-        _check_note(self.old_checkpoint, keys, self.old_size, self.old_root)
+        if self.old_size:  # the empty tree needs nobody's word
+            _check_note(self.old_checkpoint, keys, self.old_size, self.old_root)
         _check_note(self.new_checkpoint, keys, self.new_size, self.new_root)
 
 

@@ -12,22 +12,20 @@ a problem, since whoever can write the store can also add their own key and chec
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from mlprov import merkle
-from mlprov.errors import InputError, MlprovError
+from mlprov.errors import MlprovError
 from mlprov.ledger.checkpoint import SignedCheckpoint
-from mlprov.ledger.events import Event
 from mlprov.ledger.keys import VerifierKey
-from mlprov.ledger.log import TILE_HEIGHT, TILE_WIDTH, TileCache, TileReader
+from mlprov.ledger.log import FULL_TILE, TileReader, memory_tiles, split_hashes, store_tiles
+from mlprov.ledger.scan import CHUNK, scan_log
 from mlprov.store.interface import Reader
 
 __all__ = ["Problem", "VerifyReport", "verify_ledger"]
 
-_PROGRESS_EVERY = 20000
 _MAX_PROBLEMS = 1000
 
 
@@ -82,119 +80,34 @@ class VerifyReport:
         }
 
 
-class _Levels:
-    """Collects the recomputed tile contents: leaf hashes, and nodes at heights 8, 16, ..."""
-
-    def __init__(self) -> None:
-        self.levels: list[bytearray] = [bytearray()]
-
-    def on_node(self, height: int, _index: int, node: bytes) -> None:
-        if height % TILE_HEIGHT == 0:
-            level = height // TILE_HEIGHT
-            while len(self.levels) <= level:
-                self.levels.append(bytearray())
-            self.levels[level] += node
-
-
-def _edges_by_child(edges: Iterator[tuple[int, int]]) -> Iterator[tuple[int, list[int]]]:
-    current, parents = -1, list[int]()
-    for child, parent in edges:
-        if child != current:
-            if parents:
-                yield current, parents
-            current, parents = child, []
-        parents.append(parent)
-    if parents:
-        yield current, parents
+def _levels(digests: list[bytes]) -> list[bytes]:
+    """The recomputed tree as tile levels: level L holds every node of height 8L."""
+    leaf = merkle.leaf_hash
+    levels = [b"".join([leaf(d) for d in digests])]
+    while len(levels[-1]) >= FULL_TILE:
+        data = levels[-1]
+        levels.append(
+            b"".join(
+                merkle.root_of(split_hashes(data[i : i + FULL_TILE]))
+                for i in range(0, len(data) - FULL_TILE + 1, FULL_TILE)
+            )
+        )
+    return levels
 
 
-def _scan(
-    reader: Reader,
-    report: VerifyReport,
-    sizes: set[int],
-    roots: dict[int, bytes],
-    levels: _Levels,
-    progress: Callable[[int, int], None] | None,
-) -> None:
-    total = report.size
-    seen: dict[bytes, int] = {}
-    frontier = merkle.Frontier(on_node=levels.on_node)
-    leaves = levels.levels[0]
-    sha256, leaf_hash = hashlib.sha256, merkle.leaf_hash
-    edge_rows = _edges_by_child(reader.scan_edges())
-    pending = next(edge_rows, None)
-    expected = count = 0
-    if 0 in sizes:
-        roots[0] = merkle.EMPTY_ROOT
-    for row in reader.scan_events():
-        seq = row.seq
-        if seq != expected:
-            report.add("log-gap", f"expected event {expected} next, found {seq}", seq)
-            expected = seq
-        expected += 1
-        count += 1
-        if sha256(row.body).digest() != row.digest:
-            report.add("digest", f"event {seq}: its bytes do not hash to its digest", seq)
-        if row.digest in seen:
-            report.add("duplicate", f"event {seq} repeats event {seen[row.digest]}", seq)
-        seen[row.digest] = seq
-        parents: list[int] = []
-        try:
-            event = Event.decode(row.body)
-        except InputError as exc:
-            report.add("body", f"event {seq}: {exc}", seq)
-        else:
-            if (event.type.value, event.name, event.recorded_at) != (
-                row.type,
-                row.name,
-                row.recorded_at,
-            ):
-                report.add("index", f"event {seq}: its index columns disagree with its body", seq)
-            for p in event.parents:
-                pseq = seen.get(p.raw)
-                if pseq is None or pseq >= seq:
-                    report.add("parent", f"event {seq}: parent {p} is not an earlier event", seq)
-                else:
-                    parents.append(pseq)
-        stored: list[int] = []
-        while pending is not None and pending[0] <= seq:
-            if pending[0] < seq:
-                report.add("edge", f"link from missing event {pending[0]}", pending[0])
-            else:
-                stored = pending[1]
-            pending = next(edge_rows, None)
-        report.edges += len(stored)
-        if sorted(parents) != stored:
-            report.add("edge", f"event {seq}: stored parent links disagree with its body", seq)
-        lh = leaf_hash(row.digest)
-        leaves += lh
-        frontier.append(lh)
-        if seq + 1 in sizes:
-            roots[seq + 1] = frontier.root()
-        if progress is not None and count % _PROGRESS_EVERY == 0:
-            progress(count, total)
-    if pending is not None:
-        report.add("edge", f"links from events past the end of the log ({pending[0]})")
-    report.events = count
-    if count != total:
-        report.add("size", f"the log holds {count} events but its head says {total}")
-    report.root = frontier.root()
-    if progress is not None:
-        progress(count, total)
-
-
-def _check_tiles(reader: Reader, report: VerifyReport, levels: _Levels) -> bool:
-    full = TILE_WIDTH * merkle.HASH_SIZE
+def _check_tiles(reader: Reader, report: VerifyReport, levels: list[bytes]) -> bool:
+    # Every full tile is stored, and every partial edge tile above level 0.
     expected = {
-        (lv, i // full): data[i : i + full]
-        for lv, data in enumerate(levels.levels)
-        for i in range(0, len(data), full)
+        (lv, i // FULL_TILE): data[i : i + FULL_TILE]
+        for lv, data in enumerate(levels)
+        for i in range(0, len(data), FULL_TILE)
+        if lv > 0 or len(data) - i >= FULL_TILE
     }
     ok = True
     for level, idx, hashes in reader.scan_tiles():
         report.tiles += 1
         want = expected.pop((level, idx), None)
-        if want is None or bytes(want) != hashes:
+        if want is None or want != hashes:
             report.add("tile", f"Merkle tile {level}/{idx} does not match the events")
             ok = False
     for level, idx in sorted(expected):
@@ -272,8 +185,15 @@ def verify_ledger(
     keys: Sequence[VerifierKey],
     external: Sequence[SignedCheckpoint],
     progress: Callable[[int, int], None] | None,
+    *,
+    url: str,
+    workers: int | None = None,
+    chunk: int = CHUNK,
 ) -> VerifyReport:
-    """Verify everything one reader snapshot holds; see the module docstring."""
+    """Verify everything one reader snapshot holds; see the module docstring.
+
+    `url` lets worker processes open the store themselves for a large log's scan.
+    """
     report = VerifyReport(size=reader.size())
     stored: list[tuple[int, SignedCheckpoint]] = []
     for n, row in enumerate(reader.checkpoints(), start=1):
@@ -281,13 +201,21 @@ def verify_ledger(
             stored.append((n, SignedCheckpoint.parse(row.note)))
         except MlprovError as exc:
             report.add("checkpoint", f"checkpoint {n} is malformed: {exc.message}")
+    scan = scan_log(reader, url, report.size, progress, workers=workers, chunk=chunk)
+    for code, message, seq in scan.problems:
+        report.add(code, message, seq)
+    digests = scan.digests
+    report.events, report.edges = len(digests), scan.edges
+    if report.events != report.size:
+        report.add("size", f"the log holds {report.events} events but its head says {report.size}")
+    levels = _levels(digests)
+    recomputed = TileReader(memory_tiles(levels), len(digests))
+    report.root = recomputed.root()
     sizes = {cp.checkpoint.size for _, cp in stored} | {cp.checkpoint.size for cp in external}
-    roots: dict[int, bytes] = {}
-    levels = _Levels()
-    _scan(reader, report, sizes, roots, levels, progress)
+    roots = {n: recomputed.root(n) for n in sizes if n <= len(digests)}
     tiles_ok = _check_tiles(reader, report, levels)
-    # A fresh tile cache: verify trusts nothing remembered from earlier reads.
-    tiles = TileReader(reader, report.size, TileCache()) if tiles_ok and report.ok else None
+    # Consistency proofs come from the stored tiles (what outsiders are served), fresh.
+    tiles = TileReader(store_tiles(reader, report.size), report.size) if tiles_ok else None
     _check_checkpoints(reader, report, origin, keys, stored, external, roots, tiles)
     if not keys and (stored or external):
         report.warnings.append(

@@ -30,10 +30,13 @@ class Location:
     keys_dir: Path | None  # MLPROV_KEYS, else home/keys
 
 
-def _url_for(value: str) -> str:
+def _url_for(value: str, cwd: Path | None = None) -> str:
     if "://" in value:
         return value
-    return "sqlite:///" + str(Path(value).expanduser().resolve())
+    path = Path(value).expanduser()
+    if not path.is_absolute() and cwd is not None:
+        path = cwd / path
+    return "sqlite:///" + str(path.resolve())
 
 
 def for_directory(directory: Path) -> Location:
@@ -60,7 +63,7 @@ def find(
     start = (cwd or Path.cwd()).resolve()
     value = explicit or env.get(STORE_ENV)
     if value:
-        url = _url_for(value)
+        url = _url_for(value, start)
         # A SQLite ledger's home is the folder of its file; a server's is the nearest .mlprov/.
         home = Path(url.removeprefix("sqlite:///")).parent if url.startswith("sqlite:///") else None
         home = home or _walk_up(start)

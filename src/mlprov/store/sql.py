@@ -9,6 +9,7 @@ the upsert dialect for tiles.
 from __future__ import annotations
 
 import re
+import secrets
 import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -21,7 +22,7 @@ from sqlalchemy.dialects import postgresql as pg_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
-from mlprov.errors import ConflictError, MissingExtraError, StoreError
+from mlprov.errors import ConflictError, DuplicateError, MissingExtraError, StoreError
 from mlprov.store import schema
 from mlprov.store.interface import CheckpointRow, EventFilter, EventRow
 
@@ -69,6 +70,21 @@ class _Session:
         self._conn = conn
         self._dialect = dialect
         self._locked_size = locked_size
+        self._cursor: Any = None
+
+    def _raw(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run SQL on the driver's cursor, inside this session's transaction.
+
+        The hot paths (every append, every proof) go straight to the driver: SQLAlchemy's
+        statement building costs more than SQLite's own work for one small row. `sql`
+        uses `?` placeholders; PostgreSQL's driver wants `%s`.
+        """
+        if self._cursor is None:
+            self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+        if self._dialect != "sqlite":
+            sql = sql.replace("?", "%s")
+        self._cursor.execute(sql, tuple(params))
+        return list(self._cursor.fetchall()) if self._cursor.description else []
 
     # -- reads --------------------------------------------------------------------------
     def size(self) -> int:
@@ -95,6 +111,10 @@ class _Session:
         out.sort(key=lambda r: r.seq)
         return out
 
+    def digests(self, start: int, end: int) -> list[bytes]:
+        sql = "SELECT digest FROM mlprov_events WHERE seq >= ? AND seq < ? ORDER BY seq"
+        return [bytes(d) for (d,) in self._raw(sql, (start, end))]
+
     def by_hex_prefix(self, prefix: str, limit: int) -> list[EventRow]:
         # A hex prefix is a byte range [low, high) on the unique digest index.
         low_hex = prefix + "0" * (64 - len(prefix))
@@ -110,10 +130,11 @@ class _Session:
     def seqs_of(self, digests: Iterable[bytes]) -> dict[bytes, int]:
         out: dict[bytes, int] = {}
         for batch in _chunks(digests):
-            q = sa.select(schema.events.c.digest, schema.events.c.seq).where(
-                schema.events.c.digest.in_(batch)
+            marks = ", ".join("?" * len(batch))
+            rows = self._raw(
+                f"SELECT digest, seq FROM mlprov_events WHERE digest IN ({marks})", batch
             )
-            out.update((bytes(d), int(s)) for d, s in self._conn.execute(q))
+            out.update((bytes(d), int(s)) for d, s in rows)
         return out
 
     def parent_seqs(self, seqs: Iterable[int]) -> dict[int, list[int]]:
@@ -156,37 +177,45 @@ class _Session:
         for r in self._conn.execution_options(yield_per=2000).execute(q):
             yield _row(r)
 
-    def scan_events(self, start: int = 0) -> Iterator[EventRow]:
-        q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.seq >= start)
-        result = self._conn.execution_options(yield_per=20000).execute(
-            q.order_by(schema.events.c.seq)
-        )
-        for part in result.partitions():
-            for r in part:
-                yield EventRow(r[0], bytes(r[1]), r[2], r[3], r[4], bytes(r[5]))
+    def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
+        """Stream a long result in batches on a cursor of its own (server-side on PostgreSQL),
+        without per-row processing: verify reads every row, so this is its floor."""
+        dbapi: Any = self._conn.connection.dbapi_connection
+        if self._dialect == "sqlite":
+            cur = dbapi.cursor()
+        else:
+            sql = sql.replace("?", "%s")
+            cur = dbapi.cursor(name=f"mlprov_scan_{secrets.token_hex(6)}")
+        try:
+            cur.execute(sql, tuple(params))
+            while rows := cur.fetchmany(20000):
+                yield from rows
+        finally:
+            cur.close()
 
-    def scan_edges(self) -> Iterator[tuple[int, int]]:
-        q = sa.select(schema.edges.c.child, schema.edges.c.parent).order_by(
-            schema.edges.c.child, schema.edges.c.parent
-        )
-        for part in self._conn.execution_options(yield_per=20000).execute(q).partitions():
-            for child, parent in part:
-                yield int(child), int(parent)
+    def scan_events(self, start: int = 0, end: int | None = None) -> Iterator[EventRow]:
+        sql = "SELECT seq, digest, type, name, recorded_at, body FROM mlprov_events WHERE seq >= ?"
+        params: tuple[int, ...] = (start,) if end is None else (start, end)
+        sql += "" if end is None else " AND seq < ?"
+        for r in self._stream(sql + " ORDER BY seq", params):
+            yield EventRow(*r)
+
+    def scan_edges(self, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+        sql = "SELECT child, parent FROM mlprov_edges WHERE child >= ?"
+        params: tuple[int, ...] = (start,) if end is None else (start, end)
+        sql += "" if end is None else " AND child < ?"
+        return self._stream(sql + " ORDER BY child, parent", params)
 
     def tiles(self, level: int, indices: Iterable[int]) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
-        t = schema.tiles.c
         for batch in _chunks(indices):
-            q = sa.select(t.idx, t.hashes).where(t.level == level, t.idx.in_(batch))
-            out.update((int(i), bytes(h)) for i, h in self._conn.execute(q))
+            marks = ", ".join("?" * len(batch))
+            sql = f"SELECT idx, hashes FROM mlprov_tiles WHERE level = ? AND idx IN ({marks})"
+            out.update((int(i), bytes(h)) for i, h in self._raw(sql, (level, *batch)))
         return out
 
     def scan_tiles(self) -> Iterator[tuple[int, int, bytes]]:
-        t = schema.tiles.c
-        q = sa.select(t.level, t.idx, t.hashes).order_by(t.level, t.idx)
-        for part in self._conn.execution_options(yield_per=1000).execute(q).partitions():
-            for level, idx, hashes in part:
-                yield int(level), int(idx), bytes(hashes)
+        return self._stream("SELECT level, idx, hashes FROM mlprov_tiles ORDER BY level, idx")
 
     def checkpoints(self) -> list[CheckpointRow]:
         c = schema.checkpoints.c
@@ -195,23 +224,22 @@ class _Session:
 
     # -- writes (only reachable through SqlStore.writer) --------------------------------
     def insert(self, rows: Sequence[EventRow], edges: Sequence[tuple[int, int]]) -> None:
+        # Straight to the driver's executemany: this is the hot path of every append, and
+        # SQLAlchemy's per-row parameter processing would cost as much as the insert itself.
+        ph = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
         if rows:
-            self._conn.execute(
-                schema.events.insert(),
-                [
-                    {
-                        "seq": r.seq,
-                        "digest": r.digest,
-                        "type": r.type,
-                        "name": r.name,
-                        "recorded_at": r.recorded_at,
-                        "body": r.body,
-                    }
-                    for r in rows
-                ],
-            )
+            try:
+                self._conn.exec_driver_sql(
+                    "INSERT INTO mlprov_events (seq, digest, type, name, recorded_at, body) "
+                    f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+                    list(rows),
+                )
+            except sa.exc.IntegrityError as exc:  # the unique digest index said no
+                raise DuplicateError("an event of this batch is already recorded") from exc
         if edges:
-            self._conn.execute(schema.edges.insert(), [{"child": c, "parent": p} for c, p in edges])
+            self._conn.exec_driver_sql(
+                f"INSERT INTO mlprov_edges (child, parent) VALUES ({ph}, {ph})", list(edges)
+            )
 
     def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
         if not tiles:
@@ -224,7 +252,7 @@ class _Session:
         self._conn.execute(stmt, [{"level": lv, "idx": i, "hashes": h} for lv, i, h in tiles])
 
     def set_size(self, size: int) -> None:
-        self._conn.execute(schema.head.update().where(schema.head.c.id == 1).values(size=size))
+        self._raw("UPDATE mlprov_head SET size = ? WHERE id = 1", (size,))
         self._locked_size = size
 
     def add_checkpoint(self, size: int, note: bytes, created_at: str) -> None:
@@ -260,7 +288,7 @@ def _check_sqlite_file(path: Path) -> None:
     try:
         con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
-            con.execute("SELECT value FROM mlprov_meta WHERE key = 'format'").fetchone()
+            meta = dict(con.execute("SELECT key, value FROM mlprov_meta").fetchall())
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
@@ -273,6 +301,18 @@ def _check_sqlite_file(path: Path) -> None:
             f"{path} cannot be read as a ledger: {exc}",
             "the file is damaged or not a ledger: restore it from a backup",
         ) from exc
+    if meta.get("format") != schema.FORMAT:
+        raise StoreError(
+            f"{path} is a SQLite database but not an mlprov ledger",
+            "point MLPROV_STORE at a ledger.db, or run `mlprov init` elsewhere",
+        )
+    if not str(meta.get("schema_version", "")).isdigit() or int(
+        meta["schema_version"]
+    ) > schema.SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer mlprov (store schema {meta.get('schema_version')})",
+            "upgrade mlprov: pip install -U mlprov",
+        )
 
 
 def _normalise_url(url: str) -> sa.URL:
@@ -380,6 +420,11 @@ class SqlStore:
         return self._engine.url.render_as_string(hide_password=True)
 
     @property
+    def connect_url(self) -> str:
+        """The URL with its password, for this machine's own worker processes; never shown."""
+        return self._engine.url.render_as_string(hide_password=False)
+
+    @property
     def dialect(self) -> str:
         return self._dialect
 
@@ -407,10 +452,11 @@ class SqlStore:
         with self._guard(), self._engine.connect() as conn:
             conn = conn.execution_options(mlprov_write=True)
             with conn.begin():
-                size = conn.execute(
-                    sa.select(schema.head.c.size).where(schema.head.c.id == 1).with_for_update()
-                ).scalar_one()
-                yield _Session(conn, self._dialect, int(size))
+                session = _Session(conn, self._dialect, None)
+                lock = "" if self._dialect == "sqlite" else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE
+                ((size,),) = session._raw(f"SELECT size FROM mlprov_head WHERE id = 1{lock}")
+                session._locked_size = int(size)
+                yield session
 
     def close(self) -> None:
         self._engine.dispose()
