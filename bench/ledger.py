@@ -37,6 +37,7 @@ from sqlalchemy import create_engine
 from mlprov.digest import Digest
 from mlprov.ledger import Event, Ledger
 from mlprov.store import schema
+from mlprov.store.sql import CACHE_KIB
 
 CHAIN = 21  # a source and 20 transforms: traces from a chain's end are 20 deep
 BATCH = 1000
@@ -110,6 +111,7 @@ def raw_db(path: Path, synchronous: str) -> sqlite3.Connection:
     con = sqlite3.connect(path, isolation_level=None)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
+    con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # the same pragmas as the store
     return con
 
 

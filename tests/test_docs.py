@@ -20,7 +20,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # Options README documents once for all commands instead of in each row.
 DOCUMENTED_GLOBALLY = {
     "--json": "Every read command takes `--json`",
-    "--store": "Every command takes `--store`",
+    "--store": "Every command but `proof check` (which needs no ledger)\ntakes `--store`",
     "--actor": "The actor written into events is `--actor`",
 }
 

@@ -327,19 +327,22 @@ def test_no_trusted_key_is_a_warning_not_silence(ledger: Ledger) -> None:
     assert any("signatures were not checked" in w for w in report.warnings)
 
 
+@pytest.mark.parametrize("chunk", [70, 256])
 @pytest.mark.parametrize("workers", [1, 2])
-def test_chunked_scan_catches_what_a_single_pass_does(ledger: Ledger, workers: int) -> None:
+def test_chunked_scan_catches_what_a_single_pass_does(
+    ledger: Ledger, workers: int, chunk: int
+) -> None:
     ledger.append_many(
-        [Event.create("source", {"name": f"s{i}", "version": "1"}, actor="a") for i in range(300)]
+        [Event.create("source", {"name": f"s{i}", "version": "1"}, actor="a") for i in range(600)]
     )
     ledger.checkpoint()
-    clean = ledger.verify(workers=workers, chunk=70)
-    assert clean.ok and clean.events == 300 and clean.root == ledger.root()
+    clean = ledger.verify(workers=workers, chunk=chunk)
+    assert clean.ok and clean.events == 600 and clean.root == ledger.root()
     body = list(ledger.entries(limit=201))[200].body.replace(b'"s200"', b'"s999"')
     with _engine(ledger).begin() as conn:
         conn.execute(sa.text("UPDATE mlprov_events SET body = :b WHERE seq = 200"), {"b": body})
     _sql(ledger, "DELETE FROM mlprov_events WHERE seq = 150")
-    report = ledger.verify(workers=workers, chunk=70)
+    report = ledger.verify(workers=workers, chunk=chunk)
     found = {(p.code, p.seq) for p in report.problems}
     assert {("digest", 200), ("log-gap", 151), ("size", None)} <= found
 

@@ -211,6 +211,14 @@ def verify(
             err.print(Text.assemble(("FAIL ", "bold red"), f"{p.code}: {p.message}"))
         for w in report.warnings:
             err.print(Text.assemble(("warning: ", "yellow"), w))
+        if not report.ok:
+            err.print(
+                Text.assemble(
+                    ("hint: ", "dim"),
+                    "recorded history was changed outside mlprov: restore the store from a "
+                    "backup, and compare with published checkpoints (docs/adr/0003)",
+                )
+            )
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
         out.print(
             f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
@@ -329,7 +337,9 @@ def proof_check(
     """Check a proof file on its own: no ledger is needed."""
     proof = load_proof(_read(file, "proof"), str(file))
     proof.verify([keyfiles.load_verifier(p) for p in key or []])
+    signed = bool(key)
     if json:
-        emit_json({"ok": True, "format": proof.format})
+        emit_json({"ok": True, "format": proof.format, "signature_checked": signed})
     else:
-        out.print(f"[bold green]valid[/] {proof.format}")
+        note = "" if signed else " (the hashes hold; no signature checked: pass --key)"
+        out.print(Text.assemble(("valid ", "bold green"), proof.format + note))

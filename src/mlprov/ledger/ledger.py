@@ -291,17 +291,21 @@ class Ledger:
 
     # -- checkpoints and keys -----------------------------------------------------------
     def signer(self, path: Path | None = None) -> SignerKey:
-        """The signing key: the file given, else the one key in the ledger's keys folder."""
+        """The signing key: the file given, else the keys folder's key named for the log's
+        origin (the one `init` made), else its only key."""
         if path is not None:
             return keyfiles.load_signer(path)
         folder = self.location.keys_dir if self.location else None
         found = sorted(folder.glob("*.key")) if folder and folder.is_dir() else []
-        if len(found) != 1:
-            raise NotFoundError(
-                f"{'no' if not found else 'more than one'} signing key in {folder}",
-                "pass --key FILE, or create one with `mlprov keys generate`",
-            )
-        return keyfiles.load_signer(found[0])
+        signers = [keyfiles.load_signer(p) for p in found]
+        own = [s for s in signers if s.name == self.origin]
+        if own or len(signers) == 1:
+            return (own or signers)[0]
+        raise NotFoundError(
+            f"{'no' if not found else 'more than one'} signing key in {folder}, and none "
+            f"named {self.origin}",
+            "pass --key FILE, or create one with `mlprov keys generate`",
+        )
 
     def trusted_keys(self, extra: Iterable[VerifierKey] = ()) -> list[VerifierKey]:
         """The verifier keys trusted here: those given, and the keys folder's `.pub` files."""

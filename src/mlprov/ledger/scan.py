@@ -14,24 +14,25 @@ the head size the main snapshot read; it never reads past that size.
 from __future__ import annotations
 
 import os
-from array import array
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from multiprocessing import get_all_start_methods, get_context
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
+from mlprov import merkle
 from mlprov.digest import sha256_raw
 from mlprov.ledger.events import envelope_problem
+from mlprov.ledger.log import FULL_TILE, TILE_WIDTH, split_hashes
 from mlprov.ledger.payloads import PAYLOADS, EventType
 from mlprov.store.interface import Reader
 
 __all__ = ["CHUNK", "ChunkScan", "LogScan", "scan_chunk", "scan_log"]
 
-CHUNK = 100_000
+CHUNK = 400 * TILE_WIDTH  # chunks start on tile edges, so workers can hash whole tiles
 PARALLEL_MIN = 200_000  # below this, starting workers costs more than it saves
 MAX_PROBLEMS = 1000
 _LABELS = {t.value: PAYLOADS[t].label_of for t in EventType}
@@ -45,30 +46,39 @@ class ChunkScan:
 
     start: int
     end: int
-    seqs: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
-    digests: bytearray = field(default_factory=bytearray)
-    parent_counts: array = field(default_factory=lambda: array("I"))  # type: ignore[type-arg]
-    parents: bytearray = field(default_factory=bytearray)
-    edges: array = field(default_factory=lambda: array("q"))  # type: ignore[type-arg]
+    seqs: list[int] = field(default_factory=list)
+    digests: list[bytes] = field(default_factory=list)
+    children: list[int] = field(default_factory=list)  # one entry per parent reference...
+    parents: list[bytes] = field(default_factory=list)  # ...naming that parent's digest
+    edges: list[tuple[int, int]] = field(default_factory=list)  # stored links, sorted
     problems: list[ProblemTuple] = field(default_factory=list)
+    leaves: bytes = b""  # the leaf hashes
+    tops: bytes = b""  # the roots of the chunk's full level-0 tiles (nodes of height 8)
 
     def add(self, code: str, message: str, seq: int | None = None) -> None:
         if len(self.problems) < MAX_PROBLEMS:
             self.problems.append((code, message, seq))
 
+    @property
+    def whole(self) -> bool:
+        """Tile-aligned and without gaps: its tops are the tree's nodes at their places."""
+        return self.start % TILE_WIDTH == 0 and len(self.seqs) == self.end - self.start
+
 
 def scan_chunk(reader: Reader, start: int, end: int) -> ChunkScan:
     """Check the events at log positions [start, end) that need no other chunk."""
     out = ChunkScan(start, end)
-    sha256, loads, fromhex = sha256_raw, orjson.loads, bytes.fromhex
-    seqs, digests, counts, parents = out.seqs, out.digests, out.parent_counts, out.parents
+    sha256, loads, fromhex, leaf = sha256_raw, orjson.loads, bytes.fromhex, merkle.leaf_hash
+    seqs, digests, children, parents = out.seqs, out.digests, out.children, out.parents
+    leaves = bytearray()
     expected = start
     for seq, digest, type_, name, recorded_at, body in reader.scan_events(start, end):
         if seq != expected:
             out.add("log-gap", f"expected event {expected} next, found {seq}", seq)
         expected = seq + 1
         seqs.append(seq)
-        digests += digest
+        digests.append(digest)
+        leaves += leaf(digest)
         if sha256(body) != digest:
             out.add("digest", f"event {seq}: its bytes do not hash to its digest", seq)
         try:
@@ -78,7 +88,6 @@ def scan_chunk(reader: Reader, start: int, end: int) -> ChunkScan:
         problem = envelope_problem(data)
         if problem is not None:
             out.add("body", f"event {seq}: {problem}", seq)
-            counts.append(0)
             continue
         kind = data["type"]
         if (kind, _LABELS[kind](data["payload"]), data["recorded_at"]) != (
@@ -87,15 +96,17 @@ def scan_chunk(reader: Reader, start: int, end: int) -> ChunkScan:
             recorded_at,
         ):
             out.add("index", f"event {seq}: its index columns disagree with its body", seq)
-        refs = data["parents"]
-        counts.append(len(refs))
-        for p in refs:
-            parents += fromhex(p[7:])
+        for p in data["parents"]:
+            children.append(seq)
+            parents.append(fromhex(p[7:]))
     if expected < end:
         out.add("log-gap", f"events {expected} to {end - 1} are missing", expected)
-    for child, parent in reader.scan_edges(start, end):
-        out.edges.append(child)
-        out.edges.append(parent)
+    out.edges = [(int(c), int(p)) for c, p in reader.scan_edges(start, end)]
+    out.leaves = bytes(leaves)
+    out.tops = b"".join(
+        merkle.root_of(split_hashes(out.leaves[i : i + FULL_TILE]))
+        for i in range(0, len(out.leaves) - FULL_TILE + 1, FULL_TILE)
+    )
     return out
 
 
@@ -112,9 +123,12 @@ def _scan_chunk_at(url: str, start: int, end: int) -> ChunkScan:
 
 @dataclass
 class LogScan:
-    """The merged scan: the log's leaves (raw digests) and every problem found."""
+    """The merged scan: the log's leaf hashes, the nodes above them, and every problem."""
 
-    digests: list[bytes] = field(default_factory=list)
+    events: int = 0
+    leaves: bytearray = field(default_factory=bytearray)
+    tops: bytearray = field(default_factory=bytearray)  # nodes of height 8, while aligned
+    aligned: bool = True
     problems: list[ProblemTuple] = field(default_factory=list)
     edges: int = 0
 
@@ -123,56 +137,58 @@ class LogScan:
             self.problems.append((code, message, seq))
 
 
-def _edges_by_child(flat: array) -> Iterator[tuple[int, list[int]]]:  # type: ignore[type-arg]
-    current, found = -1, list[int]()
-    for i in range(0, len(flat), 2):
-        child, parent = flat[i], flat[i + 1]
-        if child != current:
-            if found:
-                yield current, found
-            current, found = child, []
-        found.append(parent)
-    if found:
-        yield current, found
-
-
 def _merge(chunk: ChunkScan, seen: dict[bytes, int], out: LogScan) -> None:
+    """Fold a chunk into the whole, in log order. The common case runs at C speed (dict
+    updates, map, sorted); only a chunk with a problem is walked event by event."""
     out.problems.extend(chunk.problems[: MAX_PROBLEMS - len(out.problems)])
-    digests = chunk.digests
-    blob, at = chunk.parents, 0
-    links = _edges_by_child(chunk.edges)
-    pending = next(links, None)
-    for i, seq in enumerate(chunk.seqs):
-        d = bytes(digests[32 * i : 32 * i + 32])
-        if d in seen:
-            out.add("duplicate", f"event {seq} repeats event {seen[d]}", seq)
-        resolved = []
-        for _ in range(chunk.parent_counts[i]):
-            pseq = seen.get(bytes(blob[at : at + 32]))
-            if pseq is None:
-                out.add(
-                    "parent",
-                    f"event {seq}: parent sha256:{blob[at : at + 32].hex()} "
-                    "is not an earlier event",
-                    seq,
-                )
-            else:
-                resolved.append(pseq)
-            at += 32
-        seen[d] = seq
-        out.digests.append(d)
-        stored: list[int] = []
-        while pending is not None and pending[0] <= seq:
-            if pending[0] < seq:
-                out.add("edge", f"link from missing event {pending[0]}", pending[0])
-            else:
-                stored = pending[1]
-            pending = next(links, None)
-        out.edges += len(stored)
-        if sorted(resolved) != stored:
-            out.add("edge", f"event {seq}: stored parent links disagree with its body", seq)
-    if pending is not None:
-        out.add("edge", f"links from events outside the log ({pending[0]})")
+    fresh = set(chunk.digests)
+    clash = seen.keys() & fresh
+    if clash or len(fresh) != len(chunk.digests):
+        _report_duplicates(chunk, {d: seen[d] for d in clash}, out)
+    seen.update(zip(chunk.digests, chunk.seqs, strict=True))
+    resolved = list(map(seen.get, chunk.parents))
+    if None in resolved:
+        _report_links(chunk, resolved, out)
+    else:
+        links = sorted(zip(chunk.children, cast(list[int], resolved), strict=True))
+        if links != chunk.edges or any(p >= c for c, p in links):
+            _report_links(chunk, resolved, out)
+    out.edges += len(chunk.edges)
+    out.events += len(chunk.seqs)
+    out.leaves += chunk.leaves
+    if out.aligned and chunk.whole:
+        out.tops += chunk.tops
+    else:
+        out.aligned = False
+
+
+def _report_duplicates(chunk: ChunkScan, first_seen: dict[bytes, int], out: LogScan) -> None:
+    earlier = dict(first_seen)
+    for d, seq in zip(chunk.digests, chunk.seqs, strict=True):
+        if d in earlier:
+            out.add("duplicate", f"event {seq} repeats event {earlier[d]}", seq)
+        else:
+            earlier[d] = seq
+
+
+def _report_links(chunk: ChunkScan, resolved: list[int | None], out: LogScan) -> None:
+    body: dict[int, list[int]] = {}
+    for child, ref, pseq in zip(chunk.children, chunk.parents, resolved, strict=True):
+        if pseq is None or pseq >= child:
+            out.add(
+                "parent", f"event {child}: parent sha256:{ref.hex()} is not an earlier event", child
+            )
+        else:
+            body.setdefault(child, []).append(pseq)
+    stored: dict[int, list[int]] = {}
+    for child, parent in chunk.edges:
+        stored.setdefault(child, []).append(parent)
+    known = set(chunk.seqs)
+    for child in sorted(set(body) | set(stored)):
+        if child not in known:
+            out.add("edge", f"link from missing event {child}", child)
+        elif sorted(body.get(child, [])) != stored.get(child, []):
+            out.add("edge", f"event {child}: stored parent links disagree with its body", child)
 
 
 def scan_log(

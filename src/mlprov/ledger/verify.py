@@ -80,10 +80,14 @@ class VerifyReport:
         }
 
 
-def _levels(digests: list[bytes]) -> list[bytes]:
-    """The recomputed tree as tile levels: level L holds every node of height 8L."""
-    leaf = merkle.leaf_hash
-    levels = [b"".join([leaf(d) for d in digests])]
+def _levels(leaves: bytes, tops: bytes | None) -> list[bytes]:
+    """The recomputed tree as tile levels: level L holds every node of height 8L.
+
+    `tops`, when the scan could give them, are level 1 already (hashed by the workers).
+    """
+    levels = [leaves]
+    if tops is not None:
+        levels.append(tops)
     while len(levels[-1]) >= FULL_TILE:
         data = levels[-1]
         levels.append(
@@ -204,15 +208,14 @@ def verify_ledger(
     scan = scan_log(reader, url, report.size, progress, workers=workers, chunk=chunk)
     for code, message, seq in scan.problems:
         report.add(code, message, seq)
-    digests = scan.digests
-    report.events, report.edges = len(digests), scan.edges
+    report.events, report.edges = scan.events, scan.edges
     if report.events != report.size:
         report.add("size", f"the log holds {report.events} events but its head says {report.size}")
-    levels = _levels(digests)
-    recomputed = TileReader(memory_tiles(levels), len(digests))
+    levels = _levels(bytes(scan.leaves), bytes(scan.tops) if scan.aligned else None)
+    recomputed = TileReader(memory_tiles(levels), scan.events)
     report.root = recomputed.root()
     sizes = {cp.checkpoint.size for _, cp in stored} | {cp.checkpoint.size for cp in external}
-    roots = {n: recomputed.root(n) for n in sizes if n <= len(digests)}
+    roots = {n: recomputed.root(n) for n in sizes if n <= scan.events}
     tiles_ok = _check_tiles(reader, report, levels)
     # Consistency proofs come from the stored tiles (what outsiders are served), fresh.
     tiles = TileReader(store_tiles(reader, report.size), report.size) if tiles_ok else None

@@ -75,5 +75,5 @@ def find(
                 "run `mlprov init` here, or set MLPROV_STORE to a ledger path or postgresql:// URL",
             )
         url = _url_for(str(home / DB_NAME))
-    keys = Path(env[KEYS_ENV]).expanduser() if env.get(KEYS_ENV) else None
+    keys = (start / Path(env[KEYS_ENV]).expanduser()).resolve() if env.get(KEYS_ENV) else None
     return Location(url, home, keys or (home / "keys" if home else None))

@@ -43,10 +43,14 @@ head = Table(
     Column("size", BigInteger, nullable=False),
 )
 
+# On SQLite the log position must be declared INTEGER to be the rowid itself: the table
+# is then stored in log order, and scans by position read it front to back.
+Position = BigInteger().with_variant(Integer(), "sqlite")
+
 events = Table(
     "mlprov_events",
     metadata,
-    Column("seq", BigInteger, primary_key=True, autoincrement=False),
+    Column("seq", Position, primary_key=True, autoincrement=False),
     Column("digest", LargeBinary(32), nullable=False, unique=True),
     Column("type", Text, nullable=False),
     Column("name", Text),

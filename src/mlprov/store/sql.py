@@ -31,6 +31,7 @@ __all__ = ["SqlStore"]
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # bound parameters per IN list, well under every backend's limit
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+CACHE_KIB = 65536  # SQLite's page cache: the digest index of a large ledger must fit
 _ANCESTORS = sa.text(
     "WITH RECURSIVE anc(seq) AS (SELECT CAST(:seq AS BIGINT) UNION "
     "SELECT e.parent FROM mlprov_edges e JOIN anc ON e.child = anc.seq) "
@@ -285,6 +286,19 @@ def _check_sqlite_file(path: Path) -> None:
         )
     # Look through a read-only connection first: opening a foreign file through the engine
     # would switch it to WAL mode, and a store must never change what it does not own.
+    sides = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
+    absent = [p for p in sides if not p.exists()]
+    try:
+        _read_meta(path)
+    except StoreError:
+        for side in absent:  # leave a refused file exactly as it was found
+            if side.exists() and side.stat().st_size == 0:
+                side.unlink()
+        raise
+
+
+def _read_meta(path: Path) -> None:
+    """Refuse a SQLite file that is not an mlprov ledger this version can read."""
     try:
         con = sqlite3.connect(path.resolve().as_uri() + "?mode=ro", uri=True)
         try:
@@ -306,9 +320,10 @@ def _check_sqlite_file(path: Path) -> None:
             f"{path} is a SQLite database but not an mlprov ledger",
             "point MLPROV_STORE at a ledger.db, or run `mlprov init` elsewhere",
         )
-    if not str(meta.get("schema_version", "")).isdigit() or int(
-        meta["schema_version"]
-    ) > schema.SCHEMA_VERSION:
+    if (
+        not str(meta.get("schema_version", "")).isdigit()
+        or int(meta["schema_version"]) > schema.SCHEMA_VERSION
+    ):
         raise StoreError(
             f"{path} was written by a newer mlprov (store schema {meta.get('schema_version')})",
             "upgrade mlprov: pip install -U mlprov",
@@ -472,6 +487,7 @@ def _configure_sqlite(engine: Engine, synchronous: str) -> None:
         cur.execute("PRAGMA journal_mode=WAL")
         cur.execute(f"PRAGMA synchronous={synchronous}")
         cur.execute("PRAGMA busy_timeout=60000")
+        cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
         cur.close()
 
     @sa_event.listens_for(engine, "begin")

@@ -1,0 +1,31 @@
+"""The benchmarks run and print their figures (their speed is judged by people, not here)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent.parent / "bench"
+
+
+def test_ledger_bench_prints_every_figure_with_its_baseline() -> None:
+    run = subprocess.run(
+        [sys.executable, str(BENCH / "ledger.py"), "--events", "3000", "--durable", "40", "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(run.stdout)
+    assert figures["events"] == 3000
+    for section, keys in {
+        "batched": ("append_batched_per_s", "raw_batched_per_s", "ratio"),
+        "durable": ("append_durable_per_s", "raw_durable_per_s", "ratio"),
+        "reads": ("verify_events_per_s", "trace_median_ms", "proof_generate_median_ms"),
+    }.items():
+        for key in keys:
+            assert figures[section][key] > 0, (section, key)
+    assert figures["reads"]["trace_depth"] == 20
+    assert figures["reads"]["proof_hashes"] >= 11  # ceil(log2(3000))
