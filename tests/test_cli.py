@@ -313,7 +313,13 @@ def test_proof_inclusion_checks_on_its_own_with_the_key(
     assert proof["checkpoint"] == story.note  # made against the newest checkpoint covering it
     # checked without any ledger around (tmp_path has no .mlprov/)
     result = mlprov("proof", "check", inclusion_proof, "--key", story.pub, "--json", cwd=tmp_path)
-    assert json.loads(ok(result)) == {"ok": True, "format": "mlprov.inclusion-proof/v1"}
+    assert json.loads(ok(result)) == {
+        "ok": True,
+        "format": "mlprov.inclusion-proof/v1",
+        "signature_checked": True,
+    }
+    unsigned = mlprov("proof", "check", inclusion_proof, "--json", cwd=tmp_path)
+    assert json.loads(ok(unsigned))["signature_checked"] is False
 
 
 def test_proof_consistency_between_checkpoints(story: Story, tmp_path: Path) -> None:
