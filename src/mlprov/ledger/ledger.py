@@ -22,6 +22,7 @@ from mlprov.ledger.log import TileAppender, TileCache, TileReader, store_tiles
 from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
 from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
+from mlprov.records import subjects
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
 
 __all__ = ["Ledger"]
@@ -86,6 +87,8 @@ class Ledger:
         )
         if not list(location.keys_dir.glob("*.key")):
             keyfiles.write_keypair(SignerKey.generate(origin), location.keys_dir)
+        if not (location.keys_dir / subjects.SECRET_FILE).exists():
+            subjects.create_secret(location.keys_dir)
         return cls(sql, location)
 
     def close(self) -> None:

@@ -1,0 +1,112 @@
+"""Subjects: whom a record concerns, kept only as a keyed hash.
+
+A subject (customer id, e-mail, repository owner) is stored as
+HMAC-SHA256(ledger secret, normalised subject) and never in clear: the ledger can answer
+"is this person in model X?" without holding who anyone is, and without the secret a
+leaked ledger cannot be matched against a list of known e-mails.
+
+The secret is 32 random bytes in `<keys>/subject.secret` (mode 600); like the signing key
+it never enters the store, events or exports. Losing it makes every recorded subject
+unmatchable; keep it with the signing key.
+
+Normalisation (spec "mlprov-subject/1"), applied before hashing:
+1. Unicode NFKC, then surrounding whitespace removed and inner runs of whitespace
+   collapsed to one space.
+2. An e-mail address (kind "email", or "auto" and the text has exactly one "@" and no
+   space) is lower-cased entirely: mail systems treat addresses case-insensitively in
+   practice, and an opt-out request rarely repeats the original capitalisation.
+3. Any other identifier (kind "id") keeps its case: `C-1042` and `c-1042` may be two
+   customers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+import unicodedata
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Literal
+
+from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
+
+__all__ = ["SECRET_FILE", "SPEC", "SubjectHasher", "create_secret", "load_secret", "normalise"]
+
+SPEC = "mlprov-subject/1"
+SECRET_FILE = "subject.secret"
+_SECRET_BYTES = 32
+
+Kind = Literal["auto", "email", "id"]
+
+
+def normalise(value: str, kind: Kind = "auto") -> str:
+    """The subject text that is hashed (see the module docstring)."""
+    if not isinstance(value, str):
+        raise InputError(
+            f"a subject is text, not {type(value).__name__}", "convert the subject column to text"
+        )
+    text = " ".join(unicodedata.normalize("NFKC", value).split())
+    if not text:
+        raise InputError("a subject is empty", "drop rows without a subject, or fill them")
+    is_email = kind == "email" or (kind == "auto" and text.count("@") == 1 and " " not in text)
+    return text.lower() if is_email else text
+
+
+class SubjectHasher:
+    """Keyed hashes of subjects under one ledger's secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) != _SECRET_BYTES:
+            raise KeyFormatError(f"a subject secret is {_SECRET_BYTES} bytes, not {len(secret)}")
+        self._secret = secret
+
+    def __repr__(self) -> str:
+        return "SubjectHasher(<secret>)"
+
+    def hash(self, value: str, kind: Kind = "auto") -> bytes:
+        """HMAC-SHA256 of the normalised subject: 32 raw bytes."""
+        data = normalise(value, kind).encode("utf-8")
+        return hmac.new(self._secret, data, hashlib.sha256).digest()
+
+    def hash_many(self, values: Iterable[str | None], kind: Kind = "auto") -> list[bytes | None]:
+        """Hashes of many subjects; `None` (no subject) stays `None`."""
+        return [None if v is None else self.hash(v, kind) for v in values]
+
+
+def create_secret(keys_dir: Path) -> Path:
+    """Write a new random subject secret (mode 600); refuse to replace an existing one."""
+    keys_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path = keys_dir / SECRET_FILE
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ConflictError(
+            f"{path} already exists",
+            "a new secret would make every recorded subject unmatchable; keep the old one",
+        ) from None
+    with os.fdopen(fd, "w") as fh:
+        fh.write(secrets.token_hex(_SECRET_BYTES) + "\n")
+    return path
+
+
+def load_secret(keys_dir: Path) -> SubjectHasher:
+    """The hasher for the secret in `keys_dir`; clear errors for a missing or bad file."""
+    path = keys_dir / SECRET_FILE
+    try:
+        text = path.read_text(encoding="ascii").strip()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"no subject secret at {path}",
+            "it is created by `mlprov init`; restore it from where the ledger's keys are kept",
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise KeyFormatError(f"cannot read the subject secret {path}: {exc}") from None
+    try:
+        secret = bytes.fromhex(text)
+    except ValueError:
+        raise KeyFormatError(
+            f"{path} is not a subject secret (64 hex digits)", "restore it from a backup"
+        ) from None
+    return SubjectHasher(secret)

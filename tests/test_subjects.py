@@ -1,0 +1,90 @@
+"""Subjects are stored only as HMAC-SHA256 under a per-ledger secret."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import stat
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
+from mlprov.ledger import Ledger
+from mlprov.records.subjects import (
+    SECRET_FILE,
+    SubjectHasher,
+    create_secret,
+    load_secret,
+    normalise,
+)
+
+
+@pytest.mark.parametrize(
+    ("raw", "kind", "expected"),
+    [
+        ("  Alice@Example.COM ", "auto", "alice@example.com"),
+        ("ALICE@example.com", "email", "alice@example.com"),
+        ("C-1042", "auto", "C-1042"),  # ids keep their case
+        ("C-1042", "id", "C-1042"),
+        ("Jean  \t Dupont", "auto", "Jean Dupont"),
+        ("\uff21\uff22", "auto", "AB"),  # NFKC: fullwidth letters
+        ("a@b c@d", "auto", "a@b c@d"),  # not an address: case kept
+    ],
+)
+def test_normalise(raw: str, kind: str, expected: str) -> None:
+    assert normalise(raw, kind) == expected  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("bad", ["", "   ", 42])
+def test_normalise_refuses(bad: object) -> None:
+    with pytest.raises(InputError):
+        normalise(bad)  # type: ignore[arg-type]
+
+
+def test_hash_is_hmac_sha256_of_the_normalised_text() -> None:
+    secret = bytes(range(32))
+    hasher = SubjectHasher(secret)
+    expected = hmac.new(secret, b"alice@example.com", hashlib.sha256).digest()
+    assert hasher.hash(" Alice@Example.com") == expected
+    assert hasher.hash_many(["alice@example.com", None]) == [expected, None]
+    assert "secret" in repr(hasher) and secret.hex() not in repr(hasher)
+
+
+@given(st.text(min_size=1).filter(lambda s: s.strip()))
+def test_a_subject_hashes_the_same_however_it_is_spaced(text: str) -> None:
+    hasher = SubjectHasher(b"k" * 32)
+    assert hasher.hash(f"  {text}  ") == hasher.hash(text)
+
+
+def test_different_secrets_give_unlinkable_hashes() -> None:
+    assert SubjectHasher(b"a" * 32).hash("alice") != SubjectHasher(b"b" * 32).hash("alice")
+
+
+def test_secret_file(tmp_path: Path) -> None:
+    path = create_secret(tmp_path / "keys")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    first = load_secret(tmp_path / "keys").hash("alice")
+    assert load_secret(tmp_path / "keys").hash("alice") == first
+    with pytest.raises(ConflictError):
+        create_secret(tmp_path / "keys")
+    with pytest.raises(NotFoundError, match="no subject secret"):
+        load_secret(tmp_path / "elsewhere")
+    path.write_text("not hex\n")
+    with pytest.raises(KeyFormatError, match="64 hex digits"):
+        load_secret(tmp_path / "keys")
+    path.write_text("ab" * 8 + "\n")
+    with pytest.raises(KeyFormatError, match="32 bytes"):
+        load_secret(tmp_path / "keys")
+
+
+def test_init_creates_the_secret_outside_the_store(tmp_path: Path) -> None:
+    with Ledger.init(tmp_path) as ledger:
+        assert ledger.location is not None and ledger.location.keys_dir is not None
+        secret = ledger.location.keys_dir / SECRET_FILE
+        assert secret.exists()
+        hex_secret = secret.read_text().strip()
+    db = (tmp_path / ".mlprov" / "ledger.db").read_bytes()
+    assert hex_secret.encode() not in db and bytes.fromhex(hex_secret) not in db
