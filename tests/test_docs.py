@@ -20,7 +20,10 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # Options README documents once for all commands instead of in each row.
 DOCUMENTED_GLOBALLY = {
     "--json": "Every read command takes `--json`",
-    "--store": "Every command but `proof check` (which needs no ledger)\ntakes `--store`",
+    "--store": (
+        "Every command but `proof check` and `check-proof` (which need no\n"
+        "ledger) takes `--store`"
+    ),
     "--actor": "The actor written into events is `--actor`",
 }
 
@@ -122,7 +125,7 @@ def test_readme_options_exist() -> None:
 def test_global_option_claims_hold() -> None:
     # "Every command takes --store" (proof check works without a ledger, so it has none).
     without_store = {n for n, c in COMMANDS.items() if "--store" not in long_options(c)}
-    assert without_store == {"proof check"}
+    assert without_store == {"proof check", "check-proof"}
     # "Every read command takes --json".
     for name in ("log", "show", "trace", "verify", "checkpoint", "proof check"):
         assert "--json" in long_options(COMMANDS[name]), name

@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.text import Text
 
+from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
     emit_bytes,
@@ -343,3 +344,6 @@ def proof_check(
     else:
         note = "" if signed else " (the hashes hold; no signature checked: pass --key)"
         out.print(Text.assemble(("valid ", "bold green"), proof.format + note))
+
+
+register_records(app)

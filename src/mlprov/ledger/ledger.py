@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from mlprov.digest import Digest, sha256_raw
 from mlprov.errors import (
@@ -23,7 +24,11 @@ from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
 from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.records import subjects
+from mlprov.records.subjects import SubjectHasher
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
+
+if TYPE_CHECKING:
+    from mlprov.records.sets import RecordSet
 
 __all__ = ["Ledger"]
 
@@ -291,6 +296,46 @@ class Ledger:
             old_checkpoint=notes.get(m),
             new_checkpoint=notes.get(n),
         )
+
+    # -- record sets ----------------------------------------------------------------------
+    @property
+    def blobs_dir(self) -> Path:
+        """Where record sets are kept, content-addressed: `.mlprov/blobs/`."""
+        if self.location is None or self.location.home is None:
+            raise NotFoundError(
+                "this ledger has no local folder for record sets",
+                "run from the folder that holds its .mlprov/",
+            )
+        return self.location.home / "blobs"
+
+    def record_set(self, ref: str) -> RecordSet:
+        """The record set of a root (hex), or of the newest source or dataset named `ref`."""
+        from mlprov.records.sets import RecordSet
+
+        text = ref.strip().lower().removeprefix("sha256:")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            found = next(
+                (
+                    e
+                    for e in self.entries(name=ref, newest_first=True)
+                    if "record_root" in e.event.payload
+                ),
+                None,
+            )
+            if found is None:
+                raise NotFoundError(
+                    f"no source or dataset {ref!r} with a record set in this ledger",
+                    "record one with `mlprov fingerprint`, or give a set root",
+                )
+            text = Digest(found.event.payload["record_root"]).hex
+        return RecordSet.load(self.blobs_dir / f"{text}.parquet")
+
+    def subject_hasher(self) -> SubjectHasher:
+        """Keyed hashing of subjects under this ledger's secret (kept with its keys)."""
+        folder = self.location.keys_dir if self.location else None
+        if folder is None:
+            raise NotFoundError("this ledger has no keys folder", "set MLPROV_KEYS")
+        return subjects.load_secret(folder)
 
     # -- checkpoints and keys -----------------------------------------------------------
     def signer(self, path: Path | None = None) -> SignerKey:

@@ -1,0 +1,261 @@
+"""Record commands: fingerprint a source, prove a record in or out, check a proof, diff sets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+from rich.text import Text
+
+from mlprov.cli.render import emit_bytes, emit_json, err, out, progress_bar
+from mlprov.digest import Digest
+from mlprov.errors import InputError, NotFoundError
+from mlprov.identity import default_actor
+from mlprov.ledger.events import Event
+from mlprov.ledger.ledger import Ledger
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
+
+
+def _schema(text: str | None) -> Any:
+    """`{"col": "int64", ...}` (Arrow type names) for readers that need one, such as CSV."""
+    if text is None:
+        return None
+    import pyarrow as pa
+
+    try:
+        spec = orjson.loads(Path(text[1:]).read_bytes() if text.startswith("@") else text)
+        return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in spec.items()])
+    except (orjson.JSONDecodeError, AttributeError, ValueError, OSError) as exc:
+        raise InputError(
+            f"cannot read the schema: {exc}",
+            'give JSON such as {"id": "int64", "text": "string"}, or @FILE',
+        ) from None
+
+
+def fingerprint(
+    path: Annotated[Path, typer.Argument(help="Parquet, JSONL, CSV (with --schema) or Arrow.")],
+    name: Annotated[str, typer.Option(help="The source as NAME@VERSION.")],
+    key: Annotated[str | None, typer.Option(help="Column of stable record keys.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Column naming whom a record is about.")
+    ] = None,
+    schema: Annotated[str | None, typer.Option(help="Column types as JSON, or @FILE.")] = None,
+    rights_basis: Annotated[str | None, typer.Option(help="Why this data may be used.")] = None,
+    license: Annotated[str | None, typer.Option(help="SPDX id or licence text.")] = None,
+    owner: Annotated[str | None, typer.Option(help="Who answers for the source.")] = None,
+    personal_data: Annotated[bool | None, typer.Option(help="Does it hold personal data?")] = None,
+    actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Fingerprint a source and record it: byte digest, record count and record-set root."""
+    from mlprov.records.fingerprint import fingerprint as take
+
+    source_name, at, version = name.partition("@")
+    if not at or not source_name or not version:
+        raise InputError(f"{name!r} is not NAME@VERSION", "e.g. support-chat-export@2026-05-22")
+    if not path.exists():
+        raise NotFoundError(f"{path} does not exist", "check the path")
+    with Ledger.open(store) as ledger:
+        hasher = ledger.subject_hasher() if subject else None
+        with progress_bar(f"fingerprinting {path.name}", not json and err.is_terminal) as cb:
+            found = take(
+                path,
+                key=key,
+                subject=subject,
+                hasher=hasher,
+                schema=_schema(schema),
+                progress=None if cb is None else (lambda rows: cb(rows, rows)),
+            )
+        saved = found.records.save(ledger.blobs_dir)  # before the event: never a dangling root
+        payload = {
+            "name": source_name,
+            "version": version,
+            "rights_basis": rights_basis,
+            "license": license,
+            "owner": owner,
+            "personal_data": personal_data,
+            "uri": str(path),
+            "byte_digest": found.byte_digest,
+            "record_count": found.rows,
+            "record_root": Digest.from_raw(found.records.root),
+        }
+        event = Event.create(
+            "source",
+            {k: v for k, v in payload.items() if v is not None},
+            actor=actor or default_actor(),
+        )
+        entry = ledger.append(event)
+    if json:
+        emit_json({**entry.to_json(), "record_set": str(saved), "members": found.records.size})
+    else:
+        out.print(f"recorded source {name} {entry.digest}")
+        out.print(f"  rows         {found.rows:,} ({found.records.size:,} distinct records)")
+        out.print(f"  bytes        {found.byte_digest}")
+        out.print(f"  record root  {found.records.root.hex()}")
+
+
+def _targets(
+    ledger: Ledger,
+    records: Any,
+    record: str | None,
+    digest: str | None,
+    key: str | None,
+    subject: str | None,
+) -> list[bytes]:
+    given = [x for x in (record, digest, key, subject) if x is not None]
+    if len(given) != 1:
+        raise InputError("give exactly one of --record, --digest, --key, --subject")
+    if record is not None:
+        from mlprov.records.canonical import record_digest
+
+        try:
+            value = orjson.loads(record)
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"--record is not JSON: {exc}", "quote it for the shell") from None
+        if not isinstance(value, dict):
+            raise InputError("--record must be a JSON object (one row)")
+        return [record_digest(value)]
+    if digest is not None:
+        return [Digest.parse(digest).raw]
+    if key is not None:
+        found = [d for d in records if key in records.keys_of(d)]
+        if not found:
+            raise NotFoundError(
+                f"no record has the key {key!r} in this set",
+                "keys are kept beside the set, not committed to by its root: an absent key "
+                "cannot be proven absent; prove a record (--record) or digest instead",
+            )
+        return found
+    hashed = ledger.subject_hasher().hash(subject or "")
+    table = records.table
+    found = [
+        d
+        for d, s in zip(
+            table.column("digest").to_pylist(), table.column("subject").to_pylist(), strict=True
+        )
+        if s == hashed
+    ]
+    if not found:
+        raise NotFoundError(
+            "no record of this subject in this set",
+            "subject hashes are kept beside the set, not committed to by its root: this is "
+            "not a proof of absence",
+        )
+    return sorted(set(found))
+
+
+def prove(
+    in_: Annotated[
+        str, typer.Option("--in", help="NAME@VERSION of a source or dataset, or a set root.")
+    ],
+    record: Annotated[str | None, typer.Option(help="The record as a JSON object.")] = None,
+    digest: Annotated[str | None, typer.Option(help="A record digest.")] = None,
+    key: Annotated[str | None, typer.Option(help="A record key.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Whom records are about (hashed here).")
+    ] = None,
+    output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Prove a record in (membership) or out (non-membership) of a record set."""
+    with Ledger.open(store) as ledger:
+        records = ledger.record_set(in_)
+        proofs = [records.prove(d) for d in _targets(ledger, records, record, digest, key, subject)]
+    data = (
+        proofs[0].dumps()
+        if len(proofs) == 1
+        else orjson.dumps([orjson.loads(p.dumps()) for p in proofs], option=orjson.OPT_INDENT_2)
+        + b"\n"
+    )
+    if output is None:
+        emit_bytes(data)
+    else:
+        output.write_bytes(data)
+        kinds = sorted({type(p).__name__ for p in proofs})
+        err.print(f"wrote {output}: {len(proofs)} {' and '.join(kinds)}")
+
+
+def check_proof(
+    file: Annotated[Path, typer.Argument(help="A record proof file (or a list of them).")],
+    root: Annotated[str | None, typer.Option(help="The set root you expect (hex).")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check record proofs on their own: only the set root is needed."""
+    from mlprov.records.setproofs import load_set_proof
+
+    try:
+        data = file.read_bytes()
+    except OSError as exc:
+        raise NotFoundError(f"cannot read {file}: {exc.strerror}", "check the path") from None
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{file} is not JSON: {exc}") from None
+    items = parsed if isinstance(parsed, list) else [parsed]
+    results = []
+    for item in items:
+        proof = load_set_proof(orjson.dumps(item))
+        expected = (
+            bytes.fromhex(root.lower().removeprefix("sha256:"))
+            if root
+            else bytes.fromhex(proof.root)
+        )
+        proof.verify(expected)
+        results.append({"format": proof.format, "digest": proof.digest, "root": proof.root})
+    if json:
+        emit_json({"ok": True, "proofs": results})
+    else:
+        for r in results:
+            kind = "IN" if "non" not in r["format"] else "NOT IN"
+            out.print(
+                Text.assemble(
+                    ("valid ", "bold green"), f"{r['digest'][:16]}… {kind} set {r['root'][:16]}…"
+                )
+            )
+        if root is None:
+            err.print("note: checked against the root inside the proof; pass --root to pin it")
+
+
+@sets_app.command("diff")
+def sets_diff(
+    a: Annotated[str, typer.Argument(help="NAME@VERSION or set root.")],
+    b: Annotated[str, typer.Argument(help="NAME@VERSION or set root.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Records and subjects added and removed from A to B."""
+    from mlprov.records.sets import diff
+
+    with Ledger.open(store) as ledger:
+        change = diff(ledger.record_set(a), ledger.record_set(b))
+    if json:
+        emit_json(
+            {
+                "added": change.added_count,
+                "removed": change.removed_count,
+                "subjects_added": change.subjects_added,
+                "subjects_removed": change.subjects_removed,
+                "added_records": [d.hex() for d in change.added],
+                "removed_records": [d.hex() for d in change.removed],
+            }
+        )
+    else:
+        out.print(f"+{change.added_count:,} records  -{change.removed_count:,} records")
+        out.print(f"+{change.subjects_added:,} subjects  -{change.subjects_removed:,} subjects")
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(fingerprint)
+    app.command()(prove)
+    app.command("check-proof")(check_proof)
+    app.add_typer(sets_app, name="sets")

@@ -1,0 +1,207 @@
+"""Record-set proofs: "digest d is (or is not) in the record set with root R".
+
+The tree shape is fixed by ADR 0004: 256 shards by a digest's leading byte, each an
+RFC 9162 tree over the sorted unique digests of that shard, under a perfect top tree of
+height 8 whose leaf ``s`` hashes ``shard root || shard size (8 bytes, big-endian)``.
+Committing the size pins each shard's tree size, which an inclusion proof alone does not.
+
+A proof needs only the set root to check: :meth:`MembershipProof.verify` and
+:meth:`NonMembershipProof.verify` raise :class:`~mlprov.errors.ProofError` naming the first
+thing that does not hold. Hashes and digests are lowercase hex.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from mlprov import merkle
+from mlprov.errors import InputError, ProofError
+
+__all__ = [
+    "SHARDS",
+    "MembershipProof",
+    "Neighbour",
+    "NonMembershipProof",
+    "load_set_proof",
+    "shard_leaf",
+]
+
+SHARDS = 256
+MAX_SHARD_SIZE = 2**64 - 1  # the size is committed as 8 bytes
+
+HexHash = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
+
+_FOREIGN = "the proof was altered, or was made for another record set"
+
+
+def shard_leaf(shard_root: bytes, size: int) -> bytes:
+    """Return the data of a top-tree leaf: the shard root and its size, 8 bytes big-endian."""
+    return shard_root + size.to_bytes(8, "big")
+
+
+def _raw(values: Iterable[str]) -> list[bytes]:
+    return [bytes.fromhex(v) for v in values]
+
+
+def _shard_path(
+    what: str, index: int, size: int, path: list[str], shard_root: bytes, digest: bytes
+) -> None:
+    if not 0 <= index < size:
+        raise ProofError(f"{what} is at index {index}, outside a shard of {size}", _FOREIGN)
+    got = merkle.root_from_inclusion(merkle.leaf_hash(digest), index, size, _raw(path))
+    if got != shard_root:
+        msg = f"the inclusion path of {what} at index {index} does not lead to the shard root"
+        raise ProofError(msg, _FOREIGN)
+
+
+class _SetProof(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: str  # each kind pins its own literal; declared here so that it is written first
+    digest: HexHash
+    root: HexHash
+    shard: int = Field(ge=0, lt=SHARDS)
+    shard_size: int = Field(ge=0, le=MAX_SHARD_SIZE)
+    shard_root: HexHash
+    top_path: list[HexHash]
+
+    def dumps(self) -> bytes:
+        """Return the proof as the bytes of a JSON proof file."""
+        return self.model_dump_json(indent=2, exclude_none=True).encode() + b"\n"
+
+    def _check_shard(self, root: bytes) -> None:
+        """Check the root, the shard of the digest and the shard's top-level path."""
+        if len(root) != merkle.HASH_SIZE:
+            hint = "pass the raw 32-byte set root, not hex text"
+            raise InputError(f"the set root is {len(root)} bytes long, expected 32", hint)
+        if root.hex() != self.root:
+            raise ProofError(
+                f"the proof is for the record set with root {self.root}, not {root.hex()}",
+                "check it against the root it was made for, or get a proof from this set",
+            )
+        lead = bytes.fromhex(self.digest)[0]
+        if lead != self.shard:
+            msg = (
+                f"digest {self.digest} is in shard {lead}, but the proof is for shard {self.shard}"
+            )
+            raise ProofError(msg, _FOREIGN)
+        shard_root = bytes.fromhex(self.shard_root)
+        leaf = merkle.leaf_hash(shard_leaf(shard_root, self.shard_size))
+        if merkle.root_from_inclusion(leaf, self.shard, SHARDS, _raw(self.top_path)) != root:
+            msg = (
+                f"the root and size ({self.shard_size}) of shard {self.shard} do not lead "
+                "to the set root"
+            )
+            raise ProofError(msg, _FOREIGN)
+
+
+class MembershipProof(_SetProof):
+    """Digest `digest` is member `index` of shard `shard` of the set with root `root`."""
+
+    format: Literal["mlprov.record-membership/v1"] = "mlprov.record-membership/v1"
+    index: int = Field(ge=0)
+    path: list[HexHash]
+
+    def verify(self, root: bytes) -> None:
+        """Raise ProofError unless the digest is a member of the set with this root."""
+        self._check_shard(root)
+        shard_root = bytes.fromhex(self.shard_root)
+        _shard_path("the digest", self.index, self.shard_size, self.path, shard_root, self.raw)
+
+    @property
+    def raw(self) -> bytes:
+        """The digest as 32 raw bytes."""
+        return bytes.fromhex(self.digest)
+
+
+class Neighbour(BaseModel):
+    """A member next to an absent digest, with its inclusion path in the shard."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    digest: HexHash
+    index: int = Field(ge=0)
+    path: list[HexHash]
+
+
+class NonMembershipProof(_SetProof):
+    """Digest `digest` is not in the set with root `root`.
+
+    Either the shard is empty, or the proof shows the members next to where the digest
+    would sit: `left` (the largest member below it) at index i-1 and `right` (the smallest
+    above it) at index i. At the shard's edges only one of them exists.
+    """
+
+    format: Literal["mlprov.record-non-membership/v1"] = "mlprov.record-non-membership/v1"
+    left: Neighbour | None = None
+    right: Neighbour | None = None
+
+    def verify(self, root: bytes) -> None:
+        """Raise ProofError unless the digest is absent from the set with this root."""
+        self._check_shard(root)
+        shard_root, size = bytes.fromhex(self.shard_root), self.shard_size
+        left, right = self.left, self.right
+        if size == 0:
+            if left is not None or right is not None:
+                raise ProofError(f"shard {self.shard} is empty, yet the proof names members")
+            if shard_root != merkle.EMPTY_ROOT:
+                raise ProofError(f"shard {self.shard} has size 0 but not the empty root", _FOREIGN)
+            return
+        if left is None and right is None:
+            msg = f"shard {self.shard} has {size} members, but the proof names no neighbour"
+            raise ProofError(msg, "a digest in the shard is present; ask for a membership proof")
+        if left is not None:
+            self._check_neighbour("left neighbour", left, shard_root)
+        if right is not None:
+            self._check_neighbour("right neighbour", right, shard_root)
+        if left is not None and right is not None:
+            if right.index != left.index + 1:
+                raise ProofError(
+                    f"the neighbours are at indices {left.index} and {right.index}, "
+                    "which are not adjacent",
+                    "members between them may equal the digest; " + _FOREIGN,
+                )
+        elif right is not None and right.index != 0:
+            msg = f"the only neighbour is above the digest but at index {right.index}, not 0"
+            raise ProofError(msg, "a member below it may equal the digest; " + _FOREIGN)
+        elif left is not None and left.index != size - 1:
+            msg = (
+                f"the only neighbour is below the digest but at index {left.index}, "
+                f"not the last index {size - 1}"
+            )
+            raise ProofError(msg, "a member above it may equal the digest; " + _FOREIGN)
+
+    def _check_neighbour(self, what: str, member: Neighbour, shard_root: bytes) -> None:
+        digest = bytes.fromhex(member.digest)
+        if digest[0] != self.shard:
+            msg = f"the {what} {member.digest} is not in shard {self.shard}"
+            raise ProofError(msg, _FOREIGN)
+        below = what.startswith("left")
+        if (member.digest >= self.digest) if below else (member.digest <= self.digest):
+            side = "below" if below else "above"
+            msg = f"the {what} {member.digest} is not strictly {side} digest {self.digest}"
+            raise ProofError(msg, "a present digest has no non-membership proof; " + _FOREIGN)
+        _shard_path(f"the {what}", member.index, self.shard_size, member.path, shard_root, digest)
+
+
+def load_set_proof(data: bytes, source: str = "proof") -> MembershipProof | NonMembershipProof:
+    """Parse a record-set proof file of either kind; InputError names what is wrong."""
+    for model in (MembershipProof, NonMembershipProof):
+        try:
+            return model.model_validate_json(data)
+        except ValidationError as exc:
+            if any(e["loc"] == ("format",) for e in exc.errors()):
+                continue
+            first = exc.errors()[0]
+            where = ".".join(str(p) for p in first["loc"]) or "file"
+            raise InputError(
+                f"{source} is not a valid {model.__name__}: {where}: {first['msg']}",
+                "make the proof again from the record set",
+            ) from None
+    raise InputError(
+        f"{source} is not an mlprov record-set proof file",
+        "its `format` must be mlprov.record-membership/v1 or mlprov.record-non-membership/v1",
+    )

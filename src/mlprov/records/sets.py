@@ -1,0 +1,464 @@
+"""Record sets: a Merkle commitment to the record digests of a source, output or dataset.
+
+A :class:`RecordSet` holds rows of ``(digest, key, subject)`` sorted by digest; its members
+are the unique digests. Its root is fixed by ADR 0004 (docs/adr/0004-record-sets.md):
+256 shards by leading byte, each an RFC 9162 tree over its sorted digests, under a perfect
+top tree of height 8 whose leaves commit to each shard's root and size. The root commits
+to the members only: keys, subjects and duplicate rows are an index carried beside them.
+
+Building sorts with numpy and hashes each shard on its own; the root needs every shard's
+root, but a proof builds (and caches) only its own shard's tree.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from bisect import bisect_left
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlprov import merkle
+from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.records.setproofs import (
+    SHARDS,
+    MembershipProof,
+    Neighbour,
+    NonMembershipProof,
+    shard_leaf,
+)
+
+__all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff"]
+
+FORMAT = "mlprov.record-set/v1"
+DIGEST_SIZE = 32
+SCHEMA = pa.schema(
+    [
+        pa.field("digest", pa.binary(DIGEST_SIZE), nullable=False),
+        pa.field("key", pa.string()),
+        pa.field("subject", pa.binary(DIGEST_SIZE)),
+    ]
+)
+_NAME = re.compile(r"[0-9a-f]{64}\.parquet")
+
+
+def _column(values: Any, kind: Any, what: str) -> Any:
+    try:
+        return pa.array(values, type=kind)
+    except (pa.ArrowException, TypeError, ValueError) as exc:  # wrong length or type
+        hint = (
+            "pass raw 32-byte SHA-256 digests (bytes), not hex text"
+            if kind != pa.string()
+            else "pass str or None"
+        )
+        raise InputError(f"the {what} column is malformed: {exc}", hint) from None
+
+
+def _matrix(digests: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """View a fixed-size binary array (one chunk) as an (n, 32) matrix of bytes, no copy."""
+    n = len(digests)
+    buffer = digests.buffers()[1]
+    if buffer is None or n == 0:
+        return np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
+    flat = np.frombuffer(buffer, dtype=np.uint8)
+    start = digests.offset * DIGEST_SIZE
+    return flat[start : start + n * DIGEST_SIZE].reshape(n, DIGEST_SIZE)
+
+
+def _words(matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> np.ndarray[Any, Any]:
+    # Four big-endian 64-bit words compare in the same order as the 32 bytes.
+    return np.ascontiguousarray(matrix).view(">u8").reshape(-1, 4)
+
+
+def _is_sorted(words: np.ndarray[Any, Any]) -> bool:
+    if len(words) < 2:
+        return True
+    differs = words[1:] != words[:-1]
+    first = differs.argmax(axis=1)  # first differing word of each adjacent pair
+    rows = np.arange(len(first))
+    return bool(np.all(~differs.any(axis=1) | (words[:-1][rows, first] < words[1:][rows, first])))
+
+
+@dataclass(frozen=True, eq=False)
+class RecordSet:
+    """An immutable set of record digests, with each row's optional key and subject hash.
+
+    Make one with :meth:`build`, :meth:`from_table` or :meth:`load`; the constructor
+    refuses a table that is not in :data:`SCHEMA` or not sorted by digest.
+    """
+
+    table: Any  # a pyarrow.Table in SCHEMA, sorted by digest
+    _members: bytes = field(init=False, repr=False)  # unique digests, sorted, concatenated
+    _offsets: tuple[int, ...] = field(init=False, repr=False)  # shard s: members [o[s], o[s+1])
+
+    def __post_init__(self) -> None:
+        table = self.table
+        if not isinstance(table, pa.Table) or not table.schema.equals(SCHEMA):
+            raise InputError(
+                "a record set needs a table in RecordSet.SCHEMA", "use RecordSet.from_table"
+            )
+        table = table.combine_chunks()
+        column = table.column("digest")
+        digests = column.chunk(0) if column.num_chunks else pa.array([], pa.binary(DIGEST_SIZE))
+        if digests.null_count:
+            raise InputError("the digest column has nulls", "every row needs its record digest")
+        matrix = _matrix(digests)
+        words = _words(matrix)
+        if not _is_sorted(words):
+            raise InputError("the table is not sorted by digest", "use RecordSet.from_table")
+        unique = np.ones(len(words), dtype=bool)
+        unique[1:] = (words[1:] != words[:-1]).any(axis=1)
+        members = matrix[unique]
+        offsets = np.searchsorted(members[:, 0], np.arange(SHARDS + 1), side="left")
+        object.__setattr__(self, "table", table)
+        object.__setattr__(self, "_members", members.tobytes())
+        object.__setattr__(self, "_offsets", tuple(int(o) for o in offsets))
+
+    # -- making ---------------------------------------------------------------------------
+
+    @classmethod
+    def build(
+        cls,
+        digests: Sequence[bytes],
+        keys: Sequence[str | None] | None = None,
+        subjects: Sequence[bytes | None] | None = None,
+    ) -> RecordSet:
+        """Make a set from raw 32-byte digests and, row by row, optional keys and subjects."""
+        n = len(digests)
+        for what, values in (("keys", keys), ("subjects", subjects)):
+            if values is not None and len(values) != n:
+                msg = f"{len(values)} {what} were given for {n} digests"
+                raise InputError(msg, f"pass one entry (or None) per digest in {what}")
+        table = pa.table(
+            {
+                "digest": _column(digests, pa.binary(DIGEST_SIZE), "digest"),
+                "key": _column(keys if keys is not None else [None] * n, pa.string(), "key"),
+                "subject": _column(
+                    subjects if subjects is not None else [None] * n,
+                    pa.binary(DIGEST_SIZE),
+                    "subject",
+                ),
+            },
+            schema=SCHEMA,
+        )
+        return cls.from_table(table)
+
+    @classmethod
+    def from_table(cls, table: Any) -> RecordSet:
+        """Make a set from a table with a `digest` column and optional `key`, `subject`.
+
+        Binary columns of any width are accepted and checked for 32-byte values; rows are
+        sorted by digest (stably: equal digests keep their order).
+        """
+        if not isinstance(table, pa.Table):
+            raise InputError(
+                f"expected a pyarrow.Table, got {type(table).__name__}", "pass a table"
+            )
+        if "digest" not in table.column_names:
+            raise InputError(
+                "the table has no `digest` column", "name the record digest column `digest`"
+            )
+        extra = set(table.column_names) - set(SCHEMA.names)
+        if extra:
+            msg = f"the table has unknown columns {sorted(extra)}"
+            raise InputError(msg, "a record set holds only digest, key and subject")
+        n = table.num_rows
+        columns = {}
+        for f in SCHEMA:
+            if f.name not in table.column_names:
+                columns[f.name] = pa.nulls(n, f.type)
+                continue
+            column = table.column(f.name)
+            try:
+                columns[f.name] = column.cast(f.type)
+            except (pa.ArrowException, ValueError) as exc:
+                msg = f"the {f.name} column of type {column.type} cannot be read as {f.type}: {exc}"
+                raise InputError(msg, "digests and subjects are raw 32-byte hashes") from None
+        if columns["digest"].null_count:
+            raise InputError("the digest column has nulls", "every row needs its record digest")
+        table = pa.table(columns, schema=SCHEMA).combine_chunks()
+        digests = table.column("digest")
+        matrix = _matrix(digests.chunk(0)) if digests.num_chunks else np.zeros((0, DIGEST_SIZE))
+        words = _words(matrix.astype(np.uint8, copy=False))
+        if not _is_sorted(words):
+            # Digests are near-uniform, so their first 8 bytes almost always decide the order:
+            # sort by that word, and only if ties remain undecided sort by all four.
+            order = np.argsort(words[:, 0], kind="stable")
+            if not _is_sorted(words[order]):
+                order = np.lexsort(words.T[::-1])  # last key is the primary one; stable
+            table = table.take(pa.array(order))
+        return cls(table)
+
+    # -- the set --------------------------------------------------------------------------
+
+    @property
+    def size(self) -> int:
+        """Number of members (unique digests)."""
+        return len(self._members) // DIGEST_SIZE
+
+    @property
+    def rows(self) -> int:
+        """Number of rows, duplicates included."""
+        return int(self.table.num_rows)
+
+    def __len__(self) -> int:
+        return self.size
+
+    def __iter__(self) -> Iterator[bytes]:
+        """The members in ascending order."""
+        m = self._members
+        return (m[i : i + DIGEST_SIZE] for i in range(0, len(m), DIGEST_SIZE))
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, RecordSet):
+            return NotImplemented
+        return bool(self.table.equals(other.table))
+
+    def __hash__(self) -> int:
+        return hash(self._members)
+
+    def __repr__(self) -> str:
+        return f"RecordSet(size={self.size}, rows={self.rows}, root={self.root.hex()})"
+
+    def _member(self, i: int) -> bytes:
+        return self._members[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+
+    def _position(self, digest: bytes) -> int:
+        """Index of the first member >= digest (binary search over the packed members)."""
+        if len(digest) != DIGEST_SIZE:
+            hint = "pass a raw SHA-256 digest (32 bytes), not hex text"
+            raise InputError(f"a record digest is {len(digest)} bytes long, expected 32", hint)
+        digest = bytes(digest)
+        lo, hi = self._offsets[digest[0]], self._offsets[digest[0] + 1]
+        return bisect_left(range(lo, hi), digest, key=self._member) + lo
+
+    def __contains__(self, digest: object) -> bool:
+        if not isinstance(digest, (bytes, bytearray, memoryview)) or len(digest) != DIGEST_SIZE:
+            return False
+        i = self._position(bytes(digest))
+        return i < self.size and self._member(i) == digest
+
+    # -- the commitment -------------------------------------------------------------------
+
+    def _leaves(self, shard: int) -> list[bytes]:
+        lo, hi = self._offsets[shard], self._offsets[shard + 1]
+        return [merkle.leaf_hash(self._member(i)) for i in range(lo, hi)]
+
+    @cached_property
+    def _shard_roots(self) -> tuple[bytes, ...]:
+        return tuple(merkle.root_of(self._leaves(s)) for s in range(SHARDS))
+
+    @cached_property
+    def _top(self) -> merkle.MemoryTree:
+        roots = self._shard_roots
+        leaves = [merkle.leaf_hash(shard_leaf(roots[s], self.shard(s)[1])) for s in range(SHARDS)]
+        return merkle.MemoryTree(leaves)
+
+    @cached_property
+    def _trees(self) -> dict[int, merkle.MemoryTree]:
+        return {}
+
+    def _tree(self, shard: int) -> merkle.MemoryTree:
+        tree = self._trees.get(shard)
+        if tree is None:
+            tree = self._trees[shard] = merkle.MemoryTree(self._leaves(shard))
+        return tree
+
+    @property
+    def root(self) -> bytes:
+        """The set root (32 bytes), computed once."""
+        return self._top.root()
+
+    def shard(self, shard: int) -> tuple[bytes, int]:
+        """Return the ``(root, size)`` of one shard."""
+        if not 0 <= shard < SHARDS:
+            raise InputError(
+                f"shard {shard} does not exist", f"shards are numbered 0 to {SHARDS - 1}"
+            )
+        return self._shard_roots[shard], self._offsets[shard + 1] - self._offsets[shard]
+
+    # -- proofs ---------------------------------------------------------------------------
+
+    def _common(self, digest: bytes) -> dict[str, Any]:
+        s = digest[0]
+        shard_root, size = self.shard(s)
+        return {
+            "digest": digest.hex(),
+            "root": self.root.hex(),
+            "shard": s,
+            "shard_size": size,
+            "shard_root": shard_root.hex(),
+            "top_path": [h.hex() for h in self._top.inclusion_proof(s)],
+        }
+
+    def _path(self, shard: int, index: int) -> list[str]:
+        return [h.hex() for h in self._tree(shard).inclusion_proof(index)]
+
+    def _neighbour(self, shard: int, at: int) -> Neighbour | None:
+        lo, hi = self._offsets[shard], self._offsets[shard + 1]
+        if not lo <= at < hi:
+            return None
+        index = at - lo
+        return Neighbour(digest=self._member(at).hex(), index=index, path=self._path(shard, index))
+
+    def prove(self, digest: bytes) -> MembershipProof | NonMembershipProof:
+        """Return a membership proof if the digest is a member, else a non-membership one."""
+        if digest in self:
+            return self.membership_proof(digest)
+        return self.non_membership_proof(digest)
+
+    def membership_proof(self, digest: bytes) -> MembershipProof:
+        """Prove that ``digest`` is a member; NotFoundError if it is not."""
+        i = self._position(digest)
+        if i >= self.size or self._member(i) != digest:
+            msg = f"record digest {bytes(digest).hex()} is not in this set"
+            raise NotFoundError(msg, "ask for a non-membership proof instead")
+        s = digest[0]
+        index = i - self._offsets[s]
+        return MembershipProof(
+            **self._common(bytes(digest)), index=index, path=self._path(s, index)
+        )
+
+    def non_membership_proof(self, digest: bytes) -> NonMembershipProof:
+        """Prove that ``digest`` is not a member; InputError if it is."""
+        i = self._position(digest)
+        if i < self.size and self._member(i) == digest:
+            msg = f"record digest {bytes(digest).hex()} is in this set"
+            raise InputError(msg, "ask for a membership proof instead")
+        s = digest[0]
+        left = self._neighbour(s, i - 1)
+        right = self._neighbour(s, i)
+        return NonMembershipProof(**self._common(bytes(digest)), left=left, right=right)
+
+    # -- algebra --------------------------------------------------------------------------
+
+    def _digest_array(self) -> Any:
+        members = np.frombuffer(self._members, dtype=np.uint8)
+        return pa.FixedSizeBinaryArray.from_buffers(
+            pa.binary(DIGEST_SIZE), self.size, [None, pa.py_buffer(members)]
+        )
+
+    def _keep(self, other: RecordSet, inside: bool) -> RecordSet:
+        mask = pc.is_in(self.table.column("digest"), value_set=other._digest_array())
+        rows = self.table.filter(mask if inside else pc.invert(mask))
+        return RecordSet(rows)  # a filter keeps the order
+
+    def difference(self, other: RecordSet) -> RecordSet:
+        """The rows of this set whose digest is not a member of ``other``."""
+        return self._keep(other, inside=False)
+
+    def intersection(self, other: RecordSet) -> RecordSet:
+        """The rows of this set whose digest is a member of ``other``."""
+        return self._keep(other, inside=True)
+
+    def keys_of(self, digest: bytes) -> list[str]:
+        """The keys (sorted, unique, nulls left out) of the rows with this digest."""
+        column = self.table.column("digest")
+        rows = self.table.filter(pc.equal(column, pa.scalar(bytes(digest), column.type)))
+        return sorted({k for k in rows.column("key").to_pylist() if k is not None})
+
+    def subjects(self) -> set[bytes]:
+        """Every subject hash named by a row."""
+        return {s for s in pc.unique(self.table.column("subject")).to_pylist() if s is not None}
+
+    def subjects_in(self, subject_hashes: Iterable[bytes]) -> set[bytes]:
+        """Which of these subject hashes have a row in this set (e.g. from an opt-out list)."""
+        wanted = list({bytes(h) for h in subject_hashes})
+        if not wanted:
+            return set()
+        values = _column(wanted, pa.binary(DIGEST_SIZE), "subject")
+        column = self.table.column("subject")
+        found = pc.unique(column.filter(pc.is_in(column, value_set=values)))
+        return {s for s in found.to_pylist() if s is not None}
+
+    # -- files ----------------------------------------------------------------------------
+
+    def save(self, directory: Path) -> Path:
+        """Write the set as Parquet named ``<root hex>.parquet``, atomically; return the path.
+
+        The name is content-addressed by the members. Saving a set with the same members
+        but other keys or rows replaces the file.
+        """
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{self.root.hex()}.parquet"
+        meta = {b"mlprov.format": FORMAT.encode(), b"mlprov.root": self.root.hex().encode()}
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pq.write_table(self.table.replace_schema_metadata(meta), out)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return path
+
+    @classmethod
+    def load(cls, path: Path) -> RecordSet:
+        """Read a saved set; IntegrityError if its members do not give the root in its name."""
+        path = Path(path)
+        if not _NAME.fullmatch(path.name):
+            hint = "record-set files are named <64 hex digits of the root>.parquet"
+            raise InputError(f"{path.name} is not the name of a record-set file", hint)
+        if not path.is_file():
+            raise NotFoundError(f"no record-set file at {path}", "check the path")
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowException, OSError) as exc:
+            raise InputError(
+                f"{path} is not a readable Parquet file: {exc}", "save it again"
+            ) from None
+        meta = table.schema.metadata or {}
+        if meta.get(b"mlprov.format") != FORMAT.encode():
+            raise InputError(f"{path} is not an {FORMAT} file", "save it with RecordSet.save")
+        loaded = cls.from_table(table.replace_schema_metadata(None))
+        want = path.name.removesuffix(".parquet")
+        if loaded.root.hex() != want:
+            raise IntegrityError(
+                f"the members in {path.name} give root {loaded.root.hex()}, "
+                "not the root in its name",
+                "the file was altered or renamed; restore it from a trusted copy",
+            )
+        return loaded
+
+
+@dataclass(frozen=True)
+class SetDiff:
+    """What changed from set ``a`` to set ``b``: members and subject hashes."""
+
+    added: tuple[bytes, ...]  # members of b not in a, ascending
+    removed: tuple[bytes, ...]  # members of a not in b, ascending
+    subjects_added: int
+    subjects_removed: int
+
+    @property
+    def added_count(self) -> int:
+        """Number of members added."""
+        return len(self.added)
+
+    @property
+    def removed_count(self) -> int:
+        """Number of members removed."""
+        return len(self.removed)
+
+
+def diff(a: RecordSet, b: RecordSet) -> SetDiff:
+    """Compare two record sets by member digest and by subject hash."""
+    sa, sb = a.subjects(), b.subjects()
+    return SetDiff(
+        added=tuple(b.difference(a)),
+        removed=tuple(a.difference(b)),
+        subjects_added=len(sb - sa),
+        subjects_removed=len(sa - sb),
+    )

@@ -1,0 +1,609 @@
+"""Tests for record sets (mlprov.records.sets) and their proofs (mlprov.records.setproofs)."""
+
+from __future__ import annotations
+
+import json
+import random
+from hashlib import sha256
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped]
+import pyarrow.parquet as pq  # type: ignore[import-untyped]
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from mlprov.errors import InputError, IntegrityError, NotFoundError, ProofError
+from mlprov.merkle import EMPTY_ROOT as EMPTY
+from mlprov.merkle import MemoryTree, leaf_hash
+from mlprov.records.setproofs import (
+    MembershipProof,
+    Neighbour,
+    NonMembershipProof,
+    load_set_proof,
+)
+from mlprov.records.sets import RecordSet, SetDiff, diff
+
+SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+digests = st.binary(min_size=32, max_size=32)
+rngs = st.integers(0, 2**32).map(random.Random)  # seeded: cheap for Hypothesis to draw
+# Digests crowded into a few shards, so that most shards are empty and some are full.
+crowded = st.builds(
+    lambda lead, tail: bytes([lead]) + tail,
+    st.sampled_from([0x00, 0x01, 0x7F, 0xFF]),
+    st.binary(min_size=31, max_size=31),
+)
+# Digests whose first 8 bytes tie, so that sorting must look further.
+tied = st.builds(lambda tail: b"\x33" * 9 + tail, st.binary(min_size=23, max_size=23))
+
+
+@st.composite
+def digest_lists(draw: st.DrawFn, max_bulk: int = 600) -> list[bytes]:
+    """A few drawn digests (which shrink well) plus a bulk from a seeded generator."""
+    explicit = draw(st.lists(st.one_of(digests, crowded, tied), max_size=8))
+    n = draw(st.integers(0, max_bulk))
+    rng = random.Random(draw(st.integers(0, 2**32)))
+    leads = draw(st.sampled_from([None, (0x00,), (0x00, 0x01, 0xFF), (0x42,)]))
+    bulk = [
+        (bytes([rng.choice(leads)]) + rng.randbytes(31)) if leads else rng.randbytes(32)
+        for _ in range(n)
+    ]
+    return explicit + bulk
+
+
+def _step(d: bytes, delta: int) -> bytes | None:
+    v = int.from_bytes(d, "big") + delta
+    return v.to_bytes(32, "big") if 0 <= v < 2**256 else None
+
+
+def absent_probes(members: set[bytes], rng: random.Random) -> list[bytes]:
+    """Absent digests: next to members, at both ends, in empty shards, and random."""
+    ordered = sorted(members)
+    near = [
+        _step(d, delta) for d in rng.sample(ordered, min(40, len(ordered))) for delta in (-1, 1)
+    ]
+    edges: list[bytes | None] = [
+        bytes(32),
+        b"\xff" * 32,
+        bytes([0x7F]) + bytes(31),
+        bytes([0x80]) + b"\xff" * 31,
+    ]
+    if ordered:
+        edges += [_step(ordered[0], -1), _step(ordered[-1], 1)]
+    empty = [
+        bytes([s]) + rng.randbytes(31) for s in range(256) if not any(d[0] == s for d in ordered)
+    ]
+    probes = [*near, *edges, *empty[:20], *(rng.randbytes(32) for _ in range(20))]
+    return [p for p in probes if p is not None and p not in members]
+
+
+# -- the reference definition, with hashlib only ---------------------------------------
+
+
+def _mth(leaves: list[bytes]) -> bytes:
+    """RFC 9162 §2.1.1 MTH over leaf data, straight from the definition."""
+    if not leaves:
+        return sha256(b"").digest()
+    if len(leaves) == 1:
+        return sha256(b"\x00" + leaves[0]).digest()
+    k = 1
+    while k * 2 < len(leaves):
+        k *= 2
+    return sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
+
+
+def reference_root(members: set[bytes]) -> bytes:
+    """The set root as ADR 0004 defines it."""
+    top = []
+    for s in range(256):
+        shard = sorted(d for d in members if d[0] == s)
+        top.append(_mth(shard) + len(shard).to_bytes(8, "big"))
+    return _mth(top)
+
+
+def test_root_matches_the_adr_definition() -> None:
+    rng = random.Random(4)
+    cases: list[list[bytes]] = [
+        [],
+        [bytes(32)],
+        [b"\xff" * 32],
+        [bytes([0x10]) + rng.randbytes(31) for _ in range(7)],  # one shard, not a power of 2
+        [rng.randbytes(32) for _ in range(300)],
+    ]
+    for case in cases:
+        assert RecordSet.build(case).root == reference_root(set(case))
+    # Fixed vectors, so that a change to the definition cannot go unnoticed.
+    assert reference_root(set()) == _mth([sha256(b"").digest() + bytes(8)] * 256)
+    assert RecordSet.build([]).root.hex() == (
+        "ef10e2aa7949e841960c1c76ab8ccd0f8ad5273b805412a9f1c1115c6c4f63f1"
+    )
+    three = [bytes(32), b"\xff" * 32, bytes([0]) + b"\x01" * 31]
+    assert RecordSet.build(three).root.hex() == (
+        "e2a5ca422dfc14b9e7ca90c0e22bcb2a0f56049a8e860fbf928dbdfb8138149c"
+    )
+
+
+@SETTINGS
+@given(digest_lists(max_bulk=200))
+def test_root_matches_the_reference_for_random_sets(ds: list[bytes]) -> None:
+    assert RecordSet.build(ds).root == reference_root(set(ds))
+
+
+@SETTINGS
+@given(digest_lists(), rngs, st.integers(0, 20))
+def test_root_ignores_order_and_duplicates(ds: list[bytes], rng: Any, dups: int) -> None:
+    shuffled = ds + [rng.choice(ds) for _ in range(dups if ds else 0)]
+    rng.shuffle(shuffled)
+    a, b = RecordSet.build(ds), RecordSet.build(shuffled)
+    assert a.root == b.root
+    assert a.size == b.size == len(set(ds))
+    assert b.rows == len(shuffled)
+    assert list(b) == sorted(set(ds))
+
+
+# -- proofs ------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(digest_lists())
+def test_every_member_has_a_verifying_membership_proof(ds: list[bytes]) -> None:
+    rs = RecordSet.build(ds)
+    root = rs.root
+    for d in set(ds):
+        assert d in rs
+        proof = rs.prove(d)
+        assert isinstance(proof, MembershipProof)
+        proof.verify(root)
+        assert proof.shard_size == rs.shard(d[0])[1]
+        with pytest.raises(InputError, match="is in this set"):
+            rs.non_membership_proof(d)
+
+
+@SETTINGS
+@given(digest_lists(), rngs)
+def test_every_absent_digest_has_a_verifying_non_membership_proof(
+    ds: list[bytes], rng: Any
+) -> None:
+    rs = RecordSet.build(ds)
+    root = rs.root
+    for d in absent_probes(set(ds), rng):
+        assert d not in rs
+        proof = rs.prove(d)
+        assert isinstance(proof, NonMembershipProof)
+        proof.verify(root)
+        with pytest.raises(NotFoundError):
+            rs.membership_proof(d)
+
+
+def test_large_and_crowded_sets() -> None:
+    """Hypothesis favours small sets; these are big, crowded into few shards, or both."""
+    rng = random.Random(7)
+    cases = [
+        [rng.randbytes(32) for _ in range(600)],
+        [bytes([0x42]) + rng.randbytes(31) for _ in range(600)],  # 255 empty shards
+        [bytes([rng.choice((0, 1, 255))]) + rng.randbytes(31) for _ in range(500)],
+    ]
+    for ds in cases:
+        rs = RecordSet.build(ds)
+        assert rs.root == reference_root(set(ds))
+        for d in ds:
+            rs.membership_proof(d).verify(rs.root)
+        for d in absent_probes(set(ds), rng):
+            rs.non_membership_proof(d).verify(rs.root)
+
+
+def test_sorting_looks_past_the_first_eight_bytes() -> None:
+    rng = random.Random(8)
+    ds = [b"\x33" * 8 + rng.randbytes(24) for _ in range(50)] + [rng.randbytes(32)]
+    rs = RecordSet.build(ds)
+    assert list(rs) == sorted(set(ds))
+    assert rs.root == reference_root(set(ds))
+
+
+def test_non_membership_cases() -> None:
+    a, b, c = (bytes([0x20]) + bytes([x]) * 31 for x in (0x10, 0x20, 0x30))
+    rs = RecordSet.build([c, a, b, b])
+    below, between, above = (bytes([0x20]) + bytes([x]) * 31 for x in (0x01, 0x15, 0x40))
+    p = rs.non_membership_proof(below)
+    assert p.left is None and p.right is not None and p.right.index == 0
+    p.verify(rs.root)
+    p = rs.non_membership_proof(between)
+    assert p.left is not None and p.right is not None
+    assert (bytes.fromhex(p.left.digest), bytes.fromhex(p.right.digest)) == (a, b)
+    assert (p.left.index, p.right.index) == (0, 1)
+    p.verify(rs.root)
+    p = rs.non_membership_proof(above)
+    assert p.right is None and p.left is not None and p.left.index == 2
+    p.verify(rs.root)
+    p = rs.non_membership_proof(bytes([0x21]) + bytes(31))  # an empty shard
+    assert (p.left, p.right, p.shard_size) == (None, None, 0)
+    p.verify(rs.root)
+
+
+def test_single_member_and_empty_set() -> None:
+    d = bytes([0x80]) + b"\x55" * 31
+    one = RecordSet.build([d])
+    one.membership_proof(d).verify(one.root)
+    assert one.membership_proof(d).path == []
+    for probe in (bytes([0x80]) + bytes(31), bytes([0x80]) + b"\xff" * 31, bytes(32)):
+        one.non_membership_proof(probe).verify(one.root)
+    empty = RecordSet.build([])
+    assert (empty.size, empty.rows, list(empty)) == (0, 0, [])
+    empty.non_membership_proof(d).verify(empty.root)
+    with pytest.raises(NotFoundError):
+        empty.membership_proof(d)
+
+
+# -- forged and tampered proofs ---------------------------------------------------------
+
+
+def test_a_proof_from_another_set_fails() -> None:
+    rng = random.Random(1)
+    ds = [rng.randbytes(32) for _ in range(300)]
+    a, b = RecordSet.build(ds[:200]), RecordSet.build(ds[100:])
+    foreign = b.membership_proof(ds[250])  # a member of b only
+    with pytest.raises(ProofError, match="is for the record set with root"):
+        foreign.verify(a.root)
+    relabelled = foreign.model_copy(update={"root": a.root.hex()})
+    with pytest.raises(ProofError, match="do not lead to the set root"):
+        relabelled.verify(a.root)
+    absent = b.non_membership_proof(ds[50])  # a member of a, absent from b
+    with pytest.raises(ProofError):
+        absent.model_copy(update={"root": a.root.hex()}).verify(a.root)
+
+
+def test_a_neighbours_path_does_not_prove_an_absent_digest() -> None:
+    rng = random.Random(2)
+    rs = RecordSet.build([bytes([7]) + rng.randbytes(31) for _ in range(50)])
+    members = list(rs)
+    for i in (0, 10, 49):
+        absent = _step(members[i], 1)
+        assert absent is not None and absent not in rs
+        forged = rs.membership_proof(members[i]).model_copy(update={"digest": absent.hex()})
+        with pytest.raises(ProofError, match="does not lead to the shard root"):
+            forged.verify(rs.root)
+
+
+def test_present_digests_have_no_non_membership_proof() -> None:
+    rng = random.Random(3)
+    rs = RecordSet.build([bytes([9]) + rng.randbytes(31) for _ in range(40)])
+    members, root = list(rs), rs.root
+    for i in (0, 17, 39):
+        d = members[i]
+        after = rs.non_membership_proof(_step(d, 1) or b"")  # left is d itself
+        with pytest.raises(ProofError, match="not strictly below"):
+            after.model_copy(update={"digest": d.hex()}).verify(root)
+        before = rs.non_membership_proof(_step(d, -1) or b"")  # right is d itself
+        with pytest.raises(ProofError, match="not strictly above"):
+            before.model_copy(update={"digest": d.hex()}).verify(root)
+    # Skipping the member: its two neighbours, honest paths, but not adjacent.
+    d = members[17]
+    skip = rs.non_membership_proof(_step(members[16], 1) or b"")
+    right = rs.non_membership_proof(_step(d, 1) or b"").right
+    forged = skip.model_copy(update={"digest": d.hex(), "right": right})
+    with pytest.raises(ProofError, match="not adjacent"):
+        forged.verify(root)
+    # Hiding the first or last member: a lone neighbour that is not at the edge.
+    below = rs.non_membership_proof(_step(members[0], 1) or b"")
+    with pytest.raises(ProofError, match="not 0"):
+        below.model_copy(update={"digest": members[0].hex(), "left": None}).verify(root)
+    above = rs.non_membership_proof(_step(members[-1], -1) or b"")
+    with pytest.raises(ProofError, match="not the last index"):
+        above.model_copy(update={"digest": members[-1].hex(), "right": None}).verify(root)
+
+
+def _hex_paths(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() if k != "format" for p in _hex_paths(v, (*path, k))]
+    if isinstance(obj, list):
+        return [p for i, v in enumerate(obj) for p in _hex_paths(v, (*path, i))]
+    return [path] if isinstance(obj, str) else []
+
+
+def _int_paths(obj: Any, path: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    if isinstance(obj, dict):
+        return [p for k, v in obj.items() for p in _int_paths(v, (*path, k))]
+    return [path] if isinstance(obj, int) and not isinstance(obj, bool) else []
+
+
+def _get(obj: Any, path: tuple[Any, ...]) -> Any:
+    for p in path:
+        obj = obj[p]
+    return obj
+
+
+def _set(obj: Any, path: tuple[Any, ...], value: Any) -> None:
+    _get(obj, path[:-1])[path[-1]] = value
+
+
+def _mutants(proof: MembershipProof | NonMembershipProof, rng: random.Random) -> list[Any]:
+    """Tampered copies of a proof (as JSON objects): one change each."""
+    base = json.loads(proof.dumps())
+    out = []
+    for path in _hex_paths(base):
+        m = json.loads(proof.dumps())
+        text = _get(m, path)
+        i = rng.randrange(len(text))
+        _set(
+            m, path, text[:i] + rng.choice("0123456789abcdef".replace(text[i], "")) + text[i + 1 :]
+        )
+        out.append(m)
+    for path in _int_paths(base):
+        for delta in (-1, 1):
+            m = json.loads(proof.dumps())
+            _set(m, path, _get(m, path) + delta)
+            out.append(m)
+    for key in ("path", "top_path"):  # a hash dropped or added
+        if base.get(key):
+            m = json.loads(proof.dumps())
+            m[key].pop()
+            out.append(m)
+        m = json.loads(proof.dumps())
+        m.setdefault(key, []).append("00" * 32)
+        out.append(m)
+    if "left" in base or "right" in base:
+        m = json.loads(proof.dumps())
+        m["left"], m["right"] = base.get("right"), base.get("left")
+        out.append({k: v for k, v in m.items() if v is not None})
+        for side in ("left", "right"):
+            if side in base:
+                m = json.loads(proof.dumps())
+                del m[side]
+                out.append(m)
+    return out
+
+
+@SETTINGS
+@given(digest_lists(max_bulk=300), rngs)
+def test_tampered_proofs_fail(ds: list[bytes], rng: Any) -> None:
+    rs = RecordSet.build(ds)
+    root, members = rs.root, set(ds)
+    probes = rng.sample(sorted(members), min(3, len(members))) + absent_probes(members, rng)[:4]
+    for d in probes:
+        proof = rs.prove(d)
+        for mutant in _mutants(proof, rng):
+            try:
+                tampered = load_set_proof(json.dumps(mutant).encode())
+            except InputError:
+                continue  # refused as malformed: also a failure to prove
+            if tampered == proof:
+                continue
+            try:
+                tampered.verify(root)
+            except ProofError:
+                continue
+            # The only change that may survive: another absent digest between the same
+            # neighbours, which is a true statement.
+            assert isinstance(tampered, NonMembershipProof)
+            assert tampered.digest != proof.digest
+            assert bytes.fromhex(tampered.digest) not in rs
+
+
+def test_empty_shard_proof_naming_members_fails() -> None:
+    rs = RecordSet.build([bytes([1]) * 32, bytes([1]) + bytes(31)])
+    empty = rs.non_membership_proof(bytes([2]) * 32)
+    neighbour = rs.non_membership_proof(bytes([1]) + b"\x05" * 31).left
+    with pytest.raises(ProofError, match="is empty"):
+        empty.model_copy(update={"left": neighbour}).verify(rs.root)
+    nonempty = rs.non_membership_proof(bytes([1]) + b"\x05" * 31)
+    with pytest.raises(ProofError, match="names no neighbour"):
+        nonempty.model_copy(update={"left": None, "right": None}).verify(rs.root)
+
+
+def _dishonest_proof(shard: int, members: list[bytes], size: int, digest: bytes) -> Any:
+    """A root whose shard `shard` holds `members` (in this order) but commits `size`, and a
+    non-membership proof for `digest` naming the last member as its left neighbour."""
+    tree = MemoryTree([leaf_hash(d) for d in members])
+    shard_root = tree.root()
+    top = MemoryTree(
+        [
+            leaf_hash((shard_root + size.to_bytes(8, "big")) if s == shard else EMPTY + bytes(8))
+            for s in range(256)
+        ]
+    )
+    left = None
+    if members:
+        i = len(members) - 1
+        path = [h.hex() for h in tree.inclusion_proof(i)]
+        left = Neighbour(digest=members[i].hex(), index=i, path=path)
+    proof = NonMembershipProof(
+        digest=digest.hex(),
+        root=top.root().hex(),
+        shard=shard,
+        shard_size=size,
+        shard_root=shard_root.hex(),
+        top_path=[h.hex() for h in top.inclusion_proof(shard)],
+        left=left,
+    )
+    return proof, top.root()
+
+
+def test_a_dishonest_builders_shards_are_caught() -> None:
+    # The honest shape verifies...
+    proof, root = _dishonest_proof(5, [bytes([5]) + bytes(31)], 1, bytes([5]) + b"\x01" * 31)
+    proof.verify(root)
+    # ...a member filed under the wrong shard does not...
+    proof, root = _dishonest_proof(5, [bytes([4]) + b"\xff" * 31], 1, bytes([5]) + bytes(31))
+    with pytest.raises(ProofError, match="is not in shard 5"):
+        proof.verify(root)
+    # ...nor a shard of size 0 whose root is not the empty root.
+    proof, root = _dishonest_proof(5, [bytes([5]) + bytes(31)], 0, bytes([5]) + b"\x01" * 31)
+    with pytest.raises(ProofError, match="has size 0 but not the empty root"):
+        proof.model_copy(update={"left": None}).verify(root)
+
+
+def test_verify_refuses_a_malformed_root() -> None:
+    rs = RecordSet.build([bytes(32)])
+    with pytest.raises(InputError, match="32"):
+        rs.membership_proof(bytes(32)).verify(rs.root.hex().encode())
+
+
+# -- proof files ----------------------------------------------------------------------
+
+
+@SETTINGS
+@given(digest_lists(max_bulk=100), digests)
+def test_proofs_round_trip_through_json(ds: list[bytes], probe: bytes) -> None:
+    rs = RecordSet.build(ds)
+    proofs = [rs.prove(probe), *(rs.prove(d) for d in ds[:3])]
+    for proof in proofs:
+        again = load_set_proof(proof.dumps())
+        assert again == proof and type(again) is type(proof)
+        again.verify(rs.root)
+        assert json.loads(proof.dumps())["format"] == proof.format
+
+
+@pytest.mark.parametrize(
+    ("data", "match"),
+    [
+        (b"not json", "Invalid JSON"),
+        (b'{"format": "mlprov.inclusion-proof/v1"}', "not an mlprov record-set proof"),
+        (b'{"format": "mlprov.record-membership/v1"}', "not a valid MembershipProof"),
+    ],
+)
+def test_malformed_proof_files(data: bytes, match: str) -> None:
+    with pytest.raises(InputError, match=match):
+        load_set_proof(data)
+
+
+def test_a_proof_file_with_bad_hex_is_refused() -> None:
+    rs = RecordSet.build([bytes(32)])
+    m = json.loads(rs.membership_proof(bytes(32)).dumps())
+    m["shard_root"] = m["shard_root"].upper()
+    with pytest.raises(InputError, match="shard_root"):
+        load_set_proof(json.dumps(m).encode())
+
+
+# -- the set's algebra --------------------------------------------------------------------
+
+
+subject_pool = [sha256(b"subject %d" % i).digest() for i in range(12)]
+
+
+@st.composite
+def record_sets(draw: st.DrawFn) -> tuple[RecordSet, list[tuple[bytes, bytes | None]]]:
+    pool = draw(st.lists(digests, min_size=1, max_size=30, unique=True))
+    rows = draw(
+        st.lists(
+            st.tuples(st.sampled_from(pool), st.none() | st.sampled_from(subject_pool)),
+            max_size=40,
+        )
+    )
+    built = RecordSet.build([d for d, _ in rows], subjects=[s for _, s in rows])
+    return built, rows
+
+
+@SETTINGS
+@given(record_sets(), record_sets(), st.lists(st.sampled_from(subject_pool)))
+def test_algebra_matches_python_sets(
+    a: tuple[RecordSet, list[Any]], b: tuple[RecordSet, list[Any]], asked: list[bytes]
+) -> None:
+    (sa, rows_a), (sb, rows_b) = a, b
+    ma, mb = {d for d, _ in rows_a}, {d for d, _ in rows_b}
+    assert set(sa) == ma
+    assert set(sa.difference(sb)) == ma - mb
+    assert set(sa.intersection(sb)) == ma & mb
+    assert sa.difference(sb).rows == sum(1 for d, _ in rows_a if d not in mb)
+    assert sa.intersection(sb).root == sb.intersection(sa).root
+    assert sa.difference(sb).root == RecordSet.build(sorted(ma - mb)).root
+    subj_a = {s for _, s in rows_a if s is not None}
+    subj_b = {s for _, s in rows_b if s is not None}
+    assert sa.subjects() == subj_a
+    assert sa.subjects_in(asked) == subj_a & set(asked)
+    d = diff(sa, sb)
+    assert d == SetDiff(
+        added=tuple(sorted(mb - ma)),
+        removed=tuple(sorted(ma - mb)),
+        subjects_added=len(subj_b - subj_a),
+        subjects_removed=len(subj_a - subj_b),
+    )
+    assert (d.added_count, d.removed_count) == (len(mb - ma), len(ma - mb))
+
+
+def test_keys_subjects_and_rows() -> None:
+    a, b = bytes([3]) * 32, bytes([4]) * 32
+    rs = RecordSet.build([b, a, b], keys=["k2", "k1", None], subjects=[None, a, None])
+    assert (rs.size, rs.rows) == (2, 3)
+    assert rs.keys_of(a) == ["k1"] and rs.keys_of(b) == ["k2"]
+    assert rs.keys_of(bytes(32)) == []
+    assert rs.subjects_in([a, b]) == {a}
+    assert rs.subjects_in([]) == set()
+    assert rs.table.column("digest").to_pylist() == [a, b, b]
+    assert rs.table.column("key").to_pylist() == ["k1", "k2", None]  # stable among equals
+    assert rs.shard(3) == (sha256(b"\x00" + a).digest(), 1)
+    with pytest.raises(InputError):
+        rs.shard(256)
+    assert "not a digest" not in rs
+
+
+def test_build_refuses_bad_input() -> None:
+    with pytest.raises(InputError, match="digest column"):
+        RecordSet.build([b"short"])
+    with pytest.raises(InputError, match="digest column"):
+        RecordSet.build(["ab" * 32])  # type: ignore[list-item]
+    with pytest.raises(InputError, match="2 keys were given for 1"):
+        RecordSet.build([bytes(32)], keys=["a", "b"])
+    with pytest.raises(InputError, match="subject column"):
+        RecordSet.build([bytes(32)], subjects=[b"x"])
+    with pytest.raises(InputError, match="32 bytes"):
+        RecordSet.build([bytes(32)]).membership_proof(b"x")
+
+
+def test_from_table_and_the_guarded_constructor() -> None:
+    rng = random.Random(5)
+    ds = [rng.randbytes(32) for _ in range(20)]
+    plain = pa.table({"digest": pa.array(ds, pa.binary()), "key": [str(i) for i in range(20)]})
+    rs = RecordSet.from_table(plain)
+    assert rs.root == RecordSet.build(ds).root
+    with pytest.raises(InputError, match="unknown columns"):
+        RecordSet.from_table(plain.append_column("text", pa.array(["x"] * 20)))
+    with pytest.raises(InputError, match="no `digest` column"):
+        RecordSet.from_table(pa.table({"key": ["a"]}))
+    with pytest.raises(InputError, match="cannot be read"):
+        RecordSet.from_table(pa.table({"digest": pa.array([b"short"])}))
+    with pytest.raises(InputError, match="nulls"):
+        RecordSet.from_table(pa.table({"digest": pa.array([None, bytes(32)], pa.binary())}))
+    with pytest.raises(InputError, match="not sorted"):
+        RecordSet(rs.table.take(pa.array(list(range(19, -1, -1)))))
+    with pytest.raises(InputError, match="SCHEMA"):
+        RecordSet(plain)
+
+
+# -- files --------------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(digest_lists(max_bulk=100))
+def test_save_and_load_round_trip(ds: list[bytes]) -> None:
+    import tempfile
+
+    keys = [f"k{i}" if i % 3 else None for i in range(len(ds))]
+    rs = RecordSet.build(ds, keys=keys)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = rs.save(Path(tmp) / "sets")
+        assert path.name == rs.root.hex() + ".parquet"
+        assert RecordSet.load(path) == rs
+        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+
+
+def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
+    rng = random.Random(6)
+    rs = RecordSet.build([rng.randbytes(32) for _ in range(10)])
+    path = rs.save(tmp_path)
+    table = pq.read_table(path)
+    other = RecordSet.build([rng.randbytes(32) for _ in range(10)])
+    pq.write_table(other.table.replace_schema_metadata(table.schema.metadata), path)
+    with pytest.raises(IntegrityError, match="not the root in its name"):
+        RecordSet.load(path)
+    path.write_bytes(b"PAR1 but not really")
+    with pytest.raises(InputError, match="not a readable Parquet file"):
+        RecordSet.load(path)
+    pq.write_table(rs.table, path)  # no mlprov metadata
+    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v1 file"):
+        RecordSet.load(path)
+    with pytest.raises(InputError, match="not the name of a record-set file"):
+        RecordSet.load(tmp_path / "sets.parquet")
+    with pytest.raises(NotFoundError):
+        RecordSet.load(tmp_path / ("0" * 64 + ".parquet"))
