@@ -29,3 +29,27 @@ def test_ledger_bench_prints_every_figure_with_its_baseline() -> None:
             assert figures[section][key] > 0, (section, key)
     assert figures["reads"]["trace_depth"] == 20
     assert figures["reads"]["proof_hashes"] >= 11  # ceil(log2(3000))
+
+
+def test_fingerprint_bench_prints_every_figure_with_its_baselines() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "fingerprint.py"),
+            "--records",
+            "20000",
+            "--optouts",
+            "3000",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(run.stdout)
+    assert figures["records"] == 20000
+    for key in ("end_to_end_per_s", "hash_bound_per_s", "plain_loop_per_s", "peak_rss_mib"):
+        assert figures[key] > 0, key
+    assert figures["optout_hits"] == 3000  # users 0, 3, ..., 8997 all have records
+    assert all(v > 0 for v in figures["membership_us"] + figures["non_membership_us"])
