@@ -41,6 +41,18 @@ def _schema(text: str | None) -> Any:
         ) from None
 
 
+def _row_count(path: Path) -> int | None:
+    """Rows in the file when its format says so up front (Parquet), for the progress bar."""
+    if path.suffix.lower() != ".parquet":
+        return None
+    import pyarrow.parquet as pq
+
+    try:
+        return int(pq.ParquetFile(path).metadata.num_rows)
+    except (OSError, ValueError):
+        return None  # the reader will say what is wrong with the file
+
+
 def fingerprint(
     path: Annotated[Path, typer.Argument(help="Parquet, JSONL, CSV (with --schema) or Arrow.")],
     name: Annotated[str, typer.Option(help="The source as NAME@VERSION.")],
@@ -67,6 +79,7 @@ def fingerprint(
         raise NotFoundError(f"{path} does not exist", "check the path")
     with Ledger.open(store) as ledger:
         hasher = ledger.subject_hasher() if subject else None
+        total = _row_count(path)
         with progress_bar(f"fingerprinting {path.name}", not json and err.is_terminal) as cb:
             found = take(
                 path,
@@ -74,7 +87,7 @@ def fingerprint(
                 subject=subject,
                 hasher=hasher,
                 schema=_schema(schema),
-                progress=None if cb is None else (lambda rows: cb(rows, rows)),
+                progress=None if cb is None else (lambda rows: cb(rows, total or rows)),
             )
         saved = found.records.save(ledger.blobs_dir)  # before the event: never a dangling root
         payload = {

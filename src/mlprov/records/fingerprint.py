@@ -59,7 +59,10 @@ def fingerprint(
                     f"{where} has no column {column!r}",
                     "its columns are: " + ", ".join(batch.schema.names),
                 )
-        digests.extend(digest_batch(batch))
+        try:
+            digests.extend(digest_batch(batch, first_row=rows))
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}", exc.hint) from None
         if key is not None:
             for i, value in enumerate(batch.column(key).to_pylist()):
                 if value is None or value == "":

@@ -29,10 +29,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-import pyarrow as pa  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.csv as pa_csv  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.ipc as pa_ipc  # type: ignore[import-untyped,unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped,unused-ignore]
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.ipc as pa_ipc
+import pyarrow.parquet as pq
 
 from mlprov.errors import InputError, MissingExtraError, NotFoundError
 from mlprov.records.canonical import format_time, format_timestamp, record_digest
@@ -89,8 +89,11 @@ def read_batches(
     )
 
 
-def digest_batch(batch: pa.RecordBatch) -> list[bytes]:
-    """The raw 32-byte record digest of each row of ``batch``, in row order."""
+def digest_batch(batch: pa.RecordBatch, first_row: int = 0) -> list[bytes]:
+    """The raw 32-byte record digest of each row of ``batch``, in row order.
+
+    ``first_row`` is the batch's position in its source, so errors name the source's row.
+    """
     names = batch.schema.names
     _check_names(names, "the batch")
     if not names:  # zip() of no columns yields no rows
@@ -101,7 +104,7 @@ def digest_batch(batch: pa.RecordBatch) -> list[bytes]:
         try:
             digests.append(record_digest(dict(zip(names, values, strict=True))))
         except InputError as e:
-            raise InputError(f"row {row}: {e.message}", e.hint) from None
+            raise InputError(f"row {first_row + row}: {e.message}", e.hint) from None
     return digests
 
 
