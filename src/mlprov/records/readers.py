@@ -36,6 +36,7 @@ import pyarrow.parquet as pq
 
 from mlprov.errors import InputError, MissingExtraError, NotFoundError
 from mlprov.records.canonical import format_time, format_timestamp, record_digest
+from mlprov.records.fastpath import flat_digests
 
 __all__ = ["digest_batch", "read_batches"]
 
@@ -98,6 +99,9 @@ def digest_batch(batch: pa.RecordBatch, first_row: int = 0) -> list[bytes]:
     _check_names(names, "the batch")
     if not names:  # zip() of no columns yields no rows
         return [record_digest({})] * batch.num_rows
+    fast = flat_digests(batch)  # flat text, integer and boolean columns: Arrow's kernels
+    if fast is not None:
+        return fast
     columns = [_column_values(batch.column(i), name) for i, name in enumerate(names)]
     digests = []
     for row, values in enumerate(zip(*columns, strict=True)):
