@@ -52,6 +52,7 @@ def fingerprint(
     keys: list[str] = []
     subjects: list[bytes | None] = []
     rows = 0
+    memo: dict[str, bytes] = {}  # subject text -> hash, across batches
     for batch in read_batches(source, schema=schema):
         for column in (key, subject):
             if column is not None and column not in batch.schema.names:
@@ -73,7 +74,9 @@ def fingerprint(
                 keys.append(str(value))
         if subject is not None and hasher is not None:
             values = batch.column(subject).to_pylist()
-            subjects.extend(hasher.hash_many(None if v is None else str(v) for v in values))
+            subjects.extend(
+                hasher.hash_many((None if v is None else str(v) for v in values), memo=memo)
+            )
         rows += batch.num_rows
         if progress is not None:
             progress(rows)
