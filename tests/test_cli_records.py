@@ -76,7 +76,8 @@ def test_prove_by_record_key_and_subject_and_check(home: Path) -> None:
     inside = mlprov("prove", "--in", "chats@v1", "--record", record, "--out", "in.json", cwd=home)
     assert inside.returncode == 0, inside.stderr
     proof = json.loads((home / "in.json").read_text())
-    assert proof["format"] == "mlprov.record-membership/v1"
+    assert proof["format"] == "mlprov.record-membership/v2"
+    assert proof["kind"] == "record"
     with Ledger.open(cwd=home) as ledger:
         root = ledger.record_set("chats@v1").root.hex()
     checked = mlprov("check-proof", "in.json", "--root", root, "--json", cwd=home)
@@ -85,12 +86,82 @@ def test_prove_by_record_key_and_subject_and_check(home: Path) -> None:
     by_key = mlprov("prove", "--in", "chats@v1", "--key", "7", cwd=home)
     assert json.loads(by_key.stdout)["digest"] == proof["digest"]
 
-    by_subject = mlprov(
-        "prove", "--in", "chats@v1", "--subject", " C-7 ", "--out", "s.json", cwd=home
+    text = mlprov("check-proof", "in.json", "--root", root, cwd=home)
+    assert text.returncode == 0 and f"record {proof['digest'][:16]}… IN set" in text.stdout
+
+
+def subject_hash(home: Path, subject: str) -> str:
+    with Ledger.open(cwd=home) as ledger:
+        return ledger.subject_hasher().hash(subject).hex()
+
+
+def test_prove_a_present_subject_in(home: Path) -> None:
+    run = mlprov("prove", "--in", "chats@v1", "--subject", " C-7 ", "--out", "s.json", cwd=home)
+    assert run.returncode == 0, run.stderr
+    assert "1 subject MembershipProof" in run.stderr
+    proof = json.loads((home / "s.json").read_text())  # one proof, of the subject's hash
+    assert proof["format"] == "mlprov.record-membership/v2"
+    assert proof["kind"] == "subject"
+    assert proof["digest"] == subject_hash(home, "C-7")
+    with Ledger.open(cwd=home) as ledger:
+        root = ledger.record_set("chats@v1").root.hex()
+    checked = mlprov("check-proof", "s.json", "--root", root, cwd=home)
+    assert checked.returncode == 0, checked.stderr
+    assert f"subject {proof['digest'][:16]}… IN set {root[:16]}…" in checked.stdout
+    as_json = mlprov("check-proof", "s.json", "--root", root, "--json", cwd=home)
+    [result] = json.loads(as_json.stdout)["proofs"]
+    assert (result["kind"], result["in"]) == ("subject", True)
+
+
+def test_prove_an_absent_subject_out(home: Path) -> None:
+    run = mlprov("prove", "--in", "chats@v1", "--subject", "C-999", "--out", "no.json", cwd=home)
+    assert run.returncode == 0, run.stderr
+    proof = json.loads((home / "no.json").read_text())
+    assert proof["format"] == "mlprov.record-non-membership/v2"
+    assert proof["kind"] == "subject"
+    assert proof["digest"] == subject_hash(home, "C-999")
+    with Ledger.open(cwd=home) as ledger:
+        root = ledger.record_set("chats@v1").root.hex()
+    checked = mlprov("check-proof", "no.json", "--root", root, cwd=home)
+    assert checked.returncode == 0, checked.stderr
+    assert f"subject {proof['digest'][:16]}… NOT IN set {root[:16]}…" in checked.stdout
+    # the same statement about records (the kind flipped) does not verify
+    (home / "flipped.json").write_text(json.dumps({**proof, "kind": "record"}))
+    flipped = mlprov("check-proof", "flipped.json", "--root", root, cwd=home)
+    assert flipped.returncode == 10 and "Traceback" not in flipped.stderr
+
+
+def test_an_erased_subject_is_proven_absent_from_the_next_version(home: Path) -> None:
+    """C-5 is in v2; v3 is v2 with all of C-5's records removed: C-5 is provably not in v3."""
+    kept = [r for r in rows(480, start=30) if r["customer"] != "C-5"]
+    pq.write_table(pa.Table.from_pylist(kept), home / "v3.parquet")
+    run = mlprov(
+        "fingerprint",
+        "v3.parquet",
+        "--name",
+        "chats@v3",
+        "--key",
+        "ticket_id",
+        "--subject",
+        "customer",
+        cwd=home,
     )
-    assert by_subject.returncode == 0, by_subject.stderr
-    assert len(json.loads((home / "s.json").read_text())) == 500 // 40 + 1  # C-7's tickets
-    assert mlprov("check-proof", "s.json", "--root", root, cwd=home).returncode == 0
+    assert run.returncode == 0, run.stderr
+    with Ledger.open(cwd=home) as ledger:
+        v2, v3 = ledger.record_set("chats@v2"), ledger.record_set("chats@v3")
+    hashed = bytes.fromhex(subject_hash(home, "C-5"))
+    assert v2.has_subject(hashed) and not v3.has_subject(hashed)
+    assert v3.subject_count == 39
+    before = mlprov("prove", "--in", "chats@v2", "--subject", "C-5", cwd=home)
+    assert json.loads(before.stdout)["format"] == "mlprov.record-membership/v2"
+    after = mlprov("prove", "--in", "chats@v3", "--subject", "C-5", "--out", "gone.json", cwd=home)
+    assert after.returncode == 0, after.stderr
+    proof = json.loads((home / "gone.json").read_text())
+    assert (proof["format"], proof["kind"]) == ("mlprov.record-non-membership/v2", "subject")
+    ok = mlprov("check-proof", "gone.json", "--root", v3.root.hex(), cwd=home)
+    assert ok.returncode == 0 and "NOT IN" in ok.stdout
+    wrong = mlprov("check-proof", "gone.json", "--root", v2.root.hex(), cwd=home)
+    assert wrong.returncode == 10
 
 
 def test_a_removed_record_is_proven_absent(home: Path) -> None:
@@ -98,7 +169,7 @@ def test_a_removed_record_is_proven_absent(home: Path) -> None:
     out = mlprov("prove", "--in", "chats@v2", "--record", removed, "--out", "out.json", cwd=home)
     assert out.returncode == 0, out.stderr
     proof = json.loads((home / "out.json").read_text())
-    assert proof["format"] == "mlprov.record-non-membership/v1"
+    assert proof["format"] == "mlprov.record-non-membership/v2"
     with Ledger.open(cwd=home) as ledger:
         v2 = ledger.record_set("chats@v2").root.hex()
         v1 = ledger.record_set("chats@v1").root.hex()
@@ -157,3 +228,7 @@ def test_missing_and_unknown_targets(home: Path) -> None:
     assert unknown.returncode == 3 and "no source or dataset" in unknown.stderr
     no_key = mlprov("prove", "--in", "chats@v1", "--key", "99999", cwd=home)
     assert no_key.returncode == 3 and "cannot be proven absent" in no_key.stderr
+    two = mlprov("prove", "--in", "chats@v1", "--key", "1", "--subject", "C-1", cwd=home)
+    assert two.returncode == 3 and "exactly one of" in two.stderr
+    none = mlprov("prove", "--in", "chats@v1", cwd=home)
+    assert none.returncode == 3 and "exactly one of" in none.stderr

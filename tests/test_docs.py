@@ -20,10 +20,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # Options README documents once for all commands instead of in each row.
 DOCUMENTED_GLOBALLY = {
     "--json": "Every read command takes `--json`",
-    "--store": (
-        "Every command but `proof check` and `check-proof` (which need no\n"
-        "ledger) takes `--store`"
-    ),
+    "--store": "ledger) takes `--store` (or `MLPROV_STORE`)",
     "--actor": "The actor written into events is `--actor`",
 }
 

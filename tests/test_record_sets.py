@@ -94,13 +94,33 @@ def _mth(leaves: list[bytes]) -> bytes:
     return sha256(b"\x01" + _mth(leaves[:k]) + _mth(leaves[k:])).digest()
 
 
-def reference_root(members: set[bytes]) -> bytes:
-    """The set root as ADR 0004 defines it."""
+def _half(values: set[bytes]) -> list[bytes]:
+    """The 256 top-leaf data of one half: each shard's root and size."""
     top = []
     for s in range(256):
-        shard = sorted(d for d in members if d[0] == s)
+        shard = sorted(d for d in values if d[0] == s)
         top.append(_mth(shard) + len(shard).to_bytes(8, "big"))
-    return _mth(top)
+    return top
+
+
+def reference_root(
+    members: set[bytes], subjects: set[bytes] | frozenset[bytes] = frozenset()
+) -> bytes:
+    """The set root as ADR 0004 defines it: record shards, then subject shards."""
+    return _mth(_half(members) + _half(set(subjects)))
+
+
+def with_subjects(
+    ds: list[bytes], subjects: list[bytes], rng: random.Random
+) -> tuple[RecordSet, set[bytes]]:
+    """A set of the records `ds` (no subject) plus one row per subject, on a new record or
+    on one of `ds`, so that its subjects are exactly `set(subjects)`."""
+    rows: list[tuple[bytes, bytes | None]] = [(d, None) for d in ds]
+    for h in subjects:
+        rows.append((rng.choice(ds) if ds and rng.random() < 0.5 else rng.randbytes(32), h))
+    rng.shuffle(rows)
+    built = RecordSet.build([d for d, _ in rows], subjects=[h for _, h in rows])
+    return built, {d for d, _ in rows}
 
 
 def test_root_matches_the_adr_definition() -> None:
@@ -114,21 +134,46 @@ def test_root_matches_the_adr_definition() -> None:
     ]
     for case in cases:
         assert RecordSet.build(case).root == reference_root(set(case))
+        # The same records, each row naming a subject (some twice): the subject half counts.
+        # Rows 2k and 2k+1 name one subject (a repeat); every third row names none.
+        named = [None if i % 3 == 2 else sha256(case[i - i % 2]).digest() for i in range(len(case))]
+        subjects = [h for h in named if h is not None]
+        rs = RecordSet.build(case, subjects=named)
+        assert rs.root == reference_root(set(case), set(subjects))
+        assert rs.subject_count == len(set(subjects))
+        # Equivalently, the root joins a record-half root and a subject-half root.
+        halves = _mth(_half(set(case))[:128]), _mth(_half(set(case))[128:])
+        record_half = sha256(b"\x01" + halves[0] + halves[1]).digest()
+        assert record_half == _mth(_half(set(case)))
+        subject_half = _mth(_half(set(subjects)))
+        assert rs.root == sha256(b"\x01" + record_half + subject_half).digest()
     # Fixed vectors, so that a change to the definition cannot go unnoticed.
-    assert reference_root(set()) == _mth([sha256(b"").digest() + bytes(8)] * 256)
+    assert reference_root(set()) == _mth([sha256(b"").digest() + bytes(8)] * 512)
     assert RecordSet.build([]).root.hex() == (
-        "ef10e2aa7949e841960c1c76ab8ccd0f8ad5273b805412a9f1c1115c6c4f63f1"
+        "28c1d5b247417e6dd2e0e39a43e9f258485664cc9fd4c56e38a8ca0deec8e3cb"
     )
     three = [bytes(32), b"\xff" * 32, bytes([0]) + b"\x01" * 31]
     assert RecordSet.build(three).root.hex() == (
-        "e2a5ca422dfc14b9e7ca90c0e22bcb2a0f56049a8e860fbf928dbdfb8138149c"
+        "463357b5b409bf20d8cbd5201535dfb92814ae876e7f6854179077c17856d629"
     )
+    # Without subjects, the root joins the record half (the root of the 256-leaf top tree
+    # before subjects were committed) with the empty half.
+    old_empty = bytes.fromhex("ef10e2aa7949e841960c1c76ab8ccd0f8ad5273b805412a9f1c1115c6c4f63f1")
+    old_three = bytes.fromhex("e2a5ca422dfc14b9e7ca90c0e22bcb2a0f56049a8e860fbf928dbdfb8138149c")
+    assert RecordSet.build(three).root == sha256(b"\x01" + old_three + old_empty).digest()
+    named = RecordSet.build(three, subjects=[None, three[0], sha256(b"C-1").digest()])
+    assert named.root.hex() == ("ce66ffbec2f1d907c87491284e00fe2c0524de6c186ca66b3ef3ff6ffb6922ea")
 
 
 @SETTINGS
-@given(digest_lists(max_bulk=200))
-def test_root_matches_the_reference_for_random_sets(ds: list[bytes]) -> None:
+@given(digest_lists(max_bulk=200), digest_lists(max_bulk=100), rngs)
+def test_root_matches_the_reference_for_random_sets(
+    ds: list[bytes], ss: list[bytes], rng: Any
+) -> None:
     assert RecordSet.build(ds).root == reference_root(set(ds))
+    rs, members = with_subjects(ds, ss, rng)
+    assert rs.root == reference_root(members, set(ss))
+    assert rs.subjects() == set(ss) and rs.subject_count == len(set(ss))
 
 
 @SETTINGS
@@ -236,6 +281,137 @@ def test_single_member_and_empty_set() -> None:
         empty.membership_proof(d)
 
 
+# -- subjects -------------------------------------------------------------------------
+
+
+@SETTINGS
+@given(digest_lists(max_bulk=100), digest_lists(max_bulk=300), rngs)
+def test_every_subject_is_proven_in_and_every_other_out(
+    ds: list[bytes], ss: list[bytes], rng: Any
+) -> None:
+    rs, members = with_subjects(ds, ss, rng)
+    root, subjects = rs.root, set(ss)
+    for h in subjects:
+        assert rs.has_subject(h)
+        proof = rs.prove_subject(h)
+        assert isinstance(proof, MembershipProof) and proof.kind == "subject"
+        assert (proof.top_index, len(proof.top_path)) == (256 + h[0], 9)
+        assert proof.shard_size == rs.subject_shard(h[0])[1]
+        proof.verify(root)
+        with pytest.raises(InputError, match=r"subject hash .* is in this set"):
+            rs.subject_non_membership_proof(h)
+    for h in absent_probes(subjects, rng):
+        assert not rs.has_subject(h)
+        proof = rs.prove_subject(h)
+        assert isinstance(proof, NonMembershipProof) and proof.kind == "subject"
+        proof.verify(root)
+        with pytest.raises(NotFoundError, match=r"subject hash .* is not in this set"):
+            rs.subject_membership_proof(h)
+    for d in list(members)[:5]:  # record proofs still say "record", with a 9-hash top path
+        proof = rs.prove(d)
+        assert (proof.kind, proof.top_index, len(proof.top_path)) == ("record", d[0], 9)
+        proof.verify(root)
+
+
+def test_subject_non_membership_cases() -> None:
+    a, b, c = (bytes([0x20]) + bytes([x]) * 31 for x in (0x10, 0x20, 0x30))
+    record = bytes([0x20]) + bytes([0x15]) * 31  # a record digest, not a subject
+    rs = RecordSet.build([record, record, record, record], subjects=[c, a, b, b])
+    assert rs.subjects() == {a, b, c} and not rs.has_subject(record)
+    below, above = (bytes([0x20]) + bytes([x]) * 31 for x in (0x01, 0x40))
+    p = rs.subject_non_membership_proof(below)
+    assert p.left is None and p.right is not None and p.right.index == 0
+    p.verify(rs.root)
+    p = rs.subject_non_membership_proof(record)  # between a and b
+    assert p.left is not None and p.right is not None
+    assert (bytes.fromhex(p.left.digest), bytes.fromhex(p.right.digest)) == (a, b)
+    p.verify(rs.root)
+    p = rs.subject_non_membership_proof(above)
+    assert p.right is None and p.left is not None and p.left.index == 2
+    p.verify(rs.root)
+    p = rs.subject_non_membership_proof(bytes([0x21]) + bytes(31))  # an empty subject shard
+    assert (p.left, p.right, p.shard_size, p.shard_root) == (None, None, 0, EMPTY.hex())
+    p.verify(rs.root)
+    # The record half is separate: the record is in, as a record, and no subject is.
+    rs.membership_proof(record).verify(rs.root)
+    for h in (a, b, c):
+        rs.non_membership_proof(h).verify(rs.root)
+
+
+def test_a_set_without_subjects() -> None:
+    rng = random.Random(9)
+    ds = [rng.randbytes(32) for _ in range(50)]
+    rs = RecordSet.build(ds, keys=[str(i) for i in range(50)])
+    assert (rs.subject_count, rs.subjects()) == (0, set())
+    assert rs.root == reference_root(set(ds))
+    assert all(rs.subject_shard(s) == (EMPTY, 0) for s in range(256))
+    for h in [*ds[:5], bytes(32), b"\xff" * 32]:
+        assert not rs.has_subject(h)
+        proof = rs.prove_subject(h)
+        assert isinstance(proof, NonMembershipProof) and proof.shard_size == 0
+        proof.verify(rs.root)
+        with pytest.raises(NotFoundError):
+            rs.subject_membership_proof(h)
+    # Naming a subject on a row changes the root even though the records are the same.
+    assert RecordSet.build(ds, subjects=[None] * 49 + [ds[0]]).root != rs.root
+    empty = RecordSet.build([])
+    empty.prove_subject(bytes(32)).verify(empty.root)
+    with pytest.raises(InputError, match="a subject hash is 1 bytes long"):
+        empty.has_subject(b"x")
+    with pytest.raises(InputError, match="a subject hash is 64 bytes long"):
+        empty.prove_subject(b"ab" * 32)
+
+
+def _other_kind(proof: Any) -> Any:
+    return proof.model_copy(update={"kind": "subject" if proof.kind == "record" else "record"})
+
+
+def test_a_record_proof_is_no_subject_proof_and_back() -> None:
+    rng = random.Random(10)
+    ds = [rng.randbytes(32) for _ in range(60)]
+    people = [rng.randbytes(32) for _ in range(20)]
+    rs = RecordSet.build(ds[:20] + ds, subjects=people + [None] * 60)
+    root, outsider = rs.root, rng.randbytes(32)
+    proofs = [
+        rs.membership_proof(ds[3]),  # a record, not a subject
+        rs.subject_membership_proof(people[4]),  # a subject, not a record
+        rs.non_membership_proof(people[5]),  # a subject, so not a record... yet a subject
+        rs.subject_non_membership_proof(ds[6]),  # a record, so not a subject... yet a record
+        rs.non_membership_proof(outsider),  # neither: absent from both halves
+        rs.subject_non_membership_proof(outsider),
+    ]
+    for proof in proofs:
+        proof.verify(root)
+        flipped = _other_kind(proof)
+        with pytest.raises(ProofError, match="do not lead to the set root"):
+            flipped.verify(root)
+        with pytest.raises(ProofError, match="do not lead to the set root"):
+            load_set_proof(
+                json.dumps({**json.loads(proof.dumps()), "kind": flipped.kind}).encode()
+            ).verify(root)
+    # A proof file that leaves out `kind` is about records.
+    data = json.loads(rs.membership_proof(ds[3]).dumps())
+    assert data["kind"] == "record"
+    del data["kind"]
+    load_set_proof(json.dumps(data).encode()).verify(root)
+    data = json.loads(rs.subject_membership_proof(people[4]).dumps())
+    del data["kind"]
+    with pytest.raises(ProofError):
+        load_set_proof(json.dumps(data).encode()).verify(root)
+
+
+def test_a_proof_made_before_subjects_were_committed_is_refused() -> None:
+    """A v1 file (256-leaf top tree, 8-hash top path, no `kind`) fails clearly."""
+    rs = RecordSet.build([bytes(32)])
+    for proof in (rs.membership_proof(bytes(32)), rs.non_membership_proof(b"\x01" * 32)):
+        old = json.loads(proof.dumps())
+        del old["kind"]
+        old["top_path"] = old["top_path"][:8]
+        old["format"] = old["format"].replace("/v2", "/v1")
+        with pytest.raises(InputError, match="before subject hashes were committed"):
+            load_set_proof(json.dumps(old).encode())
+
+
 # -- forged and tampered proofs ---------------------------------------------------------
 
 
@@ -322,6 +498,9 @@ def _mutants(proof: MembershipProof | NonMembershipProof, rng: random.Random) ->
     """Tampered copies of a proof (as JSON objects): one change each."""
     base = json.loads(proof.dumps())
     out = []
+    m = json.loads(proof.dumps())  # the same proof, said of the other half
+    m["kind"] = "subject" if base["kind"] == "record" else "record"
+    out.append(m)
     for path in _hex_paths(base):
         m = json.loads(proof.dumps())
         text = _get(m, path)
@@ -355,14 +534,25 @@ def _mutants(proof: MembershipProof | NonMembershipProof, rng: random.Random) ->
     return out
 
 
+def _is_true(rs: RecordSet, proof: MembershipProof | NonMembershipProof) -> bool:
+    """Does the proof state a true thing about `rs`?"""
+    raw = bytes.fromhex(proof.digest)
+    present = rs.has_subject(raw) if proof.kind == "subject" else raw in rs
+    return present == isinstance(proof, MembershipProof)
+
+
 @SETTINGS
-@given(digest_lists(max_bulk=300), rngs)
-def test_tampered_proofs_fail(ds: list[bytes], rng: Any) -> None:
-    rs = RecordSet.build(ds)
-    root, members = rs.root, set(ds)
-    probes = rng.sample(sorted(members), min(3, len(members))) + absent_probes(members, rng)[:4]
-    for d in probes:
-        proof = rs.prove(d)
+@given(digest_lists(max_bulk=300), digest_lists(max_bulk=60), rngs)
+def test_tampered_proofs_fail(ds: list[bytes], ss: list[bytes], rng: Any) -> None:
+    rs, members = (
+        with_subjects(ds, ss, rng) if rng.random() < 0.7 else (RecordSet.build(ds), set(ds))
+    )
+    root, subjects = rs.root, rs.subjects()
+    records = rng.sample(sorted(members), min(3, len(members))) + absent_probes(members, rng)[:4]
+    people = rng.sample(sorted(subjects), min(3, len(subjects))) + absent_probes(subjects, rng)[:4]
+    proofs = [rs.prove(d) for d in records] + [rs.prove_subject(h) for h in people]
+    for proof in proofs:
+        assert _is_true(rs, proof)
         for mutant in _mutants(proof, rng):
             try:
                 tampered = load_set_proof(json.dumps(mutant).encode())
@@ -374,11 +564,15 @@ def test_tampered_proofs_fail(ds: list[bytes], rng: Any) -> None:
                 tampered.verify(root)
             except ProofError:
                 continue
-            # The only change that may survive: another absent digest between the same
-            # neighbours, which is a true statement.
-            assert isinstance(tampered, NonMembershipProof)
-            assert tampered.digest != proof.digest
-            assert bytes.fromhex(tampered.digest) not in rs
+            # The only changes that may survive state true things: another absent value
+            # between the same neighbours, or (when both halves hold the same values, as
+            # when both are empty) the same statement about the other half.
+            assert _is_true(rs, tampered)
+            if tampered.kind != proof.kind:
+                assert set(rs) == subjects
+            else:
+                assert isinstance(tampered, NonMembershipProof)
+                assert tampered.digest != proof.digest
 
 
 def test_empty_shard_proof_naming_members_fails() -> None:
@@ -400,7 +594,7 @@ def _dishonest_proof(shard: int, members: list[bytes], size: int, digest: bytes)
     top = MemoryTree(
         [
             leaf_hash((shard_root + size.to_bytes(8, "big")) if s == shard else EMPTY + bytes(8))
-            for s in range(256)
+            for s in range(512)
         ]
     )
     left = None
@@ -460,7 +654,11 @@ def test_proofs_round_trip_through_json(ds: list[bytes], probe: bytes) -> None:
     [
         (b"not json", "Invalid JSON"),
         (b'{"format": "mlprov.inclusion-proof/v1"}', "not an mlprov record-set proof"),
-        (b'{"format": "mlprov.record-membership/v1"}', "not a valid MembershipProof"),
+        (b'{"format": "mlprov.record-membership/v2"}', "not a valid MembershipProof"),
+        (b'{"format": "mlprov.record-membership/v1"}', "before subject hashes were committed"),
+        (b'{"format": "mlprov.record-non-membership/v1"}', "make the proof again"),
+        (b'{"format": "mlprov.record-membership/v2", "kind": "key"}', "kind"),
+        (b"[1, 2]", "not a valid MembershipProof"),
     ],
 )
 def test_malformed_proof_files(data: bytes, match: str) -> None:
@@ -506,10 +704,13 @@ def test_algebra_matches_python_sets(
     assert set(sa.difference(sb)) == ma - mb
     assert set(sa.intersection(sb)) == ma & mb
     assert sa.difference(sb).rows == sum(1 for d, _ in rows_a if d not in mb)
-    assert sa.intersection(sb).root == sb.intersection(sa).root
-    assert sa.difference(sb).root == RecordSet.build(sorted(ma - mb)).root
     subj_a = {s for _, s in rows_a if s is not None}
     subj_b = {s for _, s in rows_b if s is not None}
+    assert set(sa.intersection(sb)) == set(sb.intersection(sa))
+    kept = {s for d, s in rows_a if d not in mb and s is not None}
+    assert sa.difference(sb).root == reference_root(ma - mb, kept)
+    assert sa.difference(sb).subjects() == kept
+    assert all(sa.has_subject(s) == (s in subj_a) for s in subject_pool)
     assert sa.subjects() == subj_a
     assert sa.subjects_in(asked) == subj_a & set(asked)
     d = diff(sa, sb)
@@ -588,6 +789,41 @@ def test_save_and_load_round_trip(ds: list[bytes]) -> None:
         assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
 
 
+def test_load_refuses_an_edited_subject_column(tmp_path: Path) -> None:
+    rng = random.Random(11)
+    ds = [rng.randbytes(32) for _ in range(10)]
+    people = [rng.randbytes(32) for _ in range(3)]
+    rs = RecordSet.build(ds, subjects=[people[i % 3] if i < 6 else None for i in range(10)])
+    path = rs.save(tmp_path)
+    assert RecordSet.load(path) == rs
+    saved = pq.read_table(path)
+    meta = saved.schema.metadata
+    column = saved.column("subject").to_pylist()
+    edits = {
+        "a subject erased": [None if h == people[0] else h for h in column],
+        "a subject added": [*column[:-1], rng.randbytes(32)],
+        "a subject replaced": [rng.randbytes(32) if h == people[1] else h for h in column],
+    }
+    for subjects in edits.values():
+        edited = saved.set_column(2, "subject", pa.array(subjects, pa.binary(32)))
+        pq.write_table(edited.replace_schema_metadata(meta), path)
+        with pytest.raises(IntegrityError, match="not the root in its name"):
+            RecordSet.load(path)
+    # Keys are not committed: editing one is not detected (they are an index).
+    keys = saved.set_column(1, "key", pa.array(["k"] * 10, pa.string()))
+    pq.write_table(keys.replace_schema_metadata(meta), path)
+    assert RecordSet.load(path).root == rs.root
+    # Moving a subject to another row of the set keeps the root: the pairing is not committed.
+    moved = [column[-1], *column[:-1]]
+    pq.write_table(
+        saved.set_column(2, "subject", pa.array(moved, pa.binary(32))).replace_schema_metadata(
+            meta
+        ),
+        path,
+    )
+    assert RecordSet.load(path).root == rs.root
+
+
 def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
     rng = random.Random(6)
     rs = RecordSet.build([rng.randbytes(32) for _ in range(10)])
@@ -601,7 +837,11 @@ def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a readable Parquet file"):
         RecordSet.load(path)
     pq.write_table(rs.table, path)  # no mlprov metadata
-    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v1 file"):
+    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v2 file"):
+        RecordSet.load(path)
+    retired = {b"mlprov.format": b"mlprov.record-set/v1", b"mlprov.root": b"0" * 64}
+    pq.write_table(rs.table.replace_schema_metadata(retired), path)
+    with pytest.raises(InputError, match="did not commit to subject hashes"):
         RecordSet.load(path)
     with pytest.raises(InputError, match="not the name of a record-set file"):
         RecordSet.load(tmp_path / "sets.parquet")

@@ -1,10 +1,13 @@
-"""Record sets: a Merkle commitment to the record digests of a source, output or dataset.
+"""Record sets: a Merkle commitment to the records and subjects of a source, output or dataset.
 
 A :class:`RecordSet` holds rows of ``(digest, key, subject)`` sorted by digest; its members
-are the unique digests. Its root is fixed by ADR 0004 (docs/adr/0004-record-sets.md):
-256 shards by leading byte, each an RFC 9162 tree over its sorted digests, under a perfect
-top tree of height 8 whose leaves commit to each shard's root and size. The root commits
-to the members only: keys, subjects and duplicate rows are an index carried beside them.
+are the unique digests, its subjects the unique non-null subject hashes. Its root is fixed
+by ADR 0004 (docs/adr/0004-record-sets.md): the members and the subjects are each cut into
+256 shards by leading byte, each shard an RFC 9162 tree over its sorted values, under a
+perfect top tree of 512 leaves (height 9) whose leaves commit to each shard's root and
+size: record shards first, then subject shards. So both "record d is (not) in S" and
+"subject h is (not) in S" can be proven. Keys, duplicate rows and which record belongs to
+which subject are an index carried beside the commitment, not inside it.
 
 Building sorts with numpy and hashes each shard on its own; the root needs every shard's
 root, but a proof builds (and caches) only its own shard's tree.
@@ -31,6 +34,7 @@ from mlprov import merkle
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.records.setproofs import (
     SHARDS,
+    Kind,
     MembershipProof,
     Neighbour,
     NonMembershipProof,
@@ -39,7 +43,8 @@ from mlprov.records.setproofs import (
 
 __all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff"]
 
-FORMAT = "mlprov.record-set/v1"
+FORMAT = "mlprov.record-set/v2"
+_RETIRED_FORMAT = b"mlprov.record-set/v1"  # its root committed to the record digests only
 DIGEST_SIZE = 32
 SCHEMA = pa.schema(
     [
@@ -88,17 +93,96 @@ def _is_sorted(words: np.ndarray[Any, Any]) -> bool:
     return bool(np.all(~differs.any(axis=1) | (words[:-1][rows, first] < words[1:][rows, first])))
 
 
+def _sort_rows(words: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
+    """The stable order that sorts these rows of words, or None if they are sorted already."""
+    if _is_sorted(words):
+        return None
+    # Digests are near-uniform, so their first 8 bytes almost always decide the order:
+    # sort by that word, and only if ties remain undecided sort by all four.
+    order = np.argsort(words[:, 0], kind="stable")
+    if not _is_sorted(words[order]):
+        order = np.lexsort(words.T[::-1])  # last key is the primary one; stable
+    return order
+
+
+class _Sorted:
+    """One half of a set's commitment: sorted unique 32-byte values, packed, cut into 256
+    shards by leading byte, with each shard's RFC 9162 tree built on demand."""
+
+    def __init__(self, matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
+        """Take an (n, 32) matrix of bytes whose rows are sorted (repeats allowed)."""
+        words = _words(matrix)
+        unique = np.ones(len(words), dtype=bool)
+        unique[1:] = (words[1:] != words[:-1]).any(axis=1)
+        values = matrix[unique]
+        offsets = np.searchsorted(values[:, 0], np.arange(SHARDS + 1), side="left")
+        self.packed = values.tobytes()
+        self.offsets = tuple(int(o) for o in offsets)  # shard s: values [o[s], o[s+1])
+        self._trees: dict[int, merkle.MemoryTree] = {}
+
+    def __len__(self) -> int:
+        return len(self.packed) // DIGEST_SIZE
+
+    def __iter__(self) -> Iterator[bytes]:
+        m = self.packed
+        return (m[i : i + DIGEST_SIZE] for i in range(0, len(m), DIGEST_SIZE))
+
+    def item(self, i: int) -> bytes:
+        return self.packed[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+
+    def position(self, value: bytes) -> int:
+        """Index of the first value >= ``value`` (32 bytes), by binary search in its shard."""
+        lo, hi = self.offsets[value[0]], self.offsets[value[0] + 1]
+        return bisect_left(range(lo, hi), value, key=self.item) + lo
+
+    def holds(self, value: bytes) -> bool:
+        i = self.position(value)
+        return i < len(self) and self.item(i) == value
+
+    def size(self, shard: int) -> int:
+        return self.offsets[shard + 1] - self.offsets[shard]
+
+    def leaves(self, shard: int) -> list[bytes]:
+        lo, hi = self.offsets[shard], self.offsets[shard + 1]
+        return [merkle.leaf_hash(self.item(i)) for i in range(lo, hi)]
+
+    @cached_property
+    def roots(self) -> tuple[bytes, ...]:
+        return tuple(merkle.root_of(self.leaves(s)) for s in range(SHARDS))
+
+    def top_leaves(self) -> list[bytes]:
+        """The leaf hashes of this half in the top tree: shard root and size, per shard."""
+        return [merkle.leaf_hash(shard_leaf(self.roots[s], self.size(s))) for s in range(SHARDS)]
+
+    def tree(self, shard: int) -> merkle.MemoryTree:
+        tree = self._trees.get(shard)
+        if tree is None:
+            tree = self._trees[shard] = merkle.MemoryTree(self.leaves(shard))
+        return tree
+
+
+def _subject_matrix(table: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The non-null subject hashes of a table, sorted (repeats kept), as an (n, 32) matrix."""
+    present = pc.drop_null(table.column("subject")).combine_chunks()
+    matrix = _matrix(present)
+    order = _sort_rows(_words(matrix))
+    return matrix if order is None else matrix[order]
+
+
+_NOUN: dict[Kind, str] = {"record": "record digest", "subject": "subject hash"}
+
+
 @dataclass(frozen=True, eq=False)
 class RecordSet:
-    """An immutable set of record digests, with each row's optional key and subject hash.
+    """An immutable set of record digests and subject hashes, with each row's optional key.
 
     Make one with :meth:`build`, :meth:`from_table` or :meth:`load`; the constructor
     refuses a table that is not in :data:`SCHEMA` or not sorted by digest.
     """
 
     table: Any  # a pyarrow.Table in SCHEMA, sorted by digest
-    _members: bytes = field(init=False, repr=False)  # unique digests, sorted, concatenated
-    _offsets: tuple[int, ...] = field(init=False, repr=False)  # shard s: members [o[s], o[s+1])
+    _records: _Sorted = field(init=False, repr=False)  # the unique digests
+    _subjects: _Sorted = field(init=False, repr=False)  # the unique non-null subject hashes
 
     def __post_init__(self) -> None:
         table = self.table
@@ -115,13 +199,9 @@ class RecordSet:
         words = _words(matrix)
         if not _is_sorted(words):
             raise InputError("the table is not sorted by digest", "use RecordSet.from_table")
-        unique = np.ones(len(words), dtype=bool)
-        unique[1:] = (words[1:] != words[:-1]).any(axis=1)
-        members = matrix[unique]
-        offsets = np.searchsorted(members[:, 0], np.arange(SHARDS + 1), side="left")
         object.__setattr__(self, "table", table)
-        object.__setattr__(self, "_members", members.tobytes())
-        object.__setattr__(self, "_offsets", tuple(int(o) for o in offsets))
+        object.__setattr__(self, "_records", _Sorted(matrix))
+        object.__setattr__(self, "_subjects", _Sorted(_subject_matrix(table)))
 
     # -- making ---------------------------------------------------------------------------
 
@@ -188,13 +268,8 @@ class RecordSet:
         table = pa.table(columns, schema=SCHEMA).combine_chunks()
         digests = table.column("digest")
         matrix = _matrix(digests.chunk(0)) if digests.num_chunks else np.zeros((0, DIGEST_SIZE))
-        words = _words(matrix.astype(np.uint8, copy=False))
-        if not _is_sorted(words):
-            # Digests are near-uniform, so their first 8 bytes almost always decide the order:
-            # sort by that word, and only if ties remain undecided sort by all four.
-            order = np.argsort(words[:, 0], kind="stable")
-            if not _is_sorted(words[order]):
-                order = np.lexsort(words.T[::-1])  # last key is the primary one; stable
+        order = _sort_rows(_words(matrix.astype(np.uint8, copy=False)))
+        if order is not None:
             table = table.take(pa.array(order))
         return cls(table)
 
@@ -203,7 +278,12 @@ class RecordSet:
     @property
     def size(self) -> int:
         """Number of members (unique digests)."""
-        return len(self._members) // DIGEST_SIZE
+        return len(self._records)
+
+    @property
+    def subject_count(self) -> int:
+        """Number of subjects (unique subject hashes)."""
+        return len(self._subjects)
 
     @property
     def rows(self) -> int:
@@ -215,8 +295,7 @@ class RecordSet:
 
     def __iter__(self) -> Iterator[bytes]:
         """The members in ascending order."""
-        m = self._members
-        return (m[i : i + DIGEST_SIZE] for i in range(0, len(m), DIGEST_SIZE))
+        return iter(self._records)
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, RecordSet):
@@ -224,54 +303,34 @@ class RecordSet:
         return bool(self.table.equals(other.table))
 
     def __hash__(self) -> int:
-        return hash(self._members)
+        return hash((self._records.packed, self._subjects.packed))
 
     def __repr__(self) -> str:
         return f"RecordSet(size={self.size}, rows={self.rows}, root={self.root.hex()})"
 
-    def _member(self, i: int) -> bytes:
-        return self._members[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
+    def _checked(self, value: bytes, kind: Kind) -> bytes:
+        if len(value) != DIGEST_SIZE:
+            hint = "pass the raw 32 bytes of the SHA-256 (or HMAC-SHA256), not hex text"
+            raise InputError(f"a {_NOUN[kind]} is {len(value)} bytes long, expected 32", hint)
+        return bytes(value)
 
-    def _position(self, digest: bytes) -> int:
-        """Index of the first member >= digest (binary search over the packed members)."""
-        if len(digest) != DIGEST_SIZE:
-            hint = "pass a raw SHA-256 digest (32 bytes), not hex text"
-            raise InputError(f"a record digest is {len(digest)} bytes long, expected 32", hint)
-        digest = bytes(digest)
-        lo, hi = self._offsets[digest[0]], self._offsets[digest[0] + 1]
-        return bisect_left(range(lo, hi), digest, key=self._member) + lo
+    def _half(self, kind: Kind) -> _Sorted:
+        return self._subjects if kind == "subject" else self._records
 
     def __contains__(self, digest: object) -> bool:
         if not isinstance(digest, (bytes, bytearray, memoryview)) or len(digest) != DIGEST_SIZE:
             return False
-        i = self._position(bytes(digest))
-        return i < self.size and self._member(i) == digest
+        return self._records.holds(bytes(digest))
+
+    def has_subject(self, subject_hash: bytes) -> bool:
+        """Is this subject hash named by a row of the set?"""
+        return self._subjects.holds(self._checked(subject_hash, "subject"))
 
     # -- the commitment -------------------------------------------------------------------
 
-    def _leaves(self, shard: int) -> list[bytes]:
-        lo, hi = self._offsets[shard], self._offsets[shard + 1]
-        return [merkle.leaf_hash(self._member(i)) for i in range(lo, hi)]
-
-    @cached_property
-    def _shard_roots(self) -> tuple[bytes, ...]:
-        return tuple(merkle.root_of(self._leaves(s)) for s in range(SHARDS))
-
     @cached_property
     def _top(self) -> merkle.MemoryTree:
-        roots = self._shard_roots
-        leaves = [merkle.leaf_hash(shard_leaf(roots[s], self.shard(s)[1])) for s in range(SHARDS)]
-        return merkle.MemoryTree(leaves)
-
-    @cached_property
-    def _trees(self) -> dict[int, merkle.MemoryTree]:
-        return {}
-
-    def _tree(self, shard: int) -> merkle.MemoryTree:
-        tree = self._trees.get(shard)
-        if tree is None:
-            tree = self._trees[shard] = merkle.MemoryTree(self._leaves(shard))
-        return tree
+        return merkle.MemoryTree(self._records.top_leaves() + self._subjects.top_leaves())
 
     @property
     def root(self) -> bytes:
@@ -279,70 +338,104 @@ class RecordSet:
         return self._top.root()
 
     def shard(self, shard: int) -> tuple[bytes, int]:
-        """Return the ``(root, size)`` of one shard."""
+        """Return the ``(root, size)`` of one record shard."""
+        return self._shard("record", shard)
+
+    def subject_shard(self, shard: int) -> tuple[bytes, int]:
+        """Return the ``(root, size)`` of one subject shard."""
+        return self._shard("subject", shard)
+
+    def _shard(self, kind: Kind, shard: int) -> tuple[bytes, int]:
         if not 0 <= shard < SHARDS:
             raise InputError(
                 f"shard {shard} does not exist", f"shards are numbered 0 to {SHARDS - 1}"
             )
-        return self._shard_roots[shard], self._offsets[shard + 1] - self._offsets[shard]
+        half = self._half(kind)
+        return half.roots[shard], half.size(shard)
 
     # -- proofs ---------------------------------------------------------------------------
 
-    def _common(self, digest: bytes) -> dict[str, Any]:
-        s = digest[0]
-        shard_root, size = self.shard(s)
+    def _common(self, kind: Kind, value: bytes) -> dict[str, Any]:
+        s = value[0]
+        shard_root, size = self._shard(kind, s)
+        top = s + (SHARDS if kind == "subject" else 0)
         return {
-            "digest": digest.hex(),
+            "kind": kind,
+            "digest": value.hex(),
             "root": self.root.hex(),
             "shard": s,
             "shard_size": size,
             "shard_root": shard_root.hex(),
-            "top_path": [h.hex() for h in self._top.inclusion_proof(s)],
+            "top_path": [h.hex() for h in self._top.inclusion_proof(top)],
         }
 
-    def _path(self, shard: int, index: int) -> list[str]:
-        return [h.hex() for h in self._tree(shard).inclusion_proof(index)]
+    @staticmethod
+    def _path(half: _Sorted, shard: int, index: int) -> list[str]:
+        return [h.hex() for h in half.tree(shard).inclusion_proof(index)]
 
-    def _neighbour(self, shard: int, at: int) -> Neighbour | None:
-        lo, hi = self._offsets[shard], self._offsets[shard + 1]
+    def _neighbour(self, half: _Sorted, shard: int, at: int) -> Neighbour | None:
+        lo, hi = half.offsets[shard], half.offsets[shard + 1]
         if not lo <= at < hi:
             return None
         index = at - lo
-        return Neighbour(digest=self._member(at).hex(), index=index, path=self._path(shard, index))
+        return Neighbour(
+            digest=half.item(at).hex(), index=index, path=self._path(half, shard, index)
+        )
+
+    def _membership(self, kind: Kind, value: bytes) -> MembershipProof:
+        value, half = self._checked(value, kind), self._half(kind)
+        i = half.position(value)
+        if i >= len(half) or half.item(i) != value:
+            msg = f"{_NOUN[kind]} {value.hex()} is not in this set"
+            raise NotFoundError(msg, "ask for a non-membership proof instead")
+        s = value[0]
+        index = i - half.offsets[s]
+        path = self._path(half, s, index)
+        return MembershipProof(**self._common(kind, value), index=index, path=path)
+
+    def _non_membership(self, kind: Kind, value: bytes) -> NonMembershipProof:
+        value, half = self._checked(value, kind), self._half(kind)
+        i = half.position(value)
+        if i < len(half) and half.item(i) == value:
+            msg = f"{_NOUN[kind]} {value.hex()} is in this set"
+            raise InputError(msg, "ask for a membership proof instead")
+        s = value[0]
+        left = self._neighbour(half, s, i - 1)
+        right = self._neighbour(half, s, i)
+        return NonMembershipProof(**self._common(kind, value), left=left, right=right)
 
     def prove(self, digest: bytes) -> MembershipProof | NonMembershipProof:
-        """Return a membership proof if the digest is a member, else a non-membership one."""
-        if digest in self:
+        """Prove a record digest in (membership) or out (non-membership) of the set."""
+        if self._records.holds(self._checked(digest, "record")):
             return self.membership_proof(digest)
         return self.non_membership_proof(digest)
 
     def membership_proof(self, digest: bytes) -> MembershipProof:
-        """Prove that ``digest`` is a member; NotFoundError if it is not."""
-        i = self._position(digest)
-        if i >= self.size or self._member(i) != digest:
-            msg = f"record digest {bytes(digest).hex()} is not in this set"
-            raise NotFoundError(msg, "ask for a non-membership proof instead")
-        s = digest[0]
-        index = i - self._offsets[s]
-        return MembershipProof(
-            **self._common(bytes(digest)), index=index, path=self._path(s, index)
-        )
+        """Prove that record ``digest`` is a member; NotFoundError if it is not."""
+        return self._membership("record", digest)
 
     def non_membership_proof(self, digest: bytes) -> NonMembershipProof:
-        """Prove that ``digest`` is not a member; InputError if it is."""
-        i = self._position(digest)
-        if i < self.size and self._member(i) == digest:
-            msg = f"record digest {bytes(digest).hex()} is in this set"
-            raise InputError(msg, "ask for a membership proof instead")
-        s = digest[0]
-        left = self._neighbour(s, i - 1)
-        right = self._neighbour(s, i)
-        return NonMembershipProof(**self._common(bytes(digest)), left=left, right=right)
+        """Prove that record ``digest`` is not a member; InputError if it is."""
+        return self._non_membership("record", digest)
+
+    def prove_subject(self, subject_hash: bytes) -> MembershipProof | NonMembershipProof:
+        """Prove a subject hash in (membership) or out (non-membership) of the set."""
+        if self.has_subject(subject_hash):
+            return self.subject_membership_proof(subject_hash)
+        return self.subject_non_membership_proof(subject_hash)
+
+    def subject_membership_proof(self, subject_hash: bytes) -> MembershipProof:
+        """Prove that a row of the set names this subject; NotFoundError if none does."""
+        return self._membership("subject", subject_hash)
+
+    def subject_non_membership_proof(self, subject_hash: bytes) -> NonMembershipProof:
+        """Prove that no row of the set names this subject; InputError if one does."""
+        return self._non_membership("subject", subject_hash)
 
     # -- algebra --------------------------------------------------------------------------
 
     def _digest_array(self) -> Any:
-        members = np.frombuffer(self._members, dtype=np.uint8)
+        members = np.frombuffer(self._records.packed, dtype=np.uint8)
         return pa.FixedSizeBinaryArray.from_buffers(
             pa.binary(DIGEST_SIZE), self.size, [None, pa.py_buffer(members)]
         )
@@ -368,7 +461,7 @@ class RecordSet:
 
     def subjects(self) -> set[bytes]:
         """Every subject hash named by a row."""
-        return {s for s in pc.unique(self.table.column("subject")).to_pylist() if s is not None}
+        return set(self._subjects)
 
     def subjects_in(self, subject_hashes: Iterable[bytes]) -> set[bytes]:
         """Which of these subject hashes have a row in this set (e.g. from an opt-out list)."""
@@ -385,8 +478,8 @@ class RecordSet:
     def save(self, directory: Path) -> Path:
         """Write the set as Parquet named ``<root hex>.parquet``, atomically; return the path.
 
-        The name is content-addressed by the members. Saving a set with the same members
-        but other keys or rows replaces the file.
+        The name is content-addressed by the members and subject hashes. Saving a set with
+        the same members and subjects but other keys or rows replaces the file.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -406,7 +499,11 @@ class RecordSet:
 
     @classmethod
     def load(cls, path: Path) -> RecordSet:
-        """Read a saved set; IntegrityError if its members do not give the root in its name."""
+        """Read a saved set; IntegrityError if its contents do not give the root in its name.
+
+        The root covers the digest and subject columns (as sets), so an edit to either is
+        refused; keys are not covered.
+        """
         path = Path(path)
         if not _NAME.fullmatch(path.name):
             hint = "record-set files are named <64 hex digits of the root>.parquet"
@@ -420,13 +517,20 @@ class RecordSet:
                 f"{path} is not a readable Parquet file: {exc}", "save it again"
             ) from None
         meta = table.schema.metadata or {}
+        if meta.get(b"mlprov.format") == _RETIRED_FORMAT:
+            raise InputError(
+                f"{path} was saved by an earlier mlprov, whose record-set root did not commit "
+                "to subject hashes",
+                "fingerprint the source again to record it under today's root",
+            )
         if meta.get(b"mlprov.format") != FORMAT.encode():
             raise InputError(f"{path} is not an {FORMAT} file", "save it with RecordSet.save")
         loaded = cls.from_table(table.replace_schema_metadata(None))
         want = path.name.removesuffix(".parquet")
         if loaded.root.hex() != want:
             raise IntegrityError(
-                f"the members in {path.name} give root {loaded.root.hex()}, "
+                f"the record digests and subject hashes in {path.name} give root "
+                f"{loaded.root.hex()}, "
                 "not the root in its name",
                 "the file was altered or renamed; restore it from a trusted copy",
             )
