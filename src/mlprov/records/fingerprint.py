@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError
@@ -48,9 +49,11 @@ def fingerprint(
     where = _label(source)
     if subject is not None and hasher is None:
         raise InputError("a subject column needs the ledger's subject secret")
-    digests: list[bytes] = []
-    keys: list[str] = []
-    subjects: list[bytes | None] = []
+    # Columns are kept as Arrow chunks, one per batch: a few bytes a record, not a Python
+    # object per value (which would triple the memory of a five-million-row source).
+    digests: list[pa.Array] = []
+    keys: list[pa.Array] = []
+    subjects: list[pa.Array] = []
     rows = 0
     memo: dict[str, bytes] = {}  # subject text -> hash, across batches
     for batch in read_batches(source, schema=schema):
@@ -61,35 +64,60 @@ def fingerprint(
                     "its columns are: " + ", ".join(batch.schema.names),
                 )
         try:
-            digests.extend(digest_batch(batch, first_row=rows))
+            digests.append(pa.array(digest_batch(batch, first_row=rows), pa.binary(32)))
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}", exc.hint) from None
         if key is not None:
-            for i, value in enumerate(batch.column(key).to_pylist()):
-                if value is None or value == "":
-                    raise InputError(
-                        f"{where}: row {rows + i + 1}: the key column {key!r} is empty",
-                        "every record needs a key; fill it, or choose another --key column",
-                    )
-                keys.append(str(value))
+            keys.append(_keys(batch.column(key), key, where, rows))
         if subject is not None and hasher is not None:
             values = batch.column(subject).to_pylist()
-            subjects.extend(
-                hasher.hash_many((None if v is None else str(v) for v in values), memo=memo)
-            )
+            hashed = hasher.hash_many((None if v is None else str(v) for v in values), memo=memo)
+            subjects.append(pa.array(hashed, pa.binary(32)))
         rows += batch.num_rows
         if progress is not None:
             progress(rows)
+    n = rows
+    table = pa.table(
+        {
+            "digest": pa.chunked_array(digests, pa.binary(32)),
+            "key": pa.chunked_array(keys, pa.string()) if keys else pa.nulls(n, pa.string()),
+            "subject": (
+                pa.chunked_array(subjects, pa.binary(32))
+                if subjects
+                else pa.nulls(n, pa.binary(32))
+            ),
+        }
+    )
     if key is not None:
-        _refuse_repeated_keys(keys, key, where)
+        _refuse_repeated_keys(table.column("key"), key, where)
     path = Path(source) if isinstance(source, str | Path) else None
-    records = RecordSet.build(digests, keys or None, subjects or None)
+    records = RecordSet.from_table(table)
     return Fingerprint(records, rows, digest_file(path) if path and path.is_file() else None)
 
 
-def _refuse_repeated_keys(keys: list[str], column: str, where: str) -> None:
-    first: dict[str, int] = {}
-    for row, value in enumerate(keys, start=1):
+def _keys(column: pa.Array, name: str, where: str, first_row: int) -> pa.Array:
+    """A key column as text, refusing empty keys with the row that has one."""
+    if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+        text = pc.cast(column, pa.string())
+    elif pa.types.is_integer(column.type):
+        text = pc.cast(column, pa.string())  # the same digits as str()
+    else:
+        text = pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())
+    empty = pc.or_kleene(pc.is_null(text), pc.equal(text, ""))
+    if pc.any(empty).as_py():
+        row = first_row + pc.index(empty, True).as_py()
+        raise InputError(
+            f"{where}: row {row + 1}: the key column {name!r} is empty",
+            "every record needs a key; fill it, or choose another --key column",
+        )
+    return text
+
+
+def _refuse_repeated_keys(keys: pa.ChunkedArray, column: str, where: str) -> None:
+    if pc.count_distinct(keys).as_py() == len(keys):
+        return
+    first: dict[str, int] = {}  # only on failure: find the first repeat and its rows
+    for row, value in enumerate(keys.to_pylist(), start=1):
         earlier = first.setdefault(value, row)
         if earlier != row:
             raise InputError(
