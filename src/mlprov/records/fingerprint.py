@@ -18,6 +18,8 @@ from mlprov.records.subjects import SubjectHasher
 
 __all__ = ["Fingerprint", "fingerprint"]
 
+_MEMO_MAX = 200_000
+
 
 @dataclass(frozen=True)
 class Fingerprint:
@@ -70,6 +72,8 @@ def fingerprint(
         if key is not None:
             keys.append(_keys(batch.column(key), key, where, rows))
         if subject is not None and hasher is not None:
+            if len(memo) > _MEMO_MAX:  # bounded: repeats are mostly near each other
+                memo.clear()
             values = batch.column(subject).to_pylist()
             hashed = hasher.hash_many((None if v is None else str(v) for v in values), memo=memo)
             subjects.append(pa.array(hashed, pa.binary(32)))
