@@ -11,11 +11,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mlprov import merkle
 from mlprov.digest import Digest
 from mlprov.errors import InputError, ProofError
+from mlprov.formats import parse_tagged
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.keys import VerifierKey
 
@@ -109,18 +110,14 @@ class ConsistencyProof(_Proof):
 
 def load_proof(data: bytes, source: str = "proof") -> InclusionProof | ConsistencyProof:
     """Parse a proof file of either kind; InputError names what is wrong."""
-    for model in (InclusionProof, ConsistencyProof):
-        try:
-            return model.model_validate_json(data)
-        except ValidationError as exc:
-            if any(e["loc"] == ("format",) for e in exc.errors()):
-                continue
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "file"
-            raise InputError(
-                f"{source} is not a valid {model.__name__}: {where}: {first['msg']}",
-                "write it again with `mlprov proof inclusion` or `mlprov proof consistency`",
-            ) from None
+    found = parse_tagged(
+        data,
+        (InclusionProof, ConsistencyProof),
+        source,
+        "write it again with `mlprov proof inclusion` or `mlprov proof consistency`",
+    )
+    if isinstance(found, InclusionProof | ConsistencyProof):
+        return found
     raise InputError(
         f"{source} is not an mlprov proof file",
         "its `format` must be mlprov.inclusion-proof/v1 or mlprov.consistency-proof/v1",

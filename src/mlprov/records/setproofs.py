@@ -18,10 +18,11 @@ import json
 from collections.abc import Iterable
 from typing import Annotated, Final, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from mlprov import merkle
 from mlprov.errors import InputError, ProofError
+from mlprov.formats import parse_tagged
 
 __all__ = [
     "FORMATS",
@@ -220,18 +221,10 @@ class NonMembershipProof(_SetProof):
 
 def load_set_proof(data: bytes, source: str = "proof") -> MembershipProof | NonMembershipProof:
     """Parse a record-set proof file of either class; InputError names what is wrong."""
-    for model in (MembershipProof, NonMembershipProof):
-        try:
-            return model.model_validate_json(data)
-        except ValidationError as exc:
-            if any(e["loc"] == ("format",) for e in exc.errors()):
-                continue
-            first = exc.errors()[0]
-            where = ".".join(str(p) for p in first["loc"]) or "file"
-            raise InputError(
-                f"{source} is not a valid {model.__name__}: {where}: {first['msg']}",
-                "make the proof again from the record set",
-            ) from None
+    hint = "make the proof again from the record set"
+    found = parse_tagged(data, (MembershipProof, NonMembershipProof), source, hint)
+    if isinstance(found, MembershipProof | NonMembershipProof):
+        return found
     if _format_of(data) in _RETIRED:
         raise InputError(
             f"{source} is a {_format_of(data)} proof, made for the record-set root of "
