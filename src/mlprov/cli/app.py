@@ -9,17 +9,17 @@ import orjson
 import typer
 from rich.text import Text
 
+from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
-    emit_bytes,
     emit_json,
     entries_table,
     err,
     out,
     progress_bar,
 )
-from mlprov.errors import InputError, NotFoundError
+from mlprov.errors import InputError
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import SignedCheckpoint
@@ -43,40 +43,9 @@ proof_app = typer.Typer(help="Inclusion and consistency proofs of the log.", no_
 app.add_typer(keys_app, name="keys")
 app.add_typer(proof_app, name="proof")
 
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 KeyFiles = Annotated[
     list[Path] | None, typer.Option("--key", help="A trusted verifier key file (.pub); repeatable.")
 ]
-
-
-def _open(store: str | None) -> Ledger:
-    return Ledger.open(store)
-
-
-def _write(data: bytes, path: Path | None) -> None:
-    if path is None:
-        emit_bytes(data)
-        return
-    try:
-        path.write_bytes(data)
-    except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}", "check the path") from exc
-    err.print(f"wrote {path}")
-
-
-def _read(path: Path, what: str) -> bytes:
-    try:
-        if path.stat().st_size > 16 * 1024 * 1024:
-            raise InputError(f"{path} is too large to be a {what}", "give the right file")
-        return path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(f"{what} file {path} does not exist", "check the path") from None
-    except OSError as exc:
-        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
 
 
 @app.command()
@@ -103,14 +72,14 @@ def record(
     json: JsonOpt = False,
 ) -> None:
     """Record one event by hand (pipelines record their own)."""
-    raw = _read(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
+    raw = read_file(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
     try:
         data = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
         raise InputError(
             f"the payload is not valid JSON: {exc}", "quote it for the shell"
         ) from None
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         parents = [ledger.resolve(p) for p in parent or []]
         entry = ledger.append(
             Event.create(type, data, actor=actor or default_actor(), parents=parents)
@@ -135,7 +104,7 @@ def log(
     """List recorded events, newest first."""
     if type is not None and type not in {t.value for t in EventType}:
         raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         found = list(
             ledger.entries(
                 type=type,
@@ -161,7 +130,7 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """Show one event with its parents and children."""
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         entry = ledger.get(ref)
         parents, children = ledger.parents(entry.digest), ledger.children(entry.digest)
     if json:
@@ -182,7 +151,7 @@ def trace(
     json: JsonOpt = False,
 ) -> None:
     """Everything an event descends from, back to every root, in log order."""
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         found = ledger.trace(ref)
     if json:
         emit_json([e.to_json() for e in found])
@@ -202,8 +171,11 @@ def verify(
 ) -> None:
     """Recompute every digest, link, tile, root, signature and checkpoint."""
     trusted = [keyfiles.load_verifier(p) for p in key or []]
-    external = [SignedCheckpoint.parse(_read(p, "checkpoint")) for p in checkpoint or []]
-    with _open(store) as ledger, progress_bar("verifying", not json and err.is_terminal) as cb:
+    external = [SignedCheckpoint.parse(read_file(p, "checkpoint")) for p in checkpoint or []]
+    with (
+        Ledger.open(store) as ledger,
+        progress_bar("verifying", not json and err.is_terminal) as cb,
+    ):
         report = ledger.verify(trusted, external=external, progress=cb)
     if json:
         emit_json(report.to_json())
@@ -243,7 +215,7 @@ def checkpoint_cmd(
     json: JsonOpt = False,
 ) -> None:
     """Sign the current tree head (C2SP tlog-checkpoint) and store it; or --list them."""
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         if list_:
             found = ledger.checkpoints()
             if json:
@@ -257,9 +229,9 @@ def checkpoint_cmd(
     if json:
         emit_json(_cp_json(signed))
     else:
-        _write(signed.serialize(), None)
+        write_output(signed.serialize(), None)
     if output is not None:
-        _write(signed.serialize(), output)
+        write_output(signed.serialize(), output)
 
 
 def _signers(c: SignedCheckpoint) -> str:
@@ -287,7 +259,7 @@ def keys_generate(
 ) -> None:
     """Create an Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub."""
     if directory is None:
-        with _open(store) as ledger:
+        with Ledger.open(store) as ledger:
             folder = ledger.location.keys_dir if ledger.location else None
         if folder is None:
             raise InputError("this ledger has no keys folder", "pass --dir")
@@ -311,9 +283,9 @@ def proof_inclusion(
     store: StoreOpt = None,
 ) -> None:
     """Prove that an event is in the log."""
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         proof = ledger.inclusion_proof(ref, size)
-    _write(proof.dumps(), output)
+    write_output(proof.dumps(), output)
 
 
 @proof_app.command("consistency")
@@ -324,9 +296,9 @@ def proof_consistency(
     store: StoreOpt = None,
 ) -> None:
     """Prove that the log of size OLD is a prefix of the log of size NEW."""
-    with _open(store) as ledger:
+    with Ledger.open(store) as ledger:
         proof = ledger.consistency_proof(old, new)
-    _write(proof.dumps(), output)
+    write_output(proof.dumps(), output)
 
 
 @proof_app.command("check")
@@ -336,7 +308,7 @@ def proof_check(
     json: JsonOpt = False,
 ) -> None:
     """Check a proof file on its own: no ledger is needed."""
-    proof = load_proof(_read(file, "proof"), str(file))
+    proof = load_proof(read_file(file, "proof"), str(file))
     proof.verify([keyfiles.load_verifier(p) for p in key or []])
     signed = bool(key)
     if json:

@@ -10,18 +10,13 @@ import orjson
 import typer
 from rich.text import Text
 
-from mlprov.cli.render import emit_bytes, emit_json, err, out, progress_bar
+from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
+from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 from mlprov.identity import default_actor
 from mlprov.ledger.events import Event
 from mlprov.ledger.ledger import Ledger
-
-StoreOpt = Annotated[
-    str | None,
-    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
-]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 
 sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
 
@@ -33,9 +28,10 @@ def _schema(text: str | None) -> Any:
     import pyarrow as pa
 
     try:
-        spec = orjson.loads(Path(text[1:]).read_bytes() if text.startswith("@") else text)
+        raw = read_file(Path(text[1:]), "schema") if text.startswith("@") else text.encode()
+        spec = orjson.loads(raw)
         return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in spec.items()])
-    except (orjson.JSONDecodeError, AttributeError, ValueError, OSError) as exc:
+    except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
         raise InputError(
             f"cannot read the schema: {exc}",
             'give JSON such as {"id": "int64", "text": "string"}, or @FILE',
@@ -175,12 +171,8 @@ def prove(
         else orjson.dumps([orjson.loads(p.dumps()) for p in proofs], option=orjson.OPT_INDENT_2)
         + b"\n"
     )
-    if output is None:
-        emit_bytes(data)
-    else:
-        output.write_bytes(data)
-        kinds = sorted({f"{p.kind} {type(p).__name__}" for p in proofs})
-        err.print(f"wrote {output}: {len(proofs)} {' and '.join(kinds)}")
+    kinds = sorted({f"{p.kind} {type(p).__name__}" for p in proofs})
+    write_output(data, output, f": {len(proofs)} {' and '.join(kinds)}")
 
 
 def check_proof(
@@ -191,10 +183,7 @@ def check_proof(
     """Check record and subject proofs on their own: only the set root is needed."""
     from mlprov.records.setproofs import MembershipProof, load_set_proof
 
-    try:
-        data = file.read_bytes()
-    except OSError as exc:
-        raise NotFoundError(f"cannot read {file}: {exc.strerror}", "check the path") from None
+    data = read_file(file, "proof")
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:

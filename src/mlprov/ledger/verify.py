@@ -121,7 +121,6 @@ def _check_tiles(reader: Reader, report: VerifyReport, levels: list[bytes]) -> b
 
 
 def _check_checkpoints(
-    reader: Reader,
     report: VerifyReport,
     origin: str,
     keys: Sequence[VerifierKey],
@@ -219,7 +218,7 @@ def verify_ledger(
     tiles_ok = _check_tiles(reader, report, levels)
     # Consistency proofs come from the stored tiles (what outsiders are served), fresh.
     tiles = TileReader(store_tiles(reader, report.size), report.size) if tiles_ok else None
-    _check_checkpoints(reader, report, origin, keys, stored, external, roots, tiles)
+    _check_checkpoints(report, origin, keys, stored, external, roots, tiles)
     if not keys and (stored or external):
         report.warnings.append(
             "no trusted verifier key: checkpoint signatures were not checked "

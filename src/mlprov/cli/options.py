@@ -1,0 +1,46 @@
+"""What every command shares: the common options, and reading and writing the user's files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from mlprov.cli.render import emit_bytes, err
+from mlprov.errors import InputError, NotFoundError
+
+__all__ = ["MAX_FILE", "JsonOpt", "StoreOpt", "read_file", "write_output"]
+
+#: Proofs, checkpoints, keys and payloads are small; a larger file is the wrong file.
+MAX_FILE = 16 * 1024 * 1024
+
+StoreOpt = Annotated[
+    str | None,
+    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
+]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+def write_output(data: bytes, path: Path | None, note: str = "") -> None:
+    """Bytes to standard output, or to `path` (then say so on standard error)."""
+    if path is None:
+        emit_bytes(data)
+        return
+    try:
+        path.write_bytes(data)
+    except OSError as exc:
+        raise InputError(f"cannot write {path}: {exc.strerror}", "check the path") from exc
+    err.print(f"wrote {path}{note}")
+
+
+def read_file(path: Path, what: str) -> bytes:
+    """A small input file's bytes, with a clear error for a missing, huge or unreadable one."""
+    try:
+        if path.stat().st_size > MAX_FILE:
+            raise InputError(f"{path} is too large to be a {what}", "give the right file")
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(f"{what} file {path} does not exist", "check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
