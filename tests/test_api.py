@@ -37,6 +37,7 @@ PUBLIC_API = [
     "VerifyReport",
     "__version__",
     "open",
+    "transform",
 ]
 
 ERRORS_API = [
@@ -44,6 +45,7 @@ ERRORS_API = [
     "CheckpointFormatError",
     "ConflictError",
     "DuplicateError",
+    "GateBlocked",
     "InputError",
     "IntegrityError",
     "KeyFormatError",
@@ -65,6 +67,7 @@ EXIT_CODES = {
     "ConflictError": 5,
     "DuplicateError": 5,
     "MissingExtraError": 6,
+    "GateBlocked": 7,
     "IntegrityError": 10,
     "ProofError": 10,
     "SignatureError": 10,
@@ -81,6 +84,7 @@ README_WORDS = {
     "ConflictError": "refuses the change",
     "DuplicateError": "duplicate event",
     "MissingExtraError": "optional dependency",
+    "GateBlocked": "gate blocks",
     "IntegrityError": "integrity failure",
     "ProofError": "proof does not verify",
     "SignatureError": "does not verify",

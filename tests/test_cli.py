@@ -652,8 +652,8 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert re.search(r"^verified: 2 events, 1 links", result.stdout, re.M)
-    assert "valid mlprov.inclusion-proof/v1" in result.stdout
+    assert re.search(r"^verified: 10 events, \d+ links", result.stdout, re.M)
+    assert re.search(r"removed +key 1 .*\(opt-out-removal-v2\)", result.stdout)
+    assert "valid subject" in result.stdout and "NOT IN set" in result.stdout
     (work,) = tmp_path.glob("mlprov-quickstart.*")
-    assert (work / ".mlprov" / "ledger.db").is_file()
-    assert (work / "checkpoint.txt").is_file() and (work / "inclusion.json").is_file()
+    assert (work / ".mlprov" / "ledger.db").is_file() and (work / "ann.json").is_file()

@@ -35,6 +35,7 @@ VALID: dict[EventType, dict[str, Any]] = {
     EventType.BUILD: {"name": "support-bot-7b"},
     EventType.EVALUATION: {"name": "helpfulness", "build": A, "metrics": {"acc": 0.5}},
     EventType.PREDICTION: {"build": A, "input_digest": B, "output_digest": C},
+    EventType.RUN: {"name": "train-pipeline", "run_id": "0123456789abcdef", "status": "started"},
 }
 
 NAMES: dict[EventType, str | None] = {
@@ -47,6 +48,7 @@ NAMES: dict[EventType, str | None] = {
     EventType.BUILD: "support-bot-7b",
     EventType.EVALUATION: "helpfulness",
     EventType.PREDICTION: None,
+    EventType.RUN: "train-pipeline",
 }
 
 # For each type, one required field: leaving it out must be an error naming it.
@@ -60,6 +62,7 @@ REQUIRED: dict[EventType, str] = {
     EventType.BUILD: "name",
     EventType.EVALUATION: "build",
     EventType.PREDICTION: "output_digest",
+    EventType.RUN: "status",
 }
 
 
@@ -162,7 +165,14 @@ def test_unknown_type_is_refused() -> None:
 
 def test_payload_is_stored_as_json_with_defaults_and_without_none() -> None:
     ev = make("transform", {"name": "t", "code_digest": None})
-    assert dict(ev.payload) == {"name": "t", "params": {}, "counts": {}, "status": "succeeded"}
+    assert dict(ev.payload) == {
+        "name": "t",
+        "kind": "transform",
+        "params": {},
+        "counts": {},
+        "status": "succeeded",
+        "used": (),
+    }
     src = make("source", {"name": "s", "version": "1", "collected": ("2024-01", "2026-05")})
     assert src.payload["collected"] == ("2024-01", "2026-05")  # frozen: arrays are tuples
 

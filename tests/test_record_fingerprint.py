@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -51,3 +52,35 @@ def test_progress_and_subject_without_secret() -> None:
     assert seen == [10]
     with pytest.raises(InputError, match="subject secret"):
         fingerprint(rows(3), subject="who")
+
+
+def test_a_file_that_changes_while_it_is_read_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import mlprov.records.fingerprint as module
+
+    path = tmp_path / "r.parquet"
+    pq.write_table(pa.Table.from_pylist(rows(10)), path)
+
+    def digest_then_touch(p: Path) -> object:
+        found = digest_file(p)
+        seen = p.stat()  # as if a writer rewrote the file just after its bytes were hashed
+        os.utime(p, ns=(seen.st_atime_ns, seen.st_mtime_ns + 10**9))
+        return found
+
+    monkeypatch.setattr(module, "digest_file", digest_then_touch)
+    with pytest.raises(InputError, match="changed while it was being fingerprinted"):
+        fingerprint(path)
+
+
+def test_subjects_of_any_type_and_repeated_integer_keys() -> None:
+    found = fingerprint(
+        [{"id": i, "who": i % 2 or None} for i in range(6)], key="id", subject="who", hasher=HASHER
+    )
+    assert found.records.subjects() == {HASHER.hash("1")}
+    floats = fingerprint([{"who": 1.5}, {"who": None}], subject="who", hasher=HASHER)
+    assert floats.records.subjects() == {HASHER.hash("1.5")}
+    with pytest.raises(InputError, match="rows 1 and 4 have the same key '0'"):
+        fingerprint([{"id": i % 3} for i in range(4)], key="id")
+    with pytest.raises(InputError, match="row 1: a subject is empty"):
+        fingerprint([{"who": "a"}, {"who": " "}], subject="who", hasher=HASHER)

@@ -404,3 +404,16 @@ def test_a_missing_extra_names_it(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(MissingExtraError, match=r"mlprov\[polars\]"):
         list(read_batches(fake()))
     assert isinstance(types.ModuleType, type)
+
+
+def test_digest_rows_is_the_arrow_form_of_digest_batch() -> None:
+    from mlprov.records import digest_rows
+
+    flat = pa.RecordBatch.from_pydict({"id": [1, 2], "text": ['a "q"', "b\n"]})
+    other = pa.RecordBatch.from_pydict({"x": [1.5, None], "t": [b"\x00", b""]})
+    for batch in (flat, other, flat.slice(1)):
+        got = digest_rows(batch)
+        assert got.type == pa.binary(32)
+        assert (
+            got.to_pylist() == digest_batch(batch) == [record_digest(r) for r in batch.to_pylist()]
+        )

@@ -847,3 +847,52 @@ def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
         RecordSet.load(tmp_path / "sets.parquet")
     with pytest.raises(NotFoundError):
         RecordSet.load(tmp_path / ("0" * 64 + ".parquet"))
+
+
+def test_saving_a_set_with_the_same_root_merges_its_rows(tmp_path: Path) -> None:
+    rng = random.Random(12)
+    ds = [rng.randbytes(32) for _ in range(6)]
+    person = rng.randbytes(32)
+    first = RecordSet.build(ds, keys=[f"a{i}" for i in range(6)], subjects=[person] + [None] * 5)
+    # The same members and subjects (so the same root), with other keys and pairing.
+    second = RecordSet.build(
+        [ds[0], *ds], keys=["b0", "b0", *(None for _ in ds[1:])], subjects=[None] * 6 + [person]
+    )
+    assert first.root == second.root
+    path = first.save(tmp_path)
+    before = path.read_bytes()
+    assert first.save(tmp_path) == path and path.read_bytes() == before  # nothing new: kept
+    assert second.save(tmp_path) == path
+    merged = RecordSet.load(path)
+    assert merged.root == first.root
+    assert merged.keys_of(ds[0]) == ["a0", "b0"]  # no key lost, from either save
+    assert all(merged.keys_of(d) == [f"a{i}"] for i, d in enumerate(ds) if i)
+
+    # Every row of the first file is kept as it was; the second adds the rows it lacked.
+    def triples(rs: RecordSet) -> set[tuple[Any, ...]]:
+        columns = (rs.table.column(c).to_pylist() for c in ("digest", "key", "subject"))
+        return set(zip(*columns, strict=True))
+
+    rows = triples(merged)
+    assert triples(first) <= rows and triples(second) <= rows
+    # All six rows of the first and all seven of the second (none was in the file), the
+    # second's repeated row (ds[0], "b0") twice as it had it.
+    assert (merged.rows, len(rows)) == (6 + 7, 12)
+    again = path.read_bytes()
+    second.save(tmp_path)
+    assert path.read_bytes() == again  # saving either set again adds nothing
+
+
+def test_saving_over_an_altered_file_refuses_and_keeps_it(tmp_path: Path) -> None:
+    rng = random.Random(13)
+    rs = RecordSet.build([rng.randbytes(32) for _ in range(4)])
+    path = rs.save(tmp_path)
+    other = RecordSet.build([rng.randbytes(32) for _ in range(4)])
+    pq.write_table(other.table.replace_schema_metadata(pq.read_table(path).schema.metadata), path)
+    altered = path.read_bytes()
+    with pytest.raises(IntegrityError, match="move it aside"):
+        rs.save(tmp_path)
+    assert path.read_bytes() == altered
+    path.write_bytes(b"not parquet")
+    with pytest.raises(IntegrityError, match="not a valid record set"):
+        rs.save(tmp_path)

@@ -7,8 +7,9 @@ import hmac
 import stat
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
@@ -88,3 +89,45 @@ def test_init_creates_the_secret_outside_the_store(tmp_path: Path) -> None:
         hex_secret = secret.read_text().strip()
     db = (tmp_path / ".mlprov" / "ledger.db").read_bytes()
     assert hex_secret.encode() not in db and bytes.fromhex(hex_secret) not in db
+
+
+subject_text = st.text(max_size=14) | st.text(" \t\u00a0\u3000\x1c@.aAzZÉİß\uff21", max_size=10)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.none() | subject_text, max_size=25),
+    st.sampled_from(["auto", "email", "id"]),
+)
+def test_a_column_hashes_as_each_value_does(values: list[str | None], kind: str) -> None:
+    hasher = SubjectHasher(b"c" * 32)
+
+    def one(v: str | None) -> bytes | None:
+        return None if v is None else hasher.hash(v, kind)  # type: ignore[arg-type]
+
+    try:
+        want = [one(v) for v in values]
+    except InputError:
+        with pytest.raises(InputError, match=r"row \d+: a subject is empty"):
+            hasher.hash_array(pa.array(values, pa.string()), kind)  # type: ignore[arg-type]
+        return
+    got = hasher.hash_array(pa.array(values, pa.string()), kind)  # type: ignore[arg-type]
+    assert got.type == pa.binary(32)
+    assert got.to_pylist() == want
+
+
+def test_hash_array_of_ids_and_errors() -> None:
+    hasher = SubjectHasher(b"c" * 32)
+    assert hasher.hash_array(pa.array([7, None, 7])).to_pylist() == [
+        hasher.hash("7"),
+        None,
+        hasher.hash("7"),
+    ]
+    chunked = pa.chunked_array([pa.array([" A@B.com"]), pa.array(["a@b.com  "])])
+    assert hasher.hash_array(chunked).to_pylist() == [hasher.hash("a@b.com")] * 2
+    large = pa.array(["A@B.com"], pa.large_string())
+    assert hasher.hash_array(large).to_pylist() == [hasher.hash("a@b.com")]
+    with pytest.raises(InputError, match="row 2: a subject is empty"):
+        hasher.hash_array(pa.array(["a", "b", "   "]))
+    with pytest.raises(InputError, match="text, not double"):
+        hasher.hash_array(pa.array([1.5]))

@@ -7,6 +7,7 @@ events, and verify the whole history with `Ledger.verify()`.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mlprov.digest import Digest
 from mlprov.errors import (
@@ -18,6 +19,9 @@ from mlprov.errors import (
     StoreError,
 )
 from mlprov.ledger import Entry, Event, EventType, Ledger, VerifyReport
+
+if TYPE_CHECKING:
+    from mlprov.capture import transform
 
 __all__ = [
     "ConflictError",
@@ -34,6 +38,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "open",
+    "transform",
 ]
 
 __version__ = "0.1.0"
@@ -42,3 +47,12 @@ __version__ = "0.1.0"
 def open(store: str | None = None, *, cwd: Path | None = None) -> Ledger:
     """Open the ledger named by `store`, else `MLPROV_STORE`, else the nearest `.mlprov/`."""
     return Ledger.open(store, cwd=cwd)
+
+
+def __getattr__(name: str) -> Any:
+    # Capture needs pyarrow; the ledger alone does not, so it is imported on first use.
+    if name == "transform":
+        from mlprov import capture
+
+        return capture.transform
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

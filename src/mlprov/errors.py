@@ -13,6 +13,7 @@ one place, so that a tamper alarm and a typo never share a code::
     │   └── DuplicateError           exit 5  the event is already recorded
     ├── StoreError                   exit 4  the store cannot be opened or used
     ├── MissingExtraError            exit 6  an optional dependency is not installed
+    ├── GateBlocked                  exit 7  a gate refuses the use (a build on blocked data)
     └── IntegrityError               exit 10 recorded history does not verify
         ├── ProofError               exit 10 an inclusion or consistency proof does not verify
         └── SignatureError           exit 10 a signature does not verify
@@ -27,6 +28,7 @@ __all__ = [
     "CheckpointFormatError",
     "ConflictError",
     "DuplicateError",
+    "GateBlocked",
     "InputError",
     "IntegrityError",
     "KeyFormatError",
@@ -99,6 +101,19 @@ class MissingExtraError(MlprovError):
         )
 
 
+class GateBlocked(MlprovError):
+    """A gate refuses the use: for example a build on a quarantined or unreviewed source.
+
+    `findings` lists each reason; a caller may override with `force`, which is recorded.
+    """
+
+    exit_code = 7
+
+    def __init__(self, message: str, hint: str | None = None, findings: tuple[str, ...] = ()):
+        super().__init__(message, hint)
+        self.findings = findings
+
+
 class IntegrityError(MlprovError):
     """Recorded history does not verify: something was changed, dropped or reordered."""
 
@@ -125,6 +140,7 @@ EXIT_CODES: dict[str, int] = {
         ConflictError,
         DuplicateError,
         MissingExtraError,
+        GateBlocked,
         IntegrityError,
         ProofError,
         SignatureError,

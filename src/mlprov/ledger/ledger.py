@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import secrets
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from mlprov.digest import Digest, sha256_raw
 from mlprov.errors import (
@@ -28,6 +28,8 @@ from mlprov.records.subjects import SubjectHasher
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
 
 if TYPE_CHECKING:
+    from mlprov.capture.pipeline import Pipeline
+    from mlprov.capture.predictions import PredictionLogger
     from mlprov.records.sets import RecordSet
 
 __all__ = ["Ledger"]
@@ -336,6 +338,51 @@ class Ledger:
         if folder is None:
             raise NotFoundError("this ledger has no keys folder", "set MLPROV_KEYS")
         return subjects.load_secret(folder)
+
+    # -- capture (the pipeline API; see mlprov.capture) -----------------------------------
+    def pipeline(self, name: str, **options: Any) -> Pipeline:
+        """A recorded pipeline run named `name`: use it as `with ledger.pipeline(...) as p:`.
+
+        Options: `actor`, `allow_unversioned`, `repo` (whose git state is recorded; default:
+        the caller's folder), `checkpoint` (sign a checkpoint when the run ends; default on).
+        """
+        from mlprov.capture.environment import caller_directory
+        from mlprov.capture.pipeline import Pipeline
+
+        options.setdefault("repo", caller_directory(1))
+        return Pipeline(self, name, **options)
+
+    def build(self, name: str, **options: Any) -> Entry:
+        """Record a training run; see `mlprov.capture.build.record_build` for the options
+        (`dataset`, `config`, `eval_set`, `artifact`, `code_version`, `gates`, `force`)."""
+        from mlprov.capture.build import record_build
+        from mlprov.capture.environment import caller_directory
+
+        options.setdefault("repo", caller_directory(1))
+        return record_build(self, name, **options)
+
+    def evaluation(
+        self, build: Entry | Digest | str, name: str, metrics: Mapping[str, float], **options: Any
+    ) -> Entry:
+        """Record a build's metrics on an evaluation set (`eval_set=`, a dataset or source)."""
+        from mlprov.capture.build import record_evaluation
+
+        return record_evaluation(self, build, name, metrics, **options)
+
+    def evaluates(
+        self, build: Entry | Digest | str, name: str, **options: Any
+    ) -> Callable[[Callable[..., Mapping[str, float]]], Callable[..., Mapping[str, float]]]:
+        """Decorate a metrics function: each call records its result as an evaluation."""
+        from mlprov.capture.build import evaluates
+
+        return evaluates(self, build, name, **options)
+
+    def predictions(self, build: Entry | Digest | str, **options: Any) -> PredictionLogger:
+        """A batched, thread-safe logger of a build's predictions; close it (or use `with`)."""
+        from mlprov.capture.build import recorded
+        from mlprov.capture.predictions import PredictionLogger
+
+        return PredictionLogger(self, recorded(self, build, ("build",)).digest, **options)
 
     # -- checkpoints and keys -----------------------------------------------------------
     def signer(self, path: Path | None = None) -> SignerKey:

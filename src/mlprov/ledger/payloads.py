@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from enum import StrEnum
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
@@ -28,8 +28,10 @@ __all__ = [
     "ReleasePayload",
     "ReviewPayload",
     "ReviewStatus",
+    "RunPayload",
     "SourcePayload",
     "TransformPayload",
+    "Used",
 ]
 
 
@@ -43,6 +45,7 @@ class EventType(StrEnum):
     BUILD = "build"
     EVALUATION = "evaluation"
     PREDICTION = "prediction"
+    RUN = "run"
 
 
 class ReviewStatus(StrEnum):
@@ -105,21 +108,75 @@ class SourcePayload(_Named):
         return f"{data.get('name')}@{data.get('version')}"
 
 
-class TransformPayload(_Named):
-    """One run of a versioned step (`pii-redaction-v3`), with its parameters."""
+Time = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")]
+Status = Literal["succeeded", "failed"]
 
+
+class Used(BaseModel):
+    """An input a step used, by role: the data it changed (`input`) or a list it consulted
+    (`using`, such as an opt-out list), with the event that recorded it."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    role: Name
+    event: Digest
+    name: Name | None = None
+    record_root: Digest | None = None
+
+
+class TransformPayload(_Named):
+    """One run of a versioned step (`pii-redaction-v3`), with its parameters.
+
+    Pipeline capture fills the rest: the step's place in its run, the code that ran, what
+    it used, the record set it produced, and the record-level changes file (removed,
+    changed and added records by key and digest, never contents).
+    """
+
+    version: Name | None = None
+    kind: Literal["transform", "exclusion"] = "transform"
+    step: int | None = Field(default=None, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
     code_digest: Digest | None = None
+    code_basis: Literal["source", "bytecode"] | None = None
+    function: Text | None = None
     counts: dict[str, int] = Field(default_factory=dict)
-    status: Annotated[str, StringConstraints(pattern="^(succeeded|failed)$")] = "succeeded"
+    status: Status = "succeeded"
+    error: Text | None = None
+    reason: Name | None = None
+    started_at: Time | None = None
+    ended_at: Time | None = None
+    used: tuple[Used, ...] = ()
+    matched_by: Literal["key", "digest"] | None = None
+    output_root: Digest | None = None
+    changes: Digest | None = None
 
 
 class DatasetPayload(_Named):
-    """The receipt of a training set."""
+    """The receipt of a training set: what it holds, and where that came from."""
 
+    version: Name | None = None
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None
+    sources: tuple[Name, ...] = ()
+    steps: tuple[Name, ...] = ()
+
+
+class RunPayload(_Named):
+    """A pipeline run: opened with `started`, closed with `succeeded` or `failed`.
+
+    A run whose closing event is missing was interrupted; one that `failed` names the
+    error. The environment (code version, interpreter, packages) is recorded at the start.
+    """
+
+    run_id: Annotated[str, StringConstraints(pattern="^[0-9a-f]{16}$")]
+    status: Literal["started", "succeeded", "failed"]
+    git_commit: Annotated[str, StringConstraints(pattern="^[0-9a-f]{40,64}$")] | None = None
+    git_dirty: bool | None = None
+    python: Text | None = None
+    platform: Text | None = None
+    packages: dict[str, str] = Field(default_factory=dict)
+    steps: int | None = Field(default=None, ge=0)
+    error: Text | None = None
 
 
 class ReviewPayload(Payload):
@@ -156,13 +213,23 @@ class ReleasePayload(Payload):
 
 
 class BuildPayload(_Named):
-    """A training run that produced a model artifact."""
+    """A training run that produced a model artifact, and what it was allowed on."""
 
     artifact_digest: Digest | None = None
+    artifact_kind: Literal["file", "directory"] | None = None
+    artifact_files: int | None = Field(default=None, ge=0)
+    artifact_semantics: Text | None = None
+    dataset: Digest | None = None
     manifest: Digest | None = None
     config: dict[str, Any] = Field(default_factory=dict)
+    config_digest: Digest | None = None
     code_version: Text | None = None
+    code_dirty: bool | None = None
     eval_set: Text | None = None
+    eval_root: Digest | None = None
+    gate: Literal["passed", "blocked", "not_run"] | None = None
+    forced: bool | None = None
+    findings: tuple[Text, ...] = ()
 
 
 class EvaluationPayload(_Named):
@@ -170,6 +237,8 @@ class EvaluationPayload(_Named):
 
     build: Digest
     metrics: dict[str, float] = Field(default_factory=dict)
+    eval_set: Text | None = None
+    eval_root: Digest | None = None
 
 
 class PredictionPayload(Payload):
@@ -180,6 +249,9 @@ class PredictionPayload(Payload):
     input_digest: Digest
     output_digest: Digest
     retrieved: tuple[Digest, ...] = ()
+    # Which logger session and which call of it: two identical inferences stay two events.
+    session: Annotated[str, StringConstraints(pattern="^[0-9a-f]{16,64}$")] | None = None
+    index: int | None = Field(default=None, ge=0)
 
 
 PAYLOADS: dict[EventType, type[Payload]] = {
@@ -192,4 +264,5 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.BUILD: BuildPayload,
     EventType.EVALUATION: EvaluationPayload,
     EventType.PREDICTION: PredictionPayload,
+    EventType.RUN: RunPayload,
 }

@@ -14,20 +14,23 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from mlprov.records.canonical import SPEC, canonical_record, encode_value, record_digest
+from mlprov.records.subjects import SubjectHasher
 
 if TYPE_CHECKING:
-    from mlprov.records.readers import digest_batch, read_batches
+    from mlprov.records.readers import digest_batch, digest_rows, read_batches
 
 __all__ = [
     "SPEC",
+    "SubjectHasher",
     "canonical_record",
     "digest_batch",
+    "digest_rows",
     "encode_value",
     "read_batches",
     "record_digest",
 ]
 
-_LAZY = frozenset({"digest_batch", "read_batches"})
+_LAZY = frozenset({"digest_batch", "digest_rows", "read_batches"})
 
 
 def __getattr__(name: str) -> Any:

@@ -2,35 +2,55 @@
 
 A batch whose columns are all text, integers or booleans, without nulls, is encoded by
 Arrow's own kernels: each column becomes its JSON text, and the columns are joined between
-their (sorted, escaped) keys. That is byte for byte the `mlprov-record/1` encoding of
-`canonical.record_digest`, which every other batch still goes through; a property test
-holds the two equal. Only the SHA-256 of each row remains a Python call.
+their (sorted, escaped) keys in one pass. That is byte for byte the `mlprov-record/1`
+encoding of `canonical.record_digest`, which every other batch still goes through; a
+property test holds the two equal.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprov.digest import sha256_raw
+from mlprov.records.hashing import sha256
 
-__all__ = ["flat_canonical", "flat_digests"]
+__all__ = ["flat_canonical", "flat_canonical_column", "flat_digests"]
 
 _MAX_INT = 2**53 - 1
 # Characters JSON text must escape: controls, the quote and the backslash.
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
+_QUOTE, _BACKSLASH, _SPACE = 0x22, 0x5C, 0x20
+
+
+def _text_bytes(col: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The UTF-8 bytes of a string array's values (no copy): what escaping depends on."""
+    width = np.int64 if pa.types.is_large_string(col.type) else np.int32
+    offsets = np.frombuffer(col.buffers()[1], dtype=width)[col.offset : col.offset + len(col) + 1]
+    data = col.buffers()[2]
+    if data is None:
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _may_need_escape(col: pa.Array) -> bool:
+    # One pass of numpy over the bytes is ten times cheaper than a regex over the values,
+    # and text that needs escaping is rare.
+    data = _text_bytes(col)
+    return bool((data < _SPACE).any() or (data == _QUOTE).any() or (data == _BACKSLASH).any())
 
 
 def _json_text(col: pa.Array) -> pa.Array:
-    """A text column as JSON strings (RFC 8785 escaping, via orjson where any is needed)."""
-    plain = pc.binary_join_element_wise('"', col, '"', "")
+    """A text column as the inside of JSON strings (RFC 8785 escaping, via orjson)."""
+    if not _may_need_escape(col):
+        return col
     mask = pc.match_substring_regex(col, _NEEDS_ESCAPE)
-    if not pc.any(mask).as_py():
-        return plain
     idx = pc.indices_nonzero(mask)
-    escaped = [orjson.dumps(v).decode() for v in col.take(idx).to_pylist()]
-    return pc.replace_with_mask(plain, mask, pa.array(escaped, pa.string()))
+    escaped = [orjson.dumps(v).decode()[1:-1] for v in col.take(idx).to_pylist()]
+    return pc.replace_with_mask(col, mask, pa.array(escaped, col.type))
 
 
 def _json_int(col: pa.Array) -> pa.Array:
@@ -47,43 +67,53 @@ def _json_int(col: pa.Array) -> pa.Array:
     return pc.if_else(big, pc.binary_join_element_wise('"', text, '"', ""), text)
 
 
-def _json_column(col: pa.Array) -> pa.Array | None:
+def _json_column(col: pa.Array) -> tuple[pa.Array, bool] | None:
+    """A column's JSON text, and whether it is a string (whose quotes the keys carry)."""
     t = col.type
     if pa.types.is_large_string(t):
         col, t = pc.cast(col, pa.string()), pa.string()
     if pa.types.is_string(t):
-        return _json_text(col)
+        return _json_text(col), True
     if pa.types.is_integer(t):
-        return _json_int(col)
+        return _json_int(col), False
     if pa.types.is_boolean(t):
-        return pc.if_else(col, "true", "false")
+        return pc.if_else(col, "true", "false"), False
     return None
 
 
-def flat_canonical(batch: pa.RecordBatch) -> list[bytes] | None:
-    """Each row's canonical bytes, or None when the batch is not of the flat kind."""
+def flat_canonical_column(batch: pa.RecordBatch) -> pa.Array | None:
+    """Each row's canonical bytes as one binary column, or None if the batch is not flat."""
     if batch.num_rows == 0 or batch.num_columns == 0:
         return None
     names = batch.schema.names
     if len(set(names)) != len(names):
         return None
-    parts: list[object] = []
+    parts: list[Any] = []
+    literal = "{"  # the JSON between two columns' values, quotes of strings included
     # RFC 8785 sorts members by the UTF-16 code units of their names.
     for i, name in enumerate(sorted(names, key=lambda n: n.encode("utf-16-be"))):
         col = batch.column(names.index(name))
         if col.null_count:
             return None
-        text = _json_column(col)
-        if text is None:
+        found = _json_column(col)
+        if found is None:
             return None
-        key = orjson.dumps(name).decode()
-        parts += [("{" if i == 0 else ",") + key + ":", text]
-    parts.append("}")
+        text, quoted = found
+        literal += ("" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
+        parts += [literal + ('"' if quoted else ""), text]
+        literal = '"' if quoted else ""
+    parts.append(literal + "}")
     joined = pc.binary_join_element_wise(*parts, "")
-    return list(joined.cast(pa.binary()).to_pylist())
+    return joined.cast(pa.binary())
+
+
+def flat_canonical(batch: pa.RecordBatch) -> list[bytes] | None:
+    """Each row's canonical bytes, or None when the batch is not of the flat kind."""
+    column = flat_canonical_column(batch)
+    return None if column is None else list(column.to_pylist())
 
 
 def flat_digests(batch: pa.RecordBatch) -> list[bytes] | None:
     """Each row's raw record digest, or None when the batch is not of the flat kind."""
-    rows = flat_canonical(batch)
-    return None if rows is None else [sha256_raw(r) for r in rows]
+    column = flat_canonical_column(batch)
+    return None if column is None else list(sha256(column).to_pylist())

@@ -1,24 +1,45 @@
-"""Fingerprinting: a data source read once into its record set, keys and subject hashes."""
+"""Fingerprinting: a data source read once into its record set, keys and subject hashes.
+
+The work is a pipeline over the source's batches. A reading thread decodes each batch
+and turns it into Arrow columns (canonical bytes, key text, normalised subjects) with
+kernels that release the GIL, while the calling thread hashes the previous batch's
+canonical bytes in DuckDB; a third thread hashes the file's bytes for its byte digest.
+No stage makes a Python object per row on the flat path (text, integers, booleans).
+Subjects are hashed once per distinct value at the end, and rows sorted by digest one
+column at a time, so memory holds about one copy of the 32-byte columns plus a few
+batches.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import queue
+import threading
+from collections.abc import Callable, Generator, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError
-from mlprov.records.readers import digest_batch, read_batches
-from mlprov.records.sets import RecordSet
+from mlprov.records.digests import canonical_column
+from mlprov.records.halves import DIGEST_SIZE, Matrix, sort_order, take_rows
+from mlprov.records.hashing import sha256
+from mlprov.records.readers import read_batches
+from mlprov.records.sets import SCHEMA, RecordSet
+from mlprov.records.subjectcolumns import normalise_column, subject_text
 from mlprov.records.subjects import SubjectHasher
 
 __all__ = ["Fingerprint", "fingerprint"]
 
-_MEMO_MAX = 200_000
+_AHEAD = 2  # batches read ahead of hashing: enough to overlap, little memory
+_BATCH_ROWS = 1 << 17
 
 
 @dataclass(frozen=True)
@@ -30,8 +51,30 @@ class Fingerprint:
     byte_digest: Digest | None  # of the file's bytes, when the source is a file
 
 
+@dataclass(frozen=True)
+class _Batch:
+    """One batch made ready for hashing: Arrow columns only."""
+
+    rows: int
+    canonical: pa.Array
+    keys: pa.Array | None
+    key_numbers: pa.Array | None  # an integer key column as it is: checked by numpy
+    subjects: pa.Array | None
+
+
+@dataclass
+class _Found:
+    """Everything read, before sorting: digests as one matrix, keys and subjects as text."""
+
+    digests: Matrix
+    keys: pa.ChunkedArray | None
+    key_numbers: list[pa.Array] | None
+    subjects: pa.ChunkedArray | None
+    rows: int
+
+
 def _label(source: Any) -> str:
-    return str(source) if isinstance(source, str | Path) else type(source).__name__
+    return str(source) if isinstance(source, str | os.PathLike) else type(source).__name__
 
 
 def fingerprint(
@@ -51,14 +94,54 @@ def fingerprint(
     where = _label(source)
     if subject is not None and hasher is None:
         raise InputError("a subject column needs the ledger's subject secret")
-    # Columns are kept as Arrow chunks, one per batch: a few bytes a record, not a Python
-    # object per value (which would triple the memory of a five-million-row source).
-    digests: list[pa.Array] = []
-    keys: list[pa.Array] = []
-    subjects: list[pa.Array] = []
-    rows = 0
-    memo: dict[str, bytes] = {}  # subject text -> hash, across batches
-    for batch in read_batches(source, schema=schema):
+    # A missing file fails here, at once. Batches of 128k rows keep every core busy in
+    # DuckDB with fewer queries than the default 64k.
+    batches = read_batches(source, schema=schema, batch_size=_BATCH_ROWS)
+    path = Path(source) if isinstance(source, str | os.PathLike) else None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-bytes") as pool:
+        byte_digest = _start_byte_digest(pool, path)
+        with closing(_ahead(_prepare(batches, key, subject, where))) as prepared:
+            found = _hash(prepared, progress)
+        if key is not None:
+            _refuse_repeated_keys(found, key, where)
+        rows = found.rows
+        hashed = _subject_hashes(found, hasher)
+        records = RecordSet(_sorted_table(found, hashed))
+        return Fingerprint(records, rows, _finish_byte_digest(byte_digest, path))
+
+
+def _start_byte_digest(
+    pool: ThreadPoolExecutor, path: Path | None
+) -> tuple[Future[Digest], os.stat_result] | None:
+    """Hash the file's bytes beside the reading (hashlib releases the GIL on big chunks)."""
+    if path is None or not path.is_file():
+        return None
+    before = path.stat()  # first: the hashing thread may finish before this line otherwise
+    return pool.submit(digest_file, path), before
+
+
+def _finish_byte_digest(
+    started: tuple[Future[Digest], os.stat_result] | None, path: Path | None
+) -> Digest | None:
+    if started is None or path is None:
+        return None
+    future, before = started
+    digest = future.result()
+    after = path.stat()
+    if (after.st_size, after.st_mtime_ns) != (before.st_size, before.st_mtime_ns):
+        raise InputError(
+            f"{path} changed while it was being fingerprinted",
+            "fingerprint it again once nothing writes to it",
+        )
+    return digest
+
+
+def _prepare(
+    batches: Iterator[pa.RecordBatch], key: str | None, subject: str | None, where: str
+) -> Iterator[_Batch]:
+    """Each batch's canonical bytes, key text and normalised subjects (Arrow columns)."""
+    done = 0
+    for batch in batches:
         for column in (key, subject):
             if column is not None and column not in batch.schema.names:
                 raise InputError(
@@ -66,37 +149,132 @@ def fingerprint(
                     "its columns are: " + ", ".join(batch.schema.names),
                 )
         try:
-            digests.append(pa.array(digest_batch(batch, first_row=rows), pa.binary(32)))
+            canonical = canonical_column(batch, first_row=done)
+            subjects = None
+            if subject is not None:
+                text = _as_text(batch.column(subject))
+                subjects = normalise_column(text, "auto", first_row=done)
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}", exc.hint) from None
+        keys = numbers = None
         if key is not None:
-            keys.append(_keys(batch.column(key), key, where, rows))
-        if subject is not None and hasher is not None:
-            if len(memo) > _MEMO_MAX:  # bounded: repeats are mostly near each other
-                memo.clear()
-            values = batch.column(subject).to_pylist()
-            hashed = hasher.hash_many((None if v is None else str(v) for v in values), memo=memo)
-            subjects.append(pa.array(hashed, pa.binary(32)))
-        rows += batch.num_rows
+            keys = _keys(batch.column(key), key, where, done)
+            numbers = batch.column(key) if pa.types.is_integer(batch.column(key).type) else None
+        yield _Batch(batch.num_rows, canonical, keys, numbers, subjects)
+        done += batch.num_rows
+
+
+def _ahead(items: Iterator[_Batch]) -> Generator[_Batch, None, None]:
+    """``items``, produced by a thread of their own up to `_AHEAD` items ahead.
+
+    An error in the thread is raised here, in the caller's thread; leaving early stops it.
+    """
+    slots: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=_AHEAD)
+    stop = threading.Event()
+
+    def put(item: tuple[str, Any]) -> bool:
+        while not stop.is_set():
+            try:
+                slots.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(("item", item)):
+                    return
+        except BaseException as exc:  # noqa: BLE001 - handed to the consumer, which raises it
+            put(("error", exc))
+            return
+        put(("end", None))
+
+    thread = threading.Thread(target=produce, name="mlprov-read", daemon=True)
+    thread.start()
+    try:
+        while True:
+            kind, value = slots.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        thread.join()
+
+
+def _hash(prepared: Iterator[_Batch], progress: Callable[[int], None] | None) -> _Found:
+    digests: list[Matrix] = []
+    keys: list[pa.Array] = []
+    numbers: list[pa.Array] | None = []
+    subjects: list[pa.Array] = []
+    rows = 0
+    for batch in prepared:
+        hashed = sha256(batch.canonical)
+        digests.append(np.frombuffer(hashed.buffers()[1], np.uint8).reshape(-1, DIGEST_SIZE))
+        if batch.keys is not None:
+            keys.append(batch.keys)
+            if numbers is not None and batch.key_numbers is not None:
+                numbers.append(batch.key_numbers)
+            else:
+                numbers = None
+        if batch.subjects is not None:
+            subjects.append(batch.subjects)
+        rows += batch.rows
         if progress is not None:
             progress(rows)
-    n = rows
-    table = pa.table(
-        {
-            "digest": pa.chunked_array(digests, pa.binary(32)),
-            "key": pa.chunked_array(keys, pa.string()) if keys else pa.nulls(n, pa.string()),
-            "subject": (
-                pa.chunked_array(subjects, pa.binary(32))
-                if subjects
-                else pa.nulls(n, pa.binary(32))
-            ),
-        }
+    matrix = np.concatenate(digests) if digests else np.zeros((0, DIGEST_SIZE), np.uint8)
+    digests.clear()
+    return _Found(
+        matrix,
+        pa.chunked_array(keys, pa.string()) if keys else None,
+        numbers if keys else None,
+        pa.chunked_array(subjects, pa.string()) if subjects else None,
+        rows,
     )
-    if key is not None:
-        _refuse_repeated_keys(table.column("key"), key, where)
-    path = Path(source) if isinstance(source, str | Path) else None
-    records = RecordSet.from_table(table)
-    return Fingerprint(records, rows, digest_file(path) if path and path.is_file() else None)
+
+
+def _subject_hashes(found: _Found, hasher: SubjectHasher | None) -> pa.Array | None:
+    """Each row's subject hash; the text is dropped as soon as it is hashed."""
+    if found.subjects is None or hasher is None:
+        return None
+    hashed = hasher.hash_normalised(found.subjects)
+    found.subjects = None
+    return hashed
+
+
+def _sorted_table(found: _Found, subjects: pa.Array | None) -> pa.Table:
+    """The rows sorted by digest, in RecordSet.SCHEMA, one column copied at a time."""
+    n = found.rows
+    order = sort_order(found.digests)
+    digests = found.digests if order is None else take_rows(found.digests, order)
+    found.digests = digests
+    indices = None if order is None else pa.array(order)
+
+    def ordered(column: Any) -> Any:
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        return column if indices is None else column.take(indices)
+
+    keys = ordered(found.keys) if found.keys is not None else pa.nulls(n, pa.string())
+    found.keys = None
+    named = ordered(subjects) if subjects is not None else pa.nulls(n, pa.binary(DIGEST_SIZE))
+    digest_array = pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(DIGEST_SIZE), n, [None, pa.py_buffer(digests)]
+    )
+    return pa.Table.from_arrays([digest_array, keys, named], schema=SCHEMA)
+
+
+def _as_text(column: pa.Array) -> pa.Array:
+    """A subject column as text: strings and integers by Arrow, anything else by str()."""
+    try:
+        return subject_text(column)
+    except InputError:
+        values = column.to_pylist()
+        return pa.array([None if v is None else str(v) for v in values], pa.string())
 
 
 def _keys(column: pa.Array, name: str, where: str, first_row: int) -> pa.Array:
@@ -117,8 +295,19 @@ def _keys(column: pa.Array, name: str, where: str, first_row: int) -> pa.Array:
     return text
 
 
-def _refuse_repeated_keys(keys: pa.ChunkedArray, column: str, where: str) -> None:
-    if pc.count_distinct(keys).as_py() == len(keys):
+def _distinct_keys(found: _Found) -> bool:
+    if found.keys is None:
+        return True
+    if found.key_numbers:  # integers: a numpy sort, many times faster than hashing text
+        numbers = np.sort(np.concatenate([np.asarray(n) for n in found.key_numbers]))
+        found.key_numbers = None
+        return not bool((numbers[1:] == numbers[:-1]).any())
+    return bool(pc.count_distinct(found.keys).as_py() == len(found.keys))
+
+
+def _refuse_repeated_keys(found: _Found, column: str, where: str) -> None:
+    keys = found.keys
+    if keys is None or _distinct_keys(found):
         return
     first: dict[str, int] = {}  # only on failure: find the first repeat and its rows
     for row, value in enumerate(keys.to_pylist(), start=1):

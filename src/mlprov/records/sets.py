@@ -18,7 +18,6 @@ from __future__ import annotations
 import os
 import re
 import tempfile
-from bisect import bisect_left
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -32,20 +31,19 @@ import pyarrow.parquet as pq
 
 from mlprov import merkle
 from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
 from mlprov.records.setproofs import (
     SHARDS,
     Kind,
     MembershipProof,
     Neighbour,
     NonMembershipProof,
-    shard_leaf,
 )
 
 __all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff"]
 
 FORMAT = "mlprov.record-set/v2"
 _RETIRED_FORMAT = b"mlprov.record-set/v1"  # its root committed to the record digests only
-DIGEST_SIZE = 32
 SCHEMA = pa.schema(
     [
         pa.field("digest", pa.binary(DIGEST_SIZE), nullable=False),
@@ -68,7 +66,7 @@ def _column(values: Any, kind: Any, what: str) -> Any:
         raise InputError(f"the {what} column is malformed: {exc}", hint) from None
 
 
-def _matrix(digests: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
+def _matrix(digests: Any) -> Matrix:
     """View a fixed-size binary array (one chunk) as an (n, 32) matrix of bytes, no copy."""
     n = len(digests)
     buffer = digests.buffers()[1]
@@ -79,94 +77,16 @@ def _matrix(digests: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
     return flat[start : start + n * DIGEST_SIZE].reshape(n, DIGEST_SIZE)
 
 
-def _words(matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> np.ndarray[Any, Any]:
-    # Four big-endian 64-bit words compare in the same order as the 32 bytes.
-    return np.ascontiguousarray(matrix).view(">u8").reshape(-1, 4)
-
-
-def _is_sorted(words: np.ndarray[Any, Any]) -> bool:
-    if len(words) < 2:
-        return True
-    differs = words[1:] != words[:-1]
-    first = differs.argmax(axis=1)  # first differing word of each adjacent pair
-    rows = np.arange(len(first))
-    return bool(np.all(~differs.any(axis=1) | (words[:-1][rows, first] < words[1:][rows, first])))
-
-
-def _sort_rows(words: np.ndarray[Any, Any]) -> np.ndarray[Any, Any] | None:
-    """The stable order that sorts these rows of words, or None if they are sorted already."""
-    if _is_sorted(words):
-        return None
-    # Digests are near-uniform, so their first 8 bytes almost always decide the order:
-    # sort by that word, and only if ties remain undecided sort by all four.
-    order = np.argsort(words[:, 0], kind="stable")
-    if not _is_sorted(words[order]):
-        order = np.lexsort(words.T[::-1])  # last key is the primary one; stable
-    return order
-
-
-class _Sorted:
-    """One half of a set's commitment: sorted unique 32-byte values, packed, cut into 256
-    shards by leading byte, with each shard's RFC 9162 tree built on demand."""
-
-    def __init__(self, matrix: np.ndarray[Any, np.dtype[np.uint8]]) -> None:
-        """Take an (n, 32) matrix of bytes whose rows are sorted (repeats allowed)."""
-        words = _words(matrix)
-        unique = np.ones(len(words), dtype=bool)
-        unique[1:] = (words[1:] != words[:-1]).any(axis=1)
-        values = matrix[unique]
-        offsets = np.searchsorted(values[:, 0], np.arange(SHARDS + 1), side="left")
-        self.packed = values.tobytes()
-        self.offsets = tuple(int(o) for o in offsets)  # shard s: values [o[s], o[s+1])
-        self._trees: dict[int, merkle.MemoryTree] = {}
-
-    def __len__(self) -> int:
-        return len(self.packed) // DIGEST_SIZE
-
-    def __iter__(self) -> Iterator[bytes]:
-        m = self.packed
-        return (m[i : i + DIGEST_SIZE] for i in range(0, len(m), DIGEST_SIZE))
-
-    def item(self, i: int) -> bytes:
-        return self.packed[i * DIGEST_SIZE : (i + 1) * DIGEST_SIZE]
-
-    def position(self, value: bytes) -> int:
-        """Index of the first value >= ``value`` (32 bytes), by binary search in its shard."""
-        lo, hi = self.offsets[value[0]], self.offsets[value[0] + 1]
-        return bisect_left(range(lo, hi), value, key=self.item) + lo
-
-    def holds(self, value: bytes) -> bool:
-        i = self.position(value)
-        return i < len(self) and self.item(i) == value
-
-    def size(self, shard: int) -> int:
-        return self.offsets[shard + 1] - self.offsets[shard]
-
-    def leaves(self, shard: int) -> list[bytes]:
-        lo, hi = self.offsets[shard], self.offsets[shard + 1]
-        return [merkle.leaf_hash(self.item(i)) for i in range(lo, hi)]
-
-    @cached_property
-    def roots(self) -> tuple[bytes, ...]:
-        return tuple(merkle.root_of(self.leaves(s)) for s in range(SHARDS))
-
-    def top_leaves(self) -> list[bytes]:
-        """The leaf hashes of this half in the top tree: shard root and size, per shard."""
-        return [merkle.leaf_hash(shard_leaf(self.roots[s], self.size(s))) for s in range(SHARDS)]
-
-    def tree(self, shard: int) -> merkle.MemoryTree:
-        tree = self._trees.get(shard)
-        if tree is None:
-            tree = self._trees[shard] = merkle.MemoryTree(self.leaves(shard))
-        return tree
-
-
-def _subject_matrix(table: Any) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The non-null subject hashes of a table, sorted (repeats kept), as an (n, 32) matrix."""
-    present = pc.drop_null(table.column("subject")).combine_chunks()
-    matrix = _matrix(present)
-    order = _sort_rows(_words(matrix))
-    return matrix if order is None else matrix[order]
+def _subject_matrix(table: Any) -> Matrix:
+    """The distinct non-null subject hashes of a table, sorted, as an (n, 32) matrix."""
+    column = table.column("subject")
+    if column.null_count == len(column):
+        return np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
+    # A subject names many rows: sorting only the distinct hashes is the cheaper way.
+    distinct = pc.unique(column).drop_null()
+    matrix = _matrix(distinct)
+    order = sort_order(matrix)
+    return matrix if order is None else take_rows(matrix, order)
 
 
 _NOUN: dict[Kind, str] = {"record": "record digest", "subject": "subject hash"}
@@ -181,8 +101,8 @@ class RecordSet:
     """
 
     table: Any  # a pyarrow.Table in SCHEMA, sorted by digest
-    _records: _Sorted = field(init=False, repr=False)  # the unique digests
-    _subjects: _Sorted = field(init=False, repr=False)  # the unique non-null subject hashes
+    _records: Half = field(init=False, repr=False)  # the unique digests
+    _subjects: Half = field(init=False, repr=False)  # the unique non-null subject hashes
 
     def __post_init__(self) -> None:
         table = self.table
@@ -196,12 +116,11 @@ class RecordSet:
         if digests.null_count:
             raise InputError("the digest column has nulls", "every row needs its record digest")
         matrix = _matrix(digests)
-        words = _words(matrix)
-        if not _is_sorted(words):
+        if not is_sorted(matrix):
             raise InputError("the table is not sorted by digest", "use RecordSet.from_table")
         object.__setattr__(self, "table", table)
-        object.__setattr__(self, "_records", _Sorted(matrix))
-        object.__setattr__(self, "_subjects", _Sorted(_subject_matrix(table)))
+        object.__setattr__(self, "_records", Half(matrix))
+        object.__setattr__(self, "_subjects", Half(_subject_matrix(table)))
 
     # -- making ---------------------------------------------------------------------------
 
@@ -267,8 +186,8 @@ class RecordSet:
             raise InputError("the digest column has nulls", "every row needs its record digest")
         table = pa.table(columns, schema=SCHEMA).combine_chunks()
         digests = table.column("digest")
-        matrix = _matrix(digests.chunk(0)) if digests.num_chunks else np.zeros((0, DIGEST_SIZE))
-        order = _sort_rows(_words(matrix.astype(np.uint8, copy=False)))
+        matrix = _matrix(digests.chunk(0)) if digests.num_chunks else _matrix(digests)
+        order = sort_order(matrix)
         if order is not None:
             table = table.take(pa.array(order))
         return cls(table)
@@ -303,7 +222,7 @@ class RecordSet:
         return bool(self.table.equals(other.table))
 
     def __hash__(self) -> int:
-        return hash((self._records.packed, self._subjects.packed))
+        return hash((self._records.packed(), self._subjects.packed()))
 
     def __repr__(self) -> str:
         return f"RecordSet(size={self.size}, rows={self.rows}, root={self.root.hex()})"
@@ -314,7 +233,7 @@ class RecordSet:
             raise InputError(f"a {_NOUN[kind]} is {len(value)} bytes long, expected 32", hint)
         return bytes(value)
 
-    def _half(self, kind: Kind) -> _Sorted:
+    def _half(self, kind: Kind) -> Half:
         return self._subjects if kind == "subject" else self._records
 
     def __contains__(self, digest: object) -> bool:
@@ -370,10 +289,10 @@ class RecordSet:
         }
 
     @staticmethod
-    def _path(half: _Sorted, shard: int, index: int) -> list[str]:
+    def _path(half: Half, shard: int, index: int) -> list[str]:
         return [h.hex() for h in half.tree(shard).inclusion_proof(index)]
 
-    def _neighbour(self, half: _Sorted, shard: int, at: int) -> Neighbour | None:
+    def _neighbour(self, half: Half, shard: int, at: int) -> Neighbour | None:
         lo, hi = half.offsets[shard], half.offsets[shard + 1]
         if not lo <= at < hi:
             return None
@@ -435,9 +354,8 @@ class RecordSet:
     # -- algebra --------------------------------------------------------------------------
 
     def _digest_array(self) -> Any:
-        members = np.frombuffer(self._records.packed, dtype=np.uint8)
         return pa.FixedSizeBinaryArray.from_buffers(
-            pa.binary(DIGEST_SIZE), self.size, [None, pa.py_buffer(members)]
+            pa.binary(DIGEST_SIZE), self.size, [None, pa.py_buffer(self._records.values)]
         )
 
     def _keep(self, other: RecordSet, inside: bool) -> RecordSet:
@@ -478,24 +396,51 @@ class RecordSet:
     def save(self, directory: Path) -> Path:
         """Write the set as Parquet named ``<root hex>.parquet``, atomically; return the path.
 
-        The name is content-addressed by the members and subject hashes. Saving a set with
-        the same members and subjects but other keys or rows replaces the file.
+        The name is content-addressed by the members and subject hashes, which is all the
+        root commits to: another set with the same root may differ in its rows, keys and
+        pairing of records to subjects (the index beside the commitment). Saving it where
+        the first is kept merges the two: the file keeps every row it has and gains the
+        rows it lacks, so no key ever recorded under a root is lost (ADR 0004). A file
+        there that does not verify is left alone, and IntegrityError raised.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         path = directory / f"{self.root.hex()}.parquet"
-        meta = {b"mlprov.format": FORMAT.encode(), b"mlprov.root": self.root.hex().encode()}
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                pq.write_table(self.table.replace_schema_metadata(meta), out)
-                out.flush()
-                os.fsync(out.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        table = self.table if not path.exists() else self._merged_with(path)
+        if table is None:
+            return path  # the file holds every row already
+        _write(path, table, self.root)
         return path
+
+    def _merged_with(self, path: Path) -> Any:
+        """The rows of the set file at ``path`` and then this set's rows it lacks, sorted;
+        None when it lacks none."""
+        try:  # the same rows already there: nothing to write, nothing to trust
+            if pq.read_table(path).replace_schema_metadata(None).equals(self.table):
+                return None
+        except (pa.ArrowException, OSError):
+            pass  # loading it below says what is wrong
+        try:
+            earlier = RecordSet.load(path)
+        except InputError as exc:
+            raise IntegrityError(
+                f"{path} exists but is not a valid record set: {exc.message}",
+                "move it aside (it may be evidence of tampering), then save again",
+            ) from None
+        except IntegrityError as exc:
+            raise IntegrityError(
+                f"cannot add rows to {path}: {exc.message}",
+                "move it aside (it may be evidence of tampering), then save again",
+            ) from None
+        if earlier.table.equals(self.table):
+            return None
+        known = _row_keys(earlier.table)
+        extra = self.table.filter(pc.invert(pc.is_in(_row_keys(self.table), value_set=known)))
+        if not extra.num_rows:
+            return None
+        # The same members and subjects, so the same root; a stable sort keeps the file's
+        # rows first among equal digests.
+        return RecordSet.from_table(pa.concat_tables([earlier.table, extra])).table
 
     @classmethod
     def load(cls, path: Path) -> RecordSet:
@@ -535,6 +480,44 @@ class RecordSet:
                 "the file was altered or renamed; restore it from a trusted copy",
             )
         return loaded
+
+
+def _write(path: Path, table: Any, root: bytes) -> None:
+    """Write a set's table to ``path`` through a temporary file and an atomic rename."""
+    meta = {b"mlprov.format": FORMAT.encode(), b"mlprov.root": root.hex().encode()}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
+    try:
+        os.close(fd)
+        # By path, Arrow writes from its own threads; through a Python file object every
+        # page would pass through the interpreter.
+        pq.write_table(table.replace_schema_metadata(meta), tmp)
+        fd = os.open(tmp, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+_ABSENT, _PRESENT = pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x01", pa.binary())
+
+
+def _row_keys(table: Any) -> Any:
+    """One binary value per row that tells rows apart: digest, subject and key, with a
+    marker byte before each nullable part so that no two different rows share one."""
+
+    def part(column: Any) -> Any:
+        text = column.cast(pa.binary())
+        present = pc.binary_join_element_wise(_PRESENT, text, pa.scalar(b"", pa.binary()))
+        return pc.if_else(pc.is_null(column), _ABSENT, present)
+
+    digest = table.column("digest").cast(pa.binary())
+    return pc.binary_join_element_wise(
+        digest, part(table.column("subject")), part(table.column("key")), b""
+    )
 
 
 @dataclass(frozen=True)

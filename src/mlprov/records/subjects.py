@@ -27,9 +27,12 @@ import secrets
 import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
+
+if TYPE_CHECKING:  # the ledger imports this module and must not need pyarrow
+    import pyarrow as pa
 
 __all__ = ["SECRET_FILE", "SPEC", "SubjectHasher", "create_secret", "load_secret", "normalise"]
 
@@ -63,6 +66,7 @@ class SubjectHasher:
             raise KeyFormatError(f"a subject secret is {_SECRET_BYTES} bytes, not {len(secret)}")
         # HMAC (RFC 2104) with the padded-key states computed once: each subject then costs
         # two SHA-256 continuations, a third of `hmac.digest`'s per-call setup.
+        self._secret = secret  # for the vectorised HMAC of whole columns
         block = secret.ljust(64, b"\0")
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))
@@ -100,6 +104,23 @@ class SubjectHasher:
                 h = seen[v] = self.hash(v, kind)
             out.append(h)
         return out
+
+    def hash_array(self, values: pa.Array | pa.ChunkedArray, kind: Kind = "auto") -> pa.Array:
+        """The hashes of a column of subjects (text or integers) as ``binary(32)``.
+
+        Equal to :meth:`hash` value by value; a null (no subject) stays null. Normalised
+        and hashed by Arrow and DuckDB over the whole column, each distinct subject once.
+        An empty subject raises InputError naming its row (0-based).
+        """
+        from mlprov.records.subjectcolumns import normalise_column, subject_text
+
+        return self.hash_normalised(normalise_column(subject_text(values), kind))
+
+    def hash_normalised(self, text: pa.Array | pa.ChunkedArray) -> pa.Array:
+        """The hashes of a string column already normalised (``normalise_column``)."""
+        from mlprov.records.subjectcolumns import hmac_distinct
+
+        return hmac_distinct(self._secret, text)
 
 
 def create_secret(keys_dir: Path) -> Path:

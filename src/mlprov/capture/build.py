@@ -1,0 +1,216 @@
+"""Builds and evaluations: a model artifact linked to the exact data, config and code.
+
+`record_build` records a `build` event parented by its dataset (and eval set): the
+artifact's digest (see :mod:`mlprov.capture.artifact` for the file and directory
+semantics), the training config and its digest, the code version (the caller's git
+commit and whether the work tree was dirty), and the result of the gates. A gate is a
+callable that looks at the dataset and returns what blocks it; a blocked build is refused
+with GateBlocked unless forced, and a forced one records the override and its findings.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, ParamSpec
+
+from mlprov.capture.environment import git_state
+from mlprov.digest import Digest, canonical_json, digest_file, digest_json
+from mlprov.errors import GateBlocked, InputError, NotFoundError
+from mlprov.identity import default_actor
+from mlprov.ledger.events import Entry, Event
+from mlprov.ledger.ledger import Ledger
+
+__all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded"]
+
+P = ParamSpec("P")
+
+#: A gate: given the ledger and the dataset's event, the reasons it blocks (none: passes).
+Gate = Callable[[Ledger, Entry], Sequence[str]]
+_CONFIG_MAX = 64 * 1024  # larger configs are recorded by digest only
+_DIGEST_LIKE = re.compile(r"[0-9a-fA-F]{6,64}")
+
+
+def recorded(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) -> Entry:
+    """The event `ref` names — an Entry, a digest or prefix, or the newest event of one of
+    `types` with that name — checked to be of one of `types`."""
+    wanted = " or ".join(types)
+    if isinstance(ref, Entry):
+        entry = ref
+    else:
+        found = _by_name(ledger, str(ref), types)
+        if found is None and not _DIGEST_LIKE.fullmatch(str(ref).removeprefix("sha256:")):
+            other = next(ledger.entries(name=str(ref), newest_first=True), None)
+            if other is not None:
+                raise InputError(
+                    f"{ref} is a {other.event.type.value}, not a {wanted}",
+                    f"give a {wanted} by name or digest",
+                )
+            raise NotFoundError(
+                f"no {wanted} named {ref!r} in this ledger",
+                f"see `mlprov log --type {types[0]}`",
+            )
+        entry = found or ledger.get(ref)
+    if entry.event.type.value not in types:
+        raise InputError(
+            f"{entry.digest.short} is a {entry.event.type.value} event, not a {wanted}",
+            f"give a {wanted} by name or digest",
+        )
+    return entry
+
+
+def _by_name(ledger: Ledger, name: str, types: tuple[str, ...]) -> Entry | None:
+    if name.startswith("sha256:"):
+        return None
+    for kind in types:
+        found = next(ledger.entries(type=kind, name=name, newest_first=True), None)
+        if found is not None:
+            return found
+    return None
+
+
+def _config(config: Mapping[str, Any] | Path | str | None) -> tuple[dict[str, Any], Digest | None]:
+    if config is None:
+        return {}, None
+    if isinstance(config, str | Path):
+        path = Path(config)
+        if not path.is_file():
+            raise NotFoundError(f"no config file at {path}", "give a path or a dict")
+        return {}, digest_file(path)
+    if not isinstance(config, Mapping):
+        raise InputError(f"config must be a dict or a file, not {type(config).__name__}")
+    try:
+        body = canonical_json(dict(config))
+    except (InputError, TypeError, ValueError) as exc:
+        raise InputError(f"the config is not JSON: {exc}", "give JSON values only") from None
+    digest = digest_json(dict(config))
+    return (dict(config) if len(body) <= _CONFIG_MAX else {}), digest
+
+
+def record_build(
+    ledger: Ledger,
+    name: str,
+    *,
+    dataset: Entry | Digest | str,
+    config: Mapping[str, Any] | Path | str | None = None,
+    eval_set: Entry | Digest | str | None = None,
+    artifact: Path | str | None = None,
+    code_version: str | None = None,
+    repo: Path | None = None,
+    gates: Sequence[Gate] = (),
+    force: bool = False,
+    actor: str | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Entry:
+    """Record a training run: see the module doc. Raises GateBlocked for a blocked build
+    unless `force`; nothing is recorded then."""
+    data = recorded(ledger, dataset, ("dataset",))
+    evaluation = recorded(ledger, eval_set, ("dataset", "source")) if eval_set else None
+    findings = tuple(f for gate in gates for f in gate(ledger, data))
+    if findings and not force:
+        raise GateBlocked(
+            f"build {name} is blocked: " + "; ".join(findings),
+            "resolve the findings, or pass force=True to record an override",
+            findings,
+        )
+    body, config_digest = _config(config)
+    found = None
+    if artifact is not None:
+        from mlprov.capture.artifact import artifact_digest
+
+        found = artifact_digest(Path(artifact), progress=progress)
+    git = git_state(repo or Path.cwd()) if code_version is None else None
+    payload = {
+        "name": name,
+        "dataset": data.digest,
+        "artifact_digest": found.digest if found else None,
+        "artifact_kind": found.kind if found else None,
+        "artifact_files": len(found.files) if found else None,
+        "artifact_semantics": found.semantics if found else None,
+        "config": body,
+        "config_digest": config_digest,
+        "code_version": code_version or (git.commit if git else None),
+        "code_dirty": git.dirty if git else None,
+        "gate": ("blocked" if findings else "passed") if gates else "not_run",
+        "forced": True if findings else None,
+        "findings": list(findings),
+    }
+    return _append(ledger, "build", payload, data, evaluation, actor)
+
+
+def _append(
+    ledger: Ledger,
+    kind: str,
+    payload: dict[str, Any],
+    parent: Entry,
+    evaluation: Entry | None,
+    actor: str | None,
+) -> Entry:
+    """Record the event, parented by `parent` and the evaluation set, if any."""
+    if evaluation is not None:
+        payload["eval_set"] = evaluation.event.name
+        payload["eval_root"] = evaluation.event.payload.get("record_root")
+    event = Event.create(
+        kind,
+        {k: v for k, v in payload.items() if v is not None},
+        actor=actor or default_actor(),
+        parents=[parent.digest] + ([evaluation.digest] if evaluation else []),
+    )
+    return ledger.append(event)
+
+
+def record_evaluation(
+    ledger: Ledger,
+    build: Entry | Digest | str,
+    name: str,
+    metrics: Mapping[str, float],
+    *,
+    eval_set: Entry | Digest | str | None = None,
+    actor: str | None = None,
+) -> Entry:
+    """Record the metrics of a build on an evaluation set (a recorded dataset or source)."""
+    made = recorded(ledger, build, ("build",))
+    evaluation = recorded(ledger, eval_set, ("dataset", "source")) if eval_set else None
+    payload = {
+        "name": name,
+        "build": made.digest,
+        "metrics": dict(metrics),
+    }
+    return _append(ledger, "evaluation", payload, made, evaluation, actor)
+
+
+def evaluates(
+    ledger: Ledger,
+    build: Entry | Digest | str,
+    name: str,
+    *,
+    eval_set: Entry | Digest | str | None = None,
+    actor: str | None = None,
+) -> Callable[[Callable[P, Mapping[str, float]]], Callable[P, Mapping[str, float]]]:
+    """Decorate a function that returns metrics: each call records them as an evaluation.
+
+    ::
+
+        @ledger.evaluates(build, "accuracy-v1", eval_set="heldout")
+        def evaluate(model, rows) -> dict[str, float]: ...
+    """
+    made = recorded(ledger, build, ("build",))
+
+    def wrap(fn: Callable[P, Mapping[str, float]]) -> Callable[P, Mapping[str, float]]:
+        @functools.wraps(fn)
+        def call(*args: P.args, **kwargs: P.kwargs) -> Mapping[str, float]:
+            metrics = fn(*args, **kwargs)
+            if not isinstance(metrics, Mapping):
+                raise InputError(
+                    f"{getattr(fn, '__name__', 'the evaluation')} returned a "
+                    f"{type(metrics).__name__}, not a dict of metrics",
+                    "return {metric name: number}",
+                )
+            record_evaluation(ledger, made, name, metrics, eval_set=eval_set, actor=actor)
+            return metrics
+
+        return call
+
+    return wrap

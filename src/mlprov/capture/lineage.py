@@ -1,0 +1,413 @@
+"""Lineage: what one step did to each record, found by key, without re-hashing what it kept.
+
+A :class:`Snapshot` is what capture knows of one data object: each row's record digest,
+key and subject hash, in row order, and — until a step consumes it — its content as Arrow.
+:func:`follow` compares a step's output with its input: output rows are matched to input
+rows by key; a matched row whose values all compare equal keeps its digest without being
+hashed again (a filter or a sort hashes nothing), and only the rest are hashed. A row keeps
+the subject of the input row it came from, so redacting a subject column does not lose
+whom a record concerns. Without a key column, rows are matched by digest: a changed record
+then shows as one removed and one added.
+
+The result is a :class:`Changes` table — removed, changed and added records as keys and
+digests with a reason, never contents — saved content-addressed beside the record sets.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlprov.digest import Digest
+from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.records.readers import digest_rows
+from mlprov.records.sets import RecordSet
+from mlprov.records.subjects import SubjectHasher
+
+__all__ = [
+    "CHANGES_SCHEMA",
+    "Changes",
+    "Snapshot",
+    "exclude",
+    "first",
+    "follow",
+    "hash_rows",
+    "load_changes",
+]
+
+Matrix = np.ndarray[Any, np.dtype[np.uint8]]
+Mask = np.ndarray[Any, np.dtype[np.bool_]]
+_BATCH = 1 << 18  # rows per hashing call: fewer calls, still bounded memory
+_SUBJECT = pa.binary(32)
+CHANGES_SCHEMA = pa.schema(
+    [
+        pa.field("change", pa.string(), nullable=False),  # removed | changed | added
+        pa.field("key", pa.string()),
+        pa.field("before", pa.binary(32)),
+        pa.field("after", pa.binary(32)),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+
+def _array(matrix: Matrix) -> pa.FixedSizeBinaryArray:
+    """An (n, 32) matrix as a fixed-size binary array, sharing its memory."""
+    m = np.ascontiguousarray(matrix)
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(m), [None, pa.py_buffer(m)])
+
+
+def hash_rows(table: pa.Table, where: str) -> Matrix:
+    """Each row's record digest, as an (n, 32) matrix in row order."""
+    parts: list[Matrix] = []
+    done = 0
+    for batch in table.to_batches(max_chunksize=_BATCH):
+        try:
+            digests = digest_rows(batch, first_row=done)
+        except InputError as exc:
+            raise InputError(f"{where}: {exc.message}", exc.hint) from None
+        parts.append(_matrix(digests))
+        done += batch.num_rows
+    if not parts:
+        return np.zeros((0, 32), dtype=np.uint8)
+    return np.concatenate(parts)
+
+
+def _matrix(digests: pa.FixedSizeBinaryArray) -> Matrix:
+    """A fixed-size binary array as an (n, 32) matrix (a copy: the array may be shared)."""
+    buffer = digests.buffers()[1]
+    flat = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
+    start = digests.offset * 32
+    return flat[start : start + len(digests) * 32].reshape(-1, 32).copy()
+
+
+def _keys(table: pa.Table, column: str, where: str) -> pa.Array:
+    """The key column, unique and never empty: integers as they are (cheaper to match),
+    anything else as text."""
+    if column not in table.column_names:
+        raise InputError(
+            f"{where} has no key column {column!r}",
+            "keep the key column through every step: mlprov follows each record by it",
+        )
+    values = table.column(column).combine_chunks()
+    kind = values.type
+    if pa.types.is_integer(kind):
+        keys = values
+        empty = pc.is_null(keys)
+    else:
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            keys = pc.cast(values, pa.string())
+        else:
+            text = [None if v is None else str(v) for v in values.to_pylist()]
+            keys = pa.array(text, pa.string())
+        empty = pc.fill_null(pc.equal(keys, ""), True)
+    if pc.any(empty).as_py():
+        row = pc.index(empty, True).as_py()
+        raise InputError(
+            f"{where}: row {row}: the key column {column!r} is empty",
+            "every record needs a key",
+        )
+    if pc.count_distinct(keys).as_py() != len(keys):
+        counts = pc.value_counts(keys)
+        repeated = counts.filter(pc.greater(counts.field("counts"), 1))[0]["values"].as_py()
+        raise InputError(
+            f"{where}: the key {repeated!r} names more than one row in {column!r}",
+            "a key must name one record; a step that adds rows must give them new keys",
+        )
+    return keys
+
+
+def _text(keys: pa.Array) -> pa.Array:
+    """Keys as they are written into record sets and changes files: text (an integer's
+    decimal digits)."""
+    return keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
+
+
+def _positions(keys: pa.Array, earlier: pa.Array) -> np.ndarray[Any, Any]:
+    """Where each key is among the earlier keys (-1: not there)."""
+    if keys.type != earlier.type:  # a step retyped the key column: compare the text
+        keys, earlier = _text(keys), _text(earlier)
+    found = pc.index_in(keys, value_set=earlier)
+    return np.asarray(found.fill_null(-1).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _subjects(
+    table: pa.Table, column: str | None, hasher: SubjectHasher | None, where: str
+) -> pa.Array:
+    if column is None or hasher is None:
+        return pa.nulls(table.num_rows, _SUBJECT)
+    if column not in table.column_names:
+        raise InputError(
+            f"{where} has no subject column {column!r}",
+            "its columns are: " + ", ".join(table.column_names),
+        )
+    try:
+        return hasher.hash_array(table.column(column).combine_chunks())
+    except InputError as exc:
+        raise InputError(f"{where}: {exc.message}", exc.hint) from None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """Row-ordered digests, keys and subject hashes of one data object."""
+
+    digests: Matrix
+    keys: pa.Array | None  # integers or text; None when records are followed by digest
+    subjects: pa.Array
+    key_column: str | None
+    subject_column: str | None
+    table: pa.Table | None  # the content, until a step consumes it
+
+    @property
+    def rows(self) -> int:
+        return len(self.digests)
+
+    def released(self) -> Snapshot:
+        """This snapshot without its content (a later step then hashes what it gets)."""
+        return replace(self, table=None)
+
+    def filtered(self, keep: Mask) -> Snapshot:
+        mask = pa.array(keep)
+        return Snapshot(
+            self.digests[keep],
+            None if self.keys is None else self.keys.filter(mask),
+            self.subjects.filter(mask),
+            self.key_column,
+            self.subject_column,
+            None if self.table is None else self.table.filter(mask),
+        )
+
+    def record_set(self) -> RecordSet:
+        keys = _text(self.keys) if self.keys is not None else pa.nulls(self.rows, pa.string())
+        return RecordSet.from_table(
+            pa.table({"digest": _array(self.digests), "key": keys, "subject": self.subjects})
+        )
+
+
+def first(
+    table: pa.Table,
+    *,
+    key: str | None,
+    subject: str | None,
+    hasher: SubjectHasher | None,
+    where: str,
+) -> Snapshot:
+    """The snapshot of a source: every row hashed, keys checked, subjects keyed-hashed."""
+    keys = _keys(table, key, where) if key is not None else None
+    subjects = _subjects(table, subject, hasher, where)
+    return Snapshot(hash_rows(table, where), keys, subjects, key, subject, table)
+
+
+@dataclass(frozen=True)
+class Changes:
+    """What a step did, record by record: removed, changed and added, by key and digest."""
+
+    table: pa.Table  # CHANGES_SCHEMA
+    kept: int
+    matched_by: str  # "key" or "digest"
+
+    def counts(self, rows_in: int, rows_out: int) -> dict[str, int]:
+        kinds = self.table.column("change")
+        count = {k: pc.sum(pc.equal(kinds, k)).as_py() or 0 for k in ("removed", "changed")}
+        return {
+            "in": rows_in,
+            "out": rows_out,
+            "kept": self.kept,
+            "changed": count["changed"],
+            "removed": count["removed"],
+            "added": rows_out - self.kept - count["changed"],
+        }
+
+    def save(self, directory: Path) -> Digest | None:
+        """Write the changes as Parquet named by the SHA-256 of the file; None if none."""
+        if self.table.num_rows == 0:
+            return None
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                pq.write_table(self.table, out)
+            data = Path(tmp).read_bytes()
+            digest = Digest("sha256:" + hashlib.sha256(data).hexdigest())
+            os.replace(tmp, directory / f"{digest.hex}.changes.parquet")
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return digest
+
+
+def load_changes(directory: Path, digest: Digest) -> pa.Table:
+    """A step's saved changes, checked against the digest its event recorded."""
+    path = directory / f"{digest.hex}.changes.parquet"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"the changes file {path.name} is not in {directory}",
+            "it is written beside the record sets by the run that recorded the step",
+        ) from None
+    if hashlib.sha256(data).hexdigest() != digest.hex:
+        raise IntegrityError(
+            f"{path.name} does not match the digest its step recorded",
+            "the file was altered; restore it from a trusted copy",
+        )
+    return pq.read_table(pa.BufferReader(data))
+
+
+def _changes(parts: list[tuple[str, pa.Array, pa.Array, pa.Array, str | None]]) -> pa.Table:
+    tables = []
+    for change, keys, before, after, reason in parts:
+        n = len(keys)
+        if n == 0:
+            continue
+        tables.append(
+            pa.table(
+                {
+                    "change": pa.array([change] * n, pa.string()),
+                    "key": keys,
+                    "before": before,
+                    "after": after,
+                    "reason": pa.array([reason] * n, pa.string()),
+                },
+                schema=CHANGES_SCHEMA,
+            )
+        )
+    return pa.concat_tables(tables) if tables else CHANGES_SCHEMA.empty_table()
+
+
+def _same_rows(before: pa.Table | None, pos: np.ndarray[Any, Any], after: pa.Table) -> Mask:
+    """Which output rows hold exactly the values of the input row at `pos` (-1: none)."""
+    matched = pos >= 0
+    if before is None or not matched.any():
+        return np.zeros(len(pos), dtype=bool)
+    types = {f.name: f.type for f in before.schema}
+    if types != {f.name: f.type for f in after.schema}:
+        return np.zeros(len(pos), dtype=bool)  # a column added, dropped or retyped
+    at = pa.array(np.where(matched, pos, 0))
+    same = matched.copy()
+    for name, kind in types.items():
+        a = after.column(name)
+        b = before.column(name).take(at)
+        try:
+            eq = pc.fill_null(pc.equal(a, b), False)
+        except pa.ArrowNotImplementedError:  # nested values: let their digests decide
+            return np.zeros(len(pos), dtype=bool)
+        both = pc.and_(pc.is_null(a), pc.is_null(b))
+        if pa.types.is_floating(kind):
+            both = pc.or_(both, pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False))
+        same &= pc.or_(eq, both).to_numpy(zero_copy_only=False)
+    return same
+
+
+def follow(
+    before: Snapshot, after: pa.Table, hasher: SubjectHasher | None, where: str, reason: str
+) -> tuple[Snapshot, Changes]:
+    """The output's snapshot and what the step changed, matching rows by key (or digest);
+    a removed row carries `reason` (the step's name)."""
+    n = after.num_rows
+    if before.keys is not None and before.key_column is not None:
+        keys: pa.Array | None = _keys(after, before.key_column, where)
+        pos = _positions(keys, before.keys)
+        same = _same_rows(before.table, pos, after)
+        digests = np.empty((n, 32), dtype=np.uint8)
+        digests[same] = before.digests[pos[same]]
+        if not same.all():
+            digests[~same] = hash_rows(after.filter(pa.array(~same)), where)
+        matched_by = "key"
+    else:
+        keys = None
+        digests = hash_rows(after, where)
+        found = pc.index_in(_array(digests), value_set=_array(before.digests))
+        pos = found.fill_null(-1).to_numpy()
+        matched_by = "digest"
+    matched = pos >= 0
+    origin = before.digests[np.where(matched, pos, 0)]
+    kept = matched & (digests == origin).all(axis=1)
+    changed = matched & ~kept
+    present = np.zeros(before.rows, dtype=bool)
+    present[pos[matched]] = True
+    subjects = _inherit(before, pos, matched, after, hasher, where)
+    snapshot = Snapshot(digests, keys, subjects, before.key_column, before.subject_column, after)
+    return snapshot, Changes(
+        _report(before, snapshot, ~present, changed, ~matched, origin, reason),
+        int(kept.sum()),
+        matched_by,
+    )
+
+
+def _inherit(
+    before: Snapshot,
+    pos: np.ndarray[Any, Any],
+    matched: Mask,
+    after: pa.Table,
+    hasher: SubjectHasher | None,
+    where: str,
+) -> pa.Array:
+    """Each output row's subject: its input row's; for a new row, from its subject column."""
+    subjects = before.subjects.take(pa.array(np.where(matched, pos, 0)))
+    if matched.all():
+        return subjects
+    column = before.subject_column
+    fresh = (
+        _subjects(after, column, hasher, where)
+        if column is not None and column in after.column_names
+        else pa.nulls(after.num_rows, _SUBJECT)
+    )
+    return pc.if_else(pa.array(matched), subjects, fresh)
+
+
+def _report(
+    before: Snapshot,
+    after: Snapshot,
+    removed: Mask,
+    changed: Mask,
+    added: Mask,
+    origin: Matrix,
+    reason: str | None,
+) -> pa.Table:
+    none = pa.nulls(0, pa.binary(32))
+
+    def keys(snap: Snapshot, mask: Mask) -> pa.Array:
+        if snap.keys is None:
+            return pa.nulls(int(mask.sum()), pa.string())
+        return _text(snap.keys.filter(pa.array(mask)))
+
+    def pad(mask: Mask) -> pa.Array:
+        return pa.nulls(int(mask.sum()), pa.binary(32)) if mask.any() else none
+
+    return _changes(
+        [
+            (
+                "removed",
+                keys(before, removed),
+                _array(before.digests[removed]),
+                pad(removed),
+                reason,
+            ),
+            (
+                "changed",
+                keys(after, changed),
+                _array(origin[changed]),
+                _array(after.digests[changed]),
+                None,
+            ),
+            ("added", keys(after, added), pad(added), _array(after.digests[added]), None),
+        ]
+    )
+
+
+def exclude(before: Snapshot, remove: Mask, reason: str) -> tuple[Snapshot, Changes]:
+    """Drop the rows in `remove`: nothing is hashed, and each removal carries `reason`."""
+    keep = ~remove
+    after = before.filtered(keep)
+    nothing = np.zeros(after.rows, dtype=bool)
+    table = _report(before, after, remove, nothing, nothing, after.digests, reason)
+    return after, Changes(table, after.rows, "key" if before.keys is not None else "digest")

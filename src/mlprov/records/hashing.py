@@ -1,0 +1,309 @@
+"""Vectorised SHA-256 over Arrow binary columns, with DuckDB as the engine (ADR 0006).
+
+A Python ``hashlib`` call costs about a quarter of a microsecond of interpreter time
+whatever it hashes, and holds the GIL throughout for values under 2 KiB: for millions of
+record digests, leaf and node hashes, that overhead is the whole cost. DuckDB's
+``sha256()`` runs in C++ over whole Arrow batches, on every core, outside the GIL. It
+returns lowercase hex, which numpy turns back into raw bytes faster than SQL ``unhex``.
+
+Everything here is plain SHA-256 over exactly the bytes given; what the bytes are (a
+record's canonical JSON, ``0x00 || digest``, ``K ^ ipad || subject``) is the caller's
+business, except for the RFC 9162 tree and RFC 2104 HMAC helpers at the end, which build
+their messages with numpy and hash each whole level or pass in one query.
+
+The engine is one private in-memory DuckDB connection per process, made on first use
+(a connection inherited through ``fork`` is never used); each thread queries through
+its own cursor on it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
+__all__ = [
+    "DIGEST_SIZE",
+    "forest_roots",
+    "hash64",
+    "hmac_sha256",
+    "leaf_hashes",
+    "sha256",
+    "sha256_rows",
+    "tree_root",
+]
+
+DIGEST_SIZE = 32
+_BLOCK = 64  # SHA-256's block: the size of HMAC's padded key
+_EMPTY_ROOT = np.frombuffer(
+    bytes.fromhex("e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"),
+    dtype=np.uint8,
+)
+# Rows per query: bounds the 64-byte hex answer held at once, and is plenty to keep
+# every core busy.
+_QUERY_ROWS = 1 << 20
+# DuckDB scans an Arrow table one record batch per thread: a batch is cut into pieces so
+# that all cores share it, but not into pieces so small that per-piece overhead shows.
+_MIN_PIECE_ROWS = 4096
+
+Matrix = np.ndarray[Any, np.dtype[np.uint8]]
+
+
+class _Engine:
+    """The process's DuckDB connection, and a cursor for each thread that hashes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = -1
+        self._connection: duckdb.DuckDBPyConnection | None = None
+        self._local = threading.local()
+        self.threads = os.cpu_count() or 1
+        # What a forked child inherits is kept, never closed: closing it would wait for
+        # worker threads that exist only in the parent.
+        self._inherited: list[duckdb.DuckDBPyConnection] = []
+        os.register_at_fork(after_in_child=self._after_fork)
+
+    def _after_fork(self) -> None:
+        self._lock = threading.Lock()  # another thread may have held it at the fork
+
+    def cursor(self) -> duckdb.DuckDBPyConnection:
+        pid = os.getpid()
+        cursor: duckdb.DuckDBPyConnection | None = getattr(self._local, "cursor", None)
+        if cursor is not None and getattr(self._local, "pid", None) == pid:
+            return cursor
+        if cursor is not None:
+            self._inherited.append(cursor)
+        with self._lock:
+            if self._connection is not None and self._pid != pid:
+                self._inherited.append(self._connection)
+                self._connection = None
+            if self._connection is None:
+                config: dict[str, str | bool | int | float | list[str]] = {
+                    "threads": self.threads,
+                    "preserve_insertion_order": True,  # digests come back in row order
+                }
+                self._connection = duckdb.connect(":memory:", config=config)
+                self._pid = pid
+            cursor = self._connection.cursor()
+        self._local.cursor, self._local.pid = cursor, pid
+        return cursor
+
+
+_ENGINE = _Engine()
+
+
+def _pieces(values: pa.Array) -> list[pa.Array]:
+    n = len(values)
+    step = max(_MIN_PIECE_ROWS, -(-n // (4 * _ENGINE.threads)))
+    return [values.slice(i, step) for i in range(0, n, step)] or [values]
+
+
+def _hex_to_raw(hex_column: pa.ChunkedArray, out: Matrix) -> None:
+    """Decode DuckDB's lowercase hex digests into the rows of ``out`` (n, 32)."""
+    row = 0
+    for chunk in hex_column.chunks:
+        n = len(chunk)
+        if n == 0:
+            continue
+        if chunk.null_count or not (
+            pa.types.is_string(chunk.type) or pa.types.is_large_string(chunk.type)
+        ):
+            raise RuntimeError(f"DuckDB's sha256 gave {chunk.type} with nulls or of another type")
+        width = np.int64 if pa.types.is_large_string(chunk.type) else np.int32
+        offsets = np.frombuffer(chunk.buffers()[1], dtype=width)[chunk.offset :]
+        start, end = int(offsets[0]), int(offsets[n])
+        if end - start != 2 * DIGEST_SIZE * n:
+            raise RuntimeError("DuckDB's sha256 gave a digest that is not 64 hex digits")
+        text = np.frombuffer(chunk.buffers()[2], dtype=np.uint8)[start:end]
+        out[row : row + n] = _unhex(text).reshape(n, DIGEST_SIZE)
+        row += n
+
+
+def _unhex(text: Matrix) -> Matrix:
+    """Lowercase hex digits to bytes, eight digits at a time in 64-bit words."""
+    words = text.view("<u8")
+    # '0'-'9' are 0x30-0x39 and 'a'-'f' 0x61-0x66: the low nibble, plus 9 for a letter.
+    nibbles = (words & 0x0F0F0F0F0F0F0F0F) + 9 * ((words >> 6) & 0x0101010101010101)
+    # Byte 2k becomes (nibble 2k << 4) | nibble 2k+1; the odd bytes are dropped.
+    paired = (nibbles << 4) | (nibbles >> 8)
+    return paired.view(np.uint8)[::2].copy()
+
+
+def _query(values: pa.Array, out: Matrix) -> None:
+    table = pa.Table.from_batches(
+        [pa.RecordBatch.from_arrays([piece], names=["v"]) for piece in _pieces(values)]
+    )
+    hexes = _ENGINE.cursor().from_arrow(table).project("sha256(v) AS h").to_arrow_table()
+    _hex_to_raw(hexes.column(0), out)
+
+
+def hash64(values: pa.Array) -> pa.Array:
+    """DuckDB's 64-bit ``hash()`` of each value (uint64): fast, not cryptographic, and
+    not stable across DuckDB versions, so for grouping equal values within one run only."""
+    table = pa.Table.from_batches(
+        [pa.RecordBatch.from_arrays([piece], names=["v"]) for piece in _pieces(values)]
+    )
+    out = _ENGINE.cursor().from_arrow(table).project("hash(v) AS h").to_arrow_table()
+    return out.column(0).combine_chunks()
+
+
+def _as_binary(values: pa.Array) -> pa.Array:
+    # DuckDB hashes a BLOB faster than a VARCHAR (no UTF-8 check); the cast is zero-copy.
+    t = values.type
+    if pa.types.is_string(t):
+        return values.cast(pa.binary())
+    if pa.types.is_large_string(t):
+        return values.cast(pa.large_binary())
+    if pa.types.is_binary(t) or pa.types.is_large_binary(t):
+        return values
+    if pa.types.is_fixed_size_binary(t) or pa.types.is_binary_view(t):
+        return values.cast(pa.binary())
+    if pa.types.is_string_view(t):
+        return values.cast(pa.string()).cast(pa.binary())
+    raise TypeError(f"cannot hash a column of {t}: pass binary or string values")
+
+
+def _digest_matrix(values: pa.Array) -> Matrix:
+    """SHA-256 of each value of a binary array without nulls, as an (n, 32) matrix."""
+    out = np.empty((len(values), DIGEST_SIZE), dtype=np.uint8)
+    for start in range(0, len(values), _QUERY_ROWS):
+        part = values.slice(start, _QUERY_ROWS)
+        _query(part, out[start : start + len(part)])
+    return out
+
+
+def _fixed_array(matrix: Matrix, validity: pa.Buffer | None = None) -> pa.FixedSizeBinaryArray:
+    matrix = np.ascontiguousarray(matrix)
+    return pa.FixedSizeBinaryArray.from_buffers(
+        pa.binary(DIGEST_SIZE), len(matrix), [validity, pa.py_buffer(matrix)]
+    )
+
+
+def sha256(values: pa.Array | pa.ChunkedArray) -> pa.FixedSizeBinaryArray:
+    """The raw SHA-256 of each value of a binary or string column; a null stays null."""
+    if isinstance(values, pa.ChunkedArray):
+        if values.num_chunks == 1:
+            values = values.chunk(0)
+        else:
+            parts = [sha256(chunk) for chunk in values.chunks]
+            return pa.concat_arrays(parts) if parts else _fixed_array(_no_rows())
+    values = _as_binary(values)
+    if not values.null_count:
+        return _fixed_array(_digest_matrix(values))
+    valid = values.is_valid()
+    out = np.zeros((len(values), DIGEST_SIZE), dtype=np.uint8)
+    out[np.asarray(valid, dtype=bool)] = _digest_matrix(values.drop_null())
+    return _fixed_array(out, valid.buffers()[1])
+
+
+def _no_rows() -> Matrix:
+    return np.empty((0, DIGEST_SIZE), dtype=np.uint8)
+
+
+def sha256_rows(messages: Matrix) -> Matrix:
+    """The SHA-256 of each row of an (n, width) byte matrix, as an (n, 32) matrix."""
+    n, width = messages.shape
+    if n == 0:
+        return _no_rows()
+    flat = np.ascontiguousarray(messages).reshape(-1)
+    kind, offset_type = (
+        (pa.binary(), np.int32) if flat.size < 2**31 else (pa.large_binary(), np.int64)
+    )
+    offsets = np.arange(0, (n + 1) * width, width, dtype=offset_type)
+    values = pa.Array.from_buffers(kind, n, [None, pa.py_buffer(offsets), pa.py_buffer(flat)])
+    return _digest_matrix(values)
+
+
+def _prefixed(prefix: bytes, matrix: Matrix) -> Matrix:
+    out = np.empty((len(matrix), len(prefix) + matrix.shape[1]), dtype=np.uint8)
+    out[:, : len(prefix)] = np.frombuffer(prefix, dtype=np.uint8)
+    out[:, len(prefix) :] = matrix
+    return out
+
+
+def leaf_hashes(values: Matrix) -> Matrix:
+    """RFC 9162 leaf hashes ``SHA-256(0x00 || v)`` of the rows of an (n, 32) matrix."""
+    return sha256_rows(_prefixed(b"\x00", values))
+
+
+def forest_roots(leaves: Matrix, sizes: Sequence[int] | np.ndarray[Any, Any]) -> Matrix:
+    """The RFC 9162 roots of consecutive trees over already-hashed leaves.
+
+    ``leaves`` is an (n, 32) matrix holding tree 0's leaves, then tree 1's, and so on;
+    ``sizes`` gives each tree's leaf count (they sum to n). An empty tree's root is
+    SHA-256 of nothing. Every tree climbs one level per query, all trees together.
+    """
+    counts = np.asarray(sizes, dtype=np.int64)
+    if int(counts.sum()) != len(leaves):
+        raise ValueError(f"the tree sizes sum to {int(counts.sum())}, not {len(leaves)} leaves")
+    level = np.ascontiguousarray(leaves, dtype=np.uint8)
+    while (counts > 1).any():
+        level, counts = _next_level(level, counts)
+    roots = np.empty((len(counts), DIGEST_SIZE), dtype=np.uint8)
+    roots[:] = _EMPTY_ROOT
+    present = counts == 1
+    roots[present] = level  # each remaining tree holds its root alone, in tree order
+    return roots
+
+
+def _next_level(level: Matrix, counts: np.ndarray[Any, Any]) -> tuple[Matrix, Any]:
+    """One level up in every tree: pair neighbours, and carry a lone last node unchanged.
+
+    Carrying the odd node up yields exactly RFC 9162's split at the largest power of two
+    below the size (the same rule as ``mlprov.merkle.root_of``).
+    """
+    starts = np.cumsum(counts) - counts
+    pairs = counts // 2
+    total = int(pairs.sum())
+    first_pair = np.cumsum(pairs) - pairs
+    within = np.arange(total) - np.repeat(first_pair, pairs)
+    left = np.repeat(starts, pairs) + 2 * within
+    messages = np.empty((total, 1 + 2 * DIGEST_SIZE), dtype=np.uint8)
+    messages[:, 0] = 1
+    messages[:, 1 : 1 + DIGEST_SIZE] = level[left]
+    messages[:, 1 + DIGEST_SIZE :] = level[left + 1]
+    new_counts = pairs + (counts & 1)
+    new_starts = np.cumsum(new_counts) - new_counts
+    out = np.empty((int(new_counts.sum()), DIGEST_SIZE), dtype=np.uint8)
+    out[np.repeat(new_starts, pairs) + within] = sha256_rows(messages)
+    odd = np.flatnonzero(counts & 1)
+    out[new_starts[odd] + pairs[odd]] = level[starts[odd] + counts[odd] - 1]
+    return out, new_counts
+
+
+def tree_root(leaves: Matrix) -> bytes:
+    """The RFC 9162 root over the rows of an (n, 32) matrix of leaf hashes."""
+    return bytes(forest_roots(leaves, [len(leaves)])[0])
+
+
+def hmac_sha256(key: bytes, values: pa.Array) -> pa.FixedSizeBinaryArray:
+    """RFC 2104 HMAC-SHA256 under ``key`` of each value of a binary or string column.
+
+    HMAC(K, m) = H((K ^ opad) || H((K ^ ipad) || m)): two vectorised passes. A null
+    value stays null.
+    """
+    if len(key) > _BLOCK:
+        key = hashlib.sha256(key).digest()  # RFC 2104: a long key is hashed first
+    block = key.ljust(_BLOCK, b"\0")
+    ipad = bytes(b ^ 0x36 for b in block)
+    opad = bytes(b ^ 0x5C for b in block)
+    values = _as_binary(values)
+    prefix = pa.scalar(ipad, values.type)
+    inner = pc.binary_join_element_wise(prefix, values, pa.scalar(b"", values.type))
+    digests = sha256(inner)
+    valid = digests.buffers()[0]
+    outer = sha256_rows(_prefixed(opad, _matrix(digests)))
+    return _fixed_array(outer, valid)
+
+
+def _matrix(digests: pa.FixedSizeBinaryArray) -> Matrix:
+    data = np.frombuffer(digests.buffers()[1], dtype=np.uint8)
+    start = digests.offset * DIGEST_SIZE
+    return data[start : start + len(digests) * DIGEST_SIZE].reshape(-1, DIGEST_SIZE)
