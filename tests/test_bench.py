@@ -53,3 +53,36 @@ def test_fingerprint_bench_prints_every_figure_with_its_baselines() -> None:
         assert figures[key] > 0, key
     assert figures["optout_hits"] == 3000  # users 0, 3, ..., 8997 all have records
     assert all(v > 0 for v in figures["membership_us"] + figures["non_membership_us"])
+
+
+def test_capture_bench_prints_the_overhead_per_step_and_the_prediction_latency() -> None:
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "capture.py"),
+            "--rows",
+            "5000",
+            "--repeat",
+            "1",
+            "--calls",
+            "300",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    figures = json.loads(run.stdout)
+    assert figures["rows"] == 5000 and 0 < figures["kept"] < 5000
+    assert figures["plain_s"] > 0 and figures["captured_s"] > 0
+    assert set(figures["steps"]) == {
+        "sources",
+        "normalize",
+        "redact",
+        "opt-out",
+        "dedupe",
+        "dataset",
+    }
+    assert figures["hash_source_once_s"] > 0 and figures["same_root_every_run"] is True
+    assert figures["predictions"]["log_p99_us"] > 0

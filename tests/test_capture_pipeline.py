@@ -54,8 +54,8 @@ def ledger(tmp_path: Path) -> Ledger:
     return Ledger.init(tmp_path)
 
 
-def run_example(ledger: Ledger) -> tuple[Entry, pd.DataFrame]:
-    with ledger.pipeline("support-classifier-training") as p:
+def run_example(ledger: Ledger, **options: Any) -> tuple[Entry, pd.DataFrame]:
+    with ledger.pipeline("support-classifier-training", **options) as p:
         chats = p.source(
             pd.DataFrame(ROWS),
             "support-chat-export@2026-05-22",
@@ -419,3 +419,35 @@ def test_code_version_and_code_digest_are_recorded(ledger: Ledger, tmp_path: Pat
     a, b = (e.event.payload for e in ledger.entries(type="transform"))
     assert a["code_digest"] != b["code_digest"]
     assert a["function"].endswith(":normalize")
+
+
+def test_a_step_that_retypes_the_key_column_still_follows_each_record(ledger: Ledger) -> None:
+    def as_text(df: pd.DataFrame) -> pd.DataFrame:
+        return df.assign(ticket_id=df["ticket_id"].astype(str))
+
+    with ledger.pipeline("retype") as p:
+        df = p.source(pd.DataFrame(ROWS), "chats@1", key="ticket_id")
+        df = p.transform("key-as-text-v1", as_text, df)
+        p.dataset(df, "d")
+    [step] = list(ledger.entries(type="transform"))
+    counts = step.event.payload["counts"]
+    assert (counts["changed"], counts["added"], counts["removed"]) == (5, 0, 0)
+    assert {c["key"] for c in changes(ledger, dict(step.event.payload))} == {
+        "1",
+        "2",
+        "3",
+        "4",
+        "5",
+    }
+
+
+def test_without_step_sets_the_dataset_root_is_the_same(ledger: Ledger) -> None:
+    full, _ = run_example(ledger)
+    lean, _ = run_example(ledger, step_sets=False)
+    assert lean.event.payload["record_root"] == full.event.payload["record_root"]
+    lean_steps = steps(ledger, lean)
+    assert all("output_root" not in s for s in lean_steps.values())
+    assert all("changes" in s for s in lean_steps.values())
+    assert ledger.record_set("support-classifier-training").root.hex() == Digest(
+        lean.event.payload["record_root"]
+    ).hex

@@ -64,7 +64,7 @@ class _Tracked:
     snapshot: lineage.Snapshot
     event: Digest
     label: str
-    root: Digest
+    root: Digest | None  # None: a step's set not built (step_sets=False)
     sources: tuple[str, ...]
     steps: tuple[str, ...]
     hold: Any = None  # the data itself, when it cannot be weakly referenced
@@ -123,7 +123,13 @@ def _error_text(exc: BaseException) -> str:
 
 
 class Pipeline:
-    """One recorded run of a pipeline; use it as a context manager (see the module doc)."""
+    """One recorded run of a pipeline; use it as a context manager (see the module doc).
+
+    With `step_sets=False` a step's output record set is not built or saved (its event
+    has no `output_root`): it is still fixed by its input's set and its changes file, both
+    committed, and sources and datasets keep theirs. That saves a sort and a Merkle tree
+    per step on large data.
+    """
 
     def __init__(
         self,
@@ -134,6 +140,7 @@ class Pipeline:
         allow_unversioned: bool = False,
         repo: Path | None = None,
         checkpoint: bool = True,
+        step_sets: bool = True,
     ) -> None:
         self.ledger = ledger
         self.name = name
@@ -144,6 +151,7 @@ class Pipeline:
         self.run: Entry | None = None
         self.closed: Entry | None = None
         self.checkpoint = checkpoint
+        self.step_sets = step_sets
         self._tracked: dict[int, _Tracked] = {}
         self._finalizers: list[weakref.finalize[Any, Any]] = []
         self._steps = 0
@@ -478,9 +486,7 @@ class Pipeline:
         reason: str | None = None,
     ) -> None:
         blobs = self.ledger.blobs_dir
-        records = snap.record_set()
-        records.save(blobs)
-        root = Digest.from_raw(records.root)
+        root = self._save_set(snap) if self.step_sets else None
         payload = {
             **step.payload,
             "counts": changes.counts(before.snapshot.rows, snap.rows),
@@ -498,6 +504,11 @@ class Pipeline:
             result, _Tracked(snap, entry.digest, label, root, sources, (*before.steps, label))
         )
 
+    def _save_set(self, snap: lineage.Snapshot) -> Digest:
+        records = snap.record_set()
+        records.save(self.ledger.blobs_dir)  # before the event: never a dangling root
+        return Digest.from_raw(records.root)
+
     # -- datasets --------------------------------------------------------------------------
     def dataset(self, data: Any, name: str, *, version: str | None = None) -> Entry:
         """Record `data` as the dataset `name`: its record set, sources and steps in order."""
@@ -507,7 +518,7 @@ class Pipeline:
             "name": name,
             "version": version,
             "record_count": tracked.snapshot.rows,
-            "record_root": tracked.root,
+            "record_root": tracked.root or self._save_set(tracked.snapshot),
             "sources": list(tracked.sources),
             "steps": list(tracked.steps),
         }
