@@ -1,7 +1,9 @@
 """The pipeline of a support-ticket classifier, recorded by mlprov as it runs.
 
 Run inside a folder with a ledger (`mlprov init`): it records two sources, four
-versioned steps (one of them removes opted-out customers), the dataset, and a build.
+versioned steps (one of them removes opted-out customers), the dataset, a reviewer's
+judgement of each source, and a build (which the training gates let through only once
+the sources are reviewed).
 Plain lists of dicts keep it dependency-free; pandas, polars, pyarrow and Hugging Face
 datasets work the same way and come back as themselves.
 """
@@ -12,6 +14,7 @@ import re
 from pathlib import Path
 
 import mlprov
+from mlprov.review import record_review
 
 TICKETS = [
     {"ticket_id": 1, "customer_id": "Ann@Example.com", "text": "  My invoice is WRONG "},
@@ -22,6 +25,7 @@ TICKETS = [
 ]
 OPT_OUT = [{"customer_id": "ann@example.com"}]
 EMAIL = re.compile(r"\S+@\S+")
+REVIEWER = "carol@example.com"
 
 
 def normalize(rows: list[dict]) -> list[dict]:
@@ -58,6 +62,16 @@ def main() -> None:
         chats = p.exclude("opt-out-removal-v2", chats, using=optout, on="customer_id")
         chats = dedupe(chats)
         dataset = p.dataset(chats, "support-classifier-training")
+    # A build runs the training gates: a source nobody reviewed blocks it (exit 7).
+    record_review(
+        ledger,
+        "support-chat-export@2026-05-22",
+        "accepted_with_limits",
+        REVIEWER,
+        limits=["English tickets only"],
+        risks=["legacy tickets before consent-policy migration"],
+    )
+    record_review(ledger, "opt-out-list@2026-05-22", "accepted", REVIEWER)
     model = Path("model")
     model.mkdir(exist_ok=True)
     (model / "weights.bin").write_bytes(b"\x00" * 1024)

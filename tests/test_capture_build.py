@@ -14,11 +14,14 @@ from mlprov.capture.lineage import load_changes
 from mlprov.digest import Digest, digest_file, digest_json
 from mlprov.errors import GateBlocked, InputError, IntegrityError, NotFoundError
 from mlprov.ledger import Entry, Ledger
+from mlprov.review import record_review
 
 ROWS = [{"id": i, "user": f"u{i}@example.com", "text": f"ticket {i}"} for i in range(20)]
 
 
-def pipeline(ledger: Ledger) -> tuple[Entry, Entry]:
+def pipeline(ledger: Ledger, *, reviewed: bool = True) -> tuple[Entry, Entry]:
+    """A training and an eval dataset; the training sources reviewed, so the default
+    training gates let a build through."""
     with ledger.pipeline("train") as p:
         rows = p.source(pa.Table.from_pylist(ROWS), "tickets@1", key="id", subject="user")
         banned = p.source(pa.table({"user": ["u3@example.com"]}), "optout@1", subject="user")
@@ -27,6 +30,8 @@ def pipeline(ledger: Ledger) -> tuple[Entry, Entry]:
     with ledger.pipeline("eval") as p:
         held = p.source(pa.Table.from_pylist(ROWS[:5]), "heldout@1", key="id")
         evalset = p.dataset(held, "heldout")
+    for source in ("tickets@1", "optout@1") if reviewed else ():
+        record_review(ledger, source, "accepted", "carol@example.com")
     return train, evalset
 
 
@@ -64,15 +69,26 @@ def test_a_build_links_artifact_dataset_config_code_and_eval_set(
     assert payload["artifact_kind"] == "directory" and payload["artifact_files"] == 2
     assert payload["eval_set"] == "heldout"
     assert payload["eval_root"] == held.event.payload["record_root"]
-    assert payload["gate"] == "not_run"
-    one = ledger.build("single", dataset=train.digest, artifact=model(tmp_path) / "weights.bin")
+    assert payload["gate"] == "passed"  # the default training gates ran
+    one = ledger.build(
+        "single", dataset=train.digest, artifact=model(tmp_path) / "weights.bin", gates=()
+    )
     assert one.event.payload["artifact_digest"] == digest_file(tmp_path / "model/weights.bin")
+    assert one.event.payload["gate"] == "not_run"
+
+
+def test_by_default_a_build_on_unreviewed_sources_is_blocked(ledger: Ledger) -> None:
+    train, _ = pipeline(ledger, reviewed=False)
+    with pytest.raises(GateBlocked, match="MPG001 source tickets@1 has never been reviewed"):
+        ledger.build("classifier-v7", dataset=train)
+    forced = ledger.build("classifier-v7", dataset=train, force=True)
+    assert forced.event.payload["gate"] == "blocked" and len(forced.event.payload["findings"]) == 2
 
 
 def test_a_blocked_build_is_refused_unless_forced_and_the_override_is_recorded(
     ledger: Ledger,
 ) -> None:
-    train, _ = pipeline(ledger)
+    train, _ = pipeline(ledger, reviewed=False)
 
     def unreviewed(_: Ledger, dataset: Entry) -> list[str]:
         return [f"{s} was never reviewed" for s in dataset.event.payload["sources"]]
@@ -189,3 +205,9 @@ def test_the_capture_commands(ledger: Ledger, tmp_path: Path) -> None:
     assert bad.returncode == 3 and "NAME=NUMBER" in bad.stderr
     wrong = mlprov("changes", built["digest"], cwd=tmp_path)
     assert wrong.returncode == 3 and "not a step" in wrong.stderr
+    blocked = mlprov("build", "on-heldout", "--dataset", "heldout", cwd=tmp_path)
+    assert blocked.returncode == 7 and "MPG001" in blocked.stderr, blocked.stderr
+    forced = json.loads(
+        ok(mlprov("build", "on-heldout", "--dataset", "heldout", "--force", "--json", cwd=tmp_path))
+    )
+    assert forced["payload"]["gate"] == "blocked" and forced["payload"]["forced"] is True

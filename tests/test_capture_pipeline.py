@@ -448,6 +448,7 @@ def test_without_step_sets_the_dataset_root_is_the_same(ledger: Ledger) -> None:
     lean_steps = steps(ledger, lean)
     assert all("output_root" not in s for s in lean_steps.values())
     assert all("changes" in s for s in lean_steps.values())
-    assert ledger.record_set("support-classifier-training").root.hex() == Digest(
-        lean.event.payload["record_root"]
-    ).hex
+    assert (
+        ledger.record_set("support-classifier-training").root.hex()
+        == Digest(lean.event.payload["record_root"]).hex
+    )

@@ -4,7 +4,8 @@
 artifact's digest (see :mod:`mlprov.capture.artifact` for the file and directory
 semantics), the training config and its digest, the code version (the caller's git
 commit and whether the work tree was dirty), and the result of the gates. A gate is a
-callable that looks at the dataset and returns what blocks it; a blocked build is refused
+callable that looks at the dataset and returns what blocks it; by default the training
+gates of the ledger's policy run (see :mod:`mlprov.policy`). A blocked build is refused
 with GateBlocked unless forced, and a forced one records the override and its findings.
 """
 
@@ -99,14 +100,19 @@ def record_build(
     artifact: Path | str | None = None,
     code_version: str | None = None,
     repo: Path | None = None,
-    gates: Sequence[Gate] = (),
+    gates: Sequence[Gate] | None = None,
     force: bool = False,
     actor: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> Entry:
-    """Record a training run: see the module doc. Raises GateBlocked for a blocked build
-    unless `force`; nothing is recorded then."""
+    """Record a training run: see the module doc. `gates=None` runs the training gates of
+    the ledger's policy; `gates=()` runs none (recorded as `not_run`). Raises GateBlocked
+    for a blocked build unless `force`; nothing is recorded then."""
     data = recorded(ledger, dataset, ("dataset",))
+    if gates is None:
+        from mlprov.policy import build_gates
+
+        gates = build_gates(ledger, "training")
     evaluation = recorded(ledger, eval_set, ("dataset", "source")) if eval_set else None
     findings = tuple(f for gate in gates for f in gate(ledger, data))
     if findings and not force:

@@ -10,6 +10,7 @@ import typer
 from rich.text import Text
 
 from mlprov.cli.capture import register as register_capture
+from mlprov.cli.governance import register as register_governance
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
@@ -321,3 +322,4 @@ def proof_check(
 
 register_records(app)
 register_capture(app)
+register_governance(app)

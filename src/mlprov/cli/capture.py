@@ -26,11 +26,21 @@ def build(
     code_version: Annotated[
         str | None, typer.Option(help="Code version (default: this repository's commit).")
     ] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file for the training gates (.toml, .json).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Record the build even if a gate blocks it.")
+    ] = False,
     actor: Actor = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a build: the artifact digest linked to its dataset, config, code and eval set."""
+    """Record a build: the artifact digest linked to its dataset, config, code and eval set.
+
+    The training gates run first (exit 7 if one blocks); --force records the override."""
+    from mlprov.policy import build_gates
+
     shown = not json and err.is_terminal
     with Ledger.open(store) as ledger, progress_bar("hashing the artifact", shown) as cb:
         entry = ledger.build(
@@ -43,6 +53,8 @@ def build(
             actor=actor,
             repo=Path.cwd(),
             progress=cb,
+            gates=build_gates(ledger, "training", policy),
+            force=force,
         )
     payload = entry.event.payload
     if json:
@@ -52,6 +64,8 @@ def build(
     for field in ("dataset", "artifact_digest", "config_digest", "code_version", "eval_set"):
         if field in payload:
             out.print(f"  {field:<16} {payload[field]}")
+    if payload.get("forced"):
+        err.print(f"warning: forced past {len(payload.get('findings', ()))} blocking finding(s)")
 
 
 def evaluation(

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 from mlprov.digest import Digest
 
@@ -57,6 +64,8 @@ class ReviewStatus(StrEnum):
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
+# base64 of a 4-byte key hash and a 64-byte Ed25519 signature: 92 characters.
+Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{91}=$")]
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:+-]*")
 
 
@@ -180,7 +189,12 @@ class RunPayload(_Named):
 
 
 class ReviewPayload(Payload):
-    """A reviewer's judgement of a source or dataset (the target event)."""
+    """A reviewer's judgement of a source or dataset (the target event).
+
+    A signed review carries the reviewer's Ed25519 signature over the rest of the payload
+    (see `mlprov.signoff`): `key_name` names the key, and `signature` is base64 of the key's
+    4-byte hash and the signature, as in a C2SP signed-note signature line.
+    """
 
     label_field: ClassVar[str | None] = None
     target: Digest
@@ -189,6 +203,14 @@ class ReviewPayload(Payload):
     limits: tuple[Text, ...] = ()
     risks: tuple[Text, ...] = ()
     note: Text | None = None
+    key_name: Name | None = None
+    signature: Signature | None = None
+
+    @model_validator(mode="after")
+    def _signed_by_a_key(self) -> ReviewPayload:
+        if (self.key_name is None) != (self.signature is None):
+            raise ValueError("a signed review needs both key_name and signature")
+        return self
 
 
 class QuarantinePayload(Payload):

@@ -1,0 +1,213 @@
+"""Governance commands: review, quarantine and release a source or dataset, check it
+against the gates of a use, and show where it stands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.text import Text
+
+from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.render import emit_json, err, out
+from mlprov.identity import default_actor
+from mlprov.ledger import keys as keyfiles
+from mlprov.ledger.events import Entry
+from mlprov.ledger.ledger import Ledger
+from mlprov.review import ReviewState
+
+Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
+Target = Annotated[str, typer.Argument(help="A source NAME@VERSION, a dataset name, or a digest.")]
+Source = Annotated[str, typer.Argument(help="The source NAME@VERSION (or a quarantined dataset).")]
+
+
+def _recorded(entry: Entry, json: bool) -> None:
+    if json:
+        emit_json(entry.to_json())
+    else:
+        out.print(Text(f"recorded {entry.event.type.value} {entry.digest}"))
+
+
+def review(
+    target: Target,
+    status: Annotated[
+        str, typer.Option(help="accepted, accepted_with_limits, quarantined or rejected.")
+    ],
+    limit: Annotated[
+        list[str] | None, typer.Option(help="A limit the model owner carries; repeatable.")
+    ] = None,
+    risk: Annotated[list[str] | None, typer.Option(help="An unresolved risk; repeatable.")] = None,
+    note: Annotated[str | None, typer.Option(help="A note on the judgement.")] = None,
+    reviewer: Annotated[str | None, typer.Option(help="Who judged (default: the actor).")] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(help="Sign with this key (default: the keys folder's key named REVIEWER)."),
+    ] = None,
+    separate_duties: Annotated[
+        bool, typer.Option(help="Refuse an approval by whoever recorded the target.")
+    ] = False,
+    actor: Actor = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Record a reviewer's judgement of a source or dataset; signed if the reviewer has a key."""
+    from mlprov.review import record_review
+    from mlprov.signoff import reviewer_signer
+
+    actor = actor or default_actor()
+    with Ledger.open(store) as ledger:
+        who = reviewer or actor
+        signer = keyfiles.load_signer(key) if key else reviewer_signer(ledger, who)
+        entry = record_review(
+            ledger,
+            target,
+            status,
+            who,
+            limits=limit or (),
+            risks=risk or (),
+            note=note,
+            signer=signer,
+            actor=actor,
+            separate_duties=separate_duties,
+        )
+    _recorded(entry, json)
+    if not json and signer is not None:
+        out.print(Text(f"  signed by {signer.key_id}"))
+
+
+def quarantine(
+    source: Source,
+    trigger: Annotated[str, typer.Option(help="What prompted it.")],
+    exit_condition: Annotated[str, typer.Option(help="What must be shown to release it.")],
+    blocked_use: Annotated[
+        list[str] | None, typer.Option(help="A use it blocks (default: training); repeatable.")
+    ] = None,
+    allowed_use: Annotated[
+        list[str] | None, typer.Option(help="A use still allowed; repeatable.")
+    ] = None,
+    actor: Actor = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Quarantine a source: every use but the allowed ones is blocked until a release."""
+    from mlprov.review import record_quarantine
+
+    with Ledger.open(store) as ledger:
+        entry = record_quarantine(
+            ledger,
+            source,
+            trigger,
+            exit_condition,
+            blocked_use=blocked_use or ("training",),
+            allowed_use=allowed_use or (),
+            actor=actor,
+        )
+    _recorded(entry, json)
+
+
+def release(
+    source: Source,
+    evidence: Annotated[
+        list[str], typer.Option(help="An event meeting the exit condition; repeatable.")
+    ],
+    note: Annotated[str | None, typer.Option(help="A note on the release.")] = None,
+    actor: Actor = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Lift a quarantine, citing evidence recorded after it."""
+    from mlprov.review import record_release
+
+    with Ledger.open(store) as ledger:
+        entry = record_release(ledger, source, evidence, note=note, actor=actor)
+    _recorded(entry, json)
+
+
+def check(
+    target: Target,
+    use: Annotated[str, typer.Option(help="The use, e.g. training.")] = "training",
+    policy: Annotated[
+        Path | None, typer.Option(help="A policy file, TOML or JSON (default: the ledger's).")
+    ] = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Check a source or dataset against the gates of a use; exit 7 when blocked."""
+    from mlprov.policy import check as run_checks
+    from mlprov.policy import load_policy
+    from mlprov.review import target_of
+
+    with Ledger.open(store) as ledger:
+        chosen = load_policy(policy, ledger=ledger)
+        entry = target_of(ledger, target)
+        findings = run_checks(ledger, entry, use, chosen)
+        gate = chosen.gate_for(use).id
+    name = entry.event.name or entry.digest.short
+    if json:
+        emit_json(
+            {
+                "target": str(entry.digest),
+                "name": name,
+                "use": use,
+                "clear": not findings,
+                "gates": gate,
+                "policy": chosen.origin,
+                "findings": [f.to_json() for f in findings],
+            }
+        )
+    else:
+        for f in findings:
+            label = "UNKNOWN" if f.verdict == "unknown" else "BLOCKED"
+            out.print(Text.assemble((f"{label} ", "bold red"), f"{f.gate} {f.name}: {f.message}"))
+            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+        n = len(findings)
+        verdict = f"blocked ({n} finding{'s' * (n != 1)})" if findings else "clear"
+        out.print(Text(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
+    if findings:
+        raise typer.Exit(7)
+
+
+def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> None:
+    """Where a source or dataset stands: its review state, limits, risks and quarantine."""
+    from mlprov.review import status_of
+    from mlprov.signoff import check_review
+
+    with Ledger.open(store) as ledger:
+        state = status_of(ledger, target)
+        keys = ledger.trusted_keys()
+    signature = check_review(state.review, keys) if state.review else None
+    if json:
+        emit_json({**state.to_json(), "signature": signature.to_json() if signature else None})
+        return
+    _describe(state)
+    if signature is not None and signature.verdict != "unsigned":
+        out.print(Text(f"  signature   {signature.verdict} ({signature.key_id})"))
+
+
+def _describe(state: ReviewState) -> None:
+    out.print(Text.assemble((state.label, "bold"), f"  {state.state.value}"))
+    if state.review is not None:
+        ev = state.review.event
+        out.print(Text(f"  review      {state.review.digest.short} by {ev.payload['reviewer']}"))
+    for label, values in (("limits", state.limits), ("risks", state.risks)):
+        for value in values:
+            out.print(Text(f"  {label:<11} {value}"))
+    if state.quarantine is not None:
+        q = state.quarantine.event.payload
+        out.print(Text(f"  quarantine  {state.quarantine.digest.short}: {q.get('trigger', '')}"))
+        if "exit_condition" in q:
+            out.print(Text(f"  exit when   {q['exit_condition']}"))
+            out.print(Text(f"  allowed     {', '.join(q.get('allowed_use', ())) or 'no use'}"))
+    if state.release is not None:
+        out.print(Text(f"  released    {state.release.digest.short}"))
+    out.print(Text(f"  moves       {', '.join(m.value for m in state.moves) or 'none'}"))
+    if state.ignored:
+        err.print(
+            Text(f"warning: {len(state.ignored)} recorded moves break the state table, ignored")
+        )
+
+
+def register(app: typer.Typer) -> None:
+    for command in (review, quarantine, release, check, status):
+        app.command()(command)
