@@ -56,8 +56,16 @@ def main() -> None:
             personal_data=True,
             collected=("2024-01", "2026-05"),
         )
-        optout = p.source(OPT_OUT, "opt-out-list@2026-05-22", subject="customer_id")
-        chats = p.transform("normalize-v1", normalize, chats)
+        optout = p.source(
+            OPT_OUT,
+            "opt-out-list@2026-05-22",
+            subject="customer_id",
+            rights_basis="customer-exclusion-log (GDPR Art. 21 objections)",
+            owner="privacy-office",
+        )
+        chats = p.transform(
+            "normalize-v1", normalize, chats, params={"whitespace": "collapse", "case": "lower"}
+        )
         chats = p.transform("pii-redaction-v3", redact, chats, params={"patterns": ["email"]})
         chats = p.exclude("opt-out-removal-v2", chats, using=optout, on="customer_id")
         chats = dedupe(chats)

@@ -23,8 +23,19 @@ def pipeline(ledger: Ledger, *, reviewed: bool = True) -> tuple[Entry, Entry]:
     """A training and an eval dataset; the training sources reviewed, so the default
     training gates let a build through."""
     with ledger.pipeline("train") as p:
-        rows = p.source(pa.Table.from_pylist(ROWS), "tickets@1", key="id", subject="user")
-        banned = p.source(pa.table({"user": ["u3@example.com"]}), "optout@1", subject="user")
+        rows = p.source(
+            pa.Table.from_pylist(ROWS),
+            "tickets@1",
+            key="id",
+            subject="user",
+            rights_basis="contract-2024-17 §4",
+        )
+        banned = p.source(
+            pa.table({"user": ["u3@example.com"]}),
+            "optout@1",
+            subject="user",
+            rights_basis="customer-exclusion-log",
+        )
         rows = p.exclude("optout-v1", rows, using=banned, on="user")
         train = p.dataset(rows, "train")
     with ledger.pipeline("eval") as p:

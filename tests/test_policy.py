@@ -31,6 +31,9 @@ ALICE, CAROL = "alice@example.com", "carol@example.com"
 CHATS = "chats@2026-05-22"
 OPTOUT = "opt-out-list@2026-05-22"
 ROWS = [{"id": i, "user": f"u{i}@example.com", "text": f"ticket {i}"} for i in range(8)]
+# Every source names a rights basis: the lint gate (MPG008) rightly blocks one that does not.
+BASIS = "contract-2024-17 §4"
+LIST_BASIS = "customer-exclusion-log"
 
 
 def write_chats(tmp_path: Path) -> Path:
@@ -42,9 +45,12 @@ def write_chats(tmp_path: Path) -> Path:
 def run(ledger: Ledger, tmp_path: Path, optout: str = OPTOUT, users: tuple[str, ...] = ()) -> Entry:
     """chats (read from a file) minus the opt-out list `optout` of `users`: dataset `train`."""
     with ledger.pipeline("train", actor=ALICE, repo=tmp_path) as p:
-        chats = p.source(write_chats(tmp_path), CHATS, key="id", subject="user")
+        chats = p.source(write_chats(tmp_path), CHATS, key="id", subject="user", rights_basis=BASIS)
         listed = p.source(
-            [{"user": u} for u in users or ("u3@example.com",)], optout, subject="user"
+            [{"user": u} for u in users or ("u3@example.com",)],
+            optout,
+            subject="user",
+            rights_basis=LIST_BASIS,
         )
         kept = p.exclude("opt-out-removal-v2", chats, using=listed, on="user")
         return p.dataset(kept, "train")
@@ -172,7 +178,11 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
     accept(ledger)
     require_clear(ledger, train)
     with ledger.pipeline("optout-refresh", repo=tmp_path) as p:  # u5 opts out later
-        p.source([{"user": "u3@example.com"}, {"user": "U5@example.com "}], "opt-out-list@2")
+        p.source(
+            [{"user": "u3@example.com"}, {"user": "U5@example.com "}],
+            "opt-out-list@2",
+            rights_basis=LIST_BASIS,
+        )
     assert [e.event.name for e in optout_lists(ledger)] == ["opt-out-list@2"]
     accept(ledger, "opt-out-list@2")
     [finding] = check(ledger, train)
@@ -182,6 +192,7 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
             [{"user": "u3@example.com"}, {"user": "u5@example.com"}],
             "opt-out-list@3",
             subject="user",
+            rights_basis=LIST_BASIS,
         )
     [finding] = check(ledger, train)
     assert finding.gate == "MPG005" and finding.verdict == "blocked"
@@ -197,7 +208,9 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
 
 def test_mpg005_an_opt_out_list_no_step_used_still_counts(ledger: Ledger, tmp_path: Path) -> None:
     with ledger.pipeline("train", repo=tmp_path) as p:
-        chats = p.source(pa.Table.from_pylist(ROWS), CHATS, key="id", subject="user")
+        chats = p.source(
+            pa.Table.from_pylist(ROWS), CHATS, key="id", subject="user", rights_basis=BASIS
+        )
         p.source([{"user": "u1@example.com"}], "customer-optout@1", subject="user")
         train = p.dataset(chats, "train")  # the exclusion never ran
     accept(ledger, CHATS)
@@ -239,11 +252,11 @@ def test_mpg007_separate_duties_when_the_policy_asks(ledger: Ledger, tmp_path: P
 
 def test_the_default_gates() -> None:
     training = [g.id for g in DEFAULT_GATES["training"]]
-    assert training == ["MPG001", "MPG002", "MPG003", "MPG004", "MPG005", "MPG006"]
+    assert training == ["MPG001", "MPG002", "MPG003", "MPG004", "MPG005", "MPG006", "MPG008"]
     assert DEFAULT_GATES["benchmark-publication"] == DEFAULT_GATES["training"]
     assert [g.id for g in DEFAULT_GATES["incident-reproduction"]] == ["MPG002", "MPG004"]
     assert Policy().gate_for("fine-tuning") == AllOf(DEFAULT_GATES["training"])
-    assert sorted(GATES) == [f"MPG00{i}" for i in range(1, 8)]
+    assert sorted(GATES) == [f"MPG00{i}" for i in range(1, 9)]
 
 
 # -- composition and the policy file -----------------------------------------------------------

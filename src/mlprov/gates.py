@@ -21,11 +21,13 @@ MPG006  review-signature  the signature of a review that counts (the newest revi
                           not trusted here)
 MPG007  separate-duties   the review that accepted the target or a source is by whoever
                           recorded it (not among the default gates)
+MPG008  lint-errors       the dataset's generated manifest (`mlprov.manifest.from_ledger`) has
+                          an error-severity lint finding (`mlprov.lint`), other than those
+                          the gates above judge (MP007, MP008, MP010, MP012, and findings on
+                          a source the ledger does not hold)
 ======  ================  ====================================================================
 
 An *unknown* finding blocks like any other: a gate that cannot see says so, never guesses.
-The lint gate (lint errors of the target's manifest) is to be added to :data:`GATES` and to
-the default gates in `mlprov.policy` by the lint work.
 
 **Opt-out lists.** A source is an opt-out list when an exclusion step used it with the role
 `using` (the recorded role), or when its name contains `opt-out`, `optout` or `opt_out` — a
@@ -51,7 +53,7 @@ from mlprov.ledger.ledger import Ledger
 from mlprov.review import State, status_of, target_of
 from mlprov.signoff import check_review
 
-__all__ = ["GATES", "Finding", "Rule", "Verdict"]
+__all__ = ["GATES", "LINT_JUDGED_ELSEWHERE", "Finding", "Rule", "Verdict"]
 
 Verdict = Literal["blocked", "unknown"]
 _OPTOUT = re.compile(r"opt[-_]?out", re.I)
@@ -331,6 +333,28 @@ def _separate_duties(ledger: Ledger, target: Entry, _use: str) -> Iterator[_Foun
             )
 
 
+#: Lint rules the lint gate leaves to another gate, which judges the same question with
+#: more evidence: a newer opt-out list (MPG005 looks for its subjects), reviewer status
+#: (MPG001), quarantine or rejection (MPG002, MPG003), and the bytes (MPG004 re-reads the
+#: sources' files, MPG005 reports a missing record set).
+LINT_JUDGED_ELSEWHERE: Final = frozenset({"MP007", "MP008", "MP010", "MP012"})
+
+
+def _lint_errors(ledger: Ledger, target: Entry, _use: str) -> Iterator[_Found]:
+    if target.event.type.value != "dataset":
+        return  # a source has no manifest; its own gates judge it
+    from mlprov.lint import lint
+    from mlprov.manifest import from_ledger
+
+    manifest = from_ledger(ledger, target)
+    # A source the ledger does not hold is MPG001's finding, not one per field it lacks.
+    unrecorded = {s.ref for s in manifest.source_records if s.event is None}
+    for f in lint(manifest, ledger):
+        if f.severity != "error" or f.rule in LINT_JUDGED_ELSEWHERE or f.value in unrecorded:
+            continue
+        yield _Found(f"{_label(target)}: {f.rule} {f.message}", target.digest, hint=f.hint)
+
+
 def _rules(*rules: Rule) -> Mapping[str, Rule]:
     return MappingProxyType({r.id: r for r in rules})
 
@@ -385,5 +409,12 @@ GATES: Final[Mapping[str, Rule]] = _rules(
         "whoever recorded a source or dataset cannot be the one who accepted it",
         "have another reviewer record the review",
         _separate_duties,
+    ),
+    Rule(
+        "MPG008",
+        "lint-errors",
+        "the dataset's manifest must have no lint errors",
+        "see `mlprov lint DATASET` and fix each finding",
+        _lint_errors,
     ),
 )

@@ -7,7 +7,7 @@
 
 Default gates per use (:data:`DEFAULT_GATES`); any other use gets the training gates:
 
-- `training`, `benchmark-publication`: MPG001–MPG006 (the lint gate will join them);
+- `training`, `benchmark-publication`: MPG001–MPG006 and MPG008 (lint errors);
 - `incident-reproduction`: MPG002 (a quarantine's allowed uses) and MPG004 (the same bytes).
 
 A policy file, TOML or JSON by its suffix, chooses gates per use; a use it does not name
@@ -122,7 +122,7 @@ def _ids(*ids: str) -> tuple[Gate, ...]:
     return tuple(GATES[i] for i in ids)
 
 
-_TRAINING = _ids("MPG001", "MPG002", "MPG003", "MPG004", "MPG005", "MPG006")
+_TRAINING = _ids("MPG001", "MPG002", "MPG003", "MPG004", "MPG005", "MPG006", "MPG008")
 #: The gates of each use when no policy file chooses; any other use gets `training`'s.
 DEFAULT_GATES: Final[Mapping[str, tuple[Gate, ...]]] = MappingProxyType(
     {

@@ -291,11 +291,18 @@ def _same_rows(before: pa.Table | None, pos: np.ndarray[Any, Any], after: pa.Tab
     types = {f.name: f.type for f in before.schema}
     if types != {f.name: f.type for f in after.schema}:
         return np.zeros(len(pos), dtype=bool)  # a column added, dropped or retyped
-    at = pa.array(np.where(matched, pos, 0))
+    # A map keeps the rows in place: compare columns as they are, and skip equal ones whole.
+    in_place = len(pos) == before.num_rows and bool(np.array_equal(pos, np.arange(len(pos))))
+    at = None if in_place else pa.array(np.where(matched, pos, 0))
     same = matched.copy()
     for name, kind in types.items():
         a = after.column(name)
-        b = before.column(name).take(at)
+        if at is None:
+            b = before.column(name)
+            if a.equals(b):
+                continue
+        else:
+            b = before.column(name).take(at)
         try:
             eq = pc.fill_null(pc.equal(a, b), False)
         except pa.ArrowNotImplementedError:  # nested values: let their digests decide

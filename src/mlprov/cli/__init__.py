@@ -3,7 +3,7 @@
 Exit codes (also in `mlprov --help` and README):
 0 success · 1 unexpected error · 2 usage error · 3 bad input or not found ·
 4 store cannot be opened or used · 5 refused change (duplicate, unknown parent) ·
-6 missing optional dependency · 7 a gate blocks the use ·
+6 missing optional dependency · 7 a gate blocks the use (or lint found errors) ·
 10 integrity failure (history does not verify)
 """
 

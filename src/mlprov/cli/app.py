@@ -11,6 +11,7 @@ from rich.text import Text
 
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.governance import register as register_governance
+from mlprov.cli.manifest import register as register_manifest
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
@@ -33,7 +34,7 @@ from mlprov.ledger.proofs import load_proof
 app = typer.Typer(
     help="mlprov: training-data provenance you can prove.\n\n"
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
-    "5 refused change, 6 missing extra, 7 gate blocked, 10 integrity failure.",
+    "5 refused change, 6 missing extra, 7 gate blocked or lint errors, 10 integrity failure.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -323,3 +324,4 @@ def proof_check(
 register_records(app)
 register_capture(app)
 register_governance(app)
+register_manifest(app)

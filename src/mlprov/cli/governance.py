@@ -208,6 +208,34 @@ def _describe(state: ReviewState) -> None:
         )
 
 
+_ANSWER_STYLE = {"yes": "green", "no": "red", "partially": "yellow", "unknown": "bold red"}
+
+
+def triage(
+    target: Annotated[str, typer.Argument(help="A build or dataset: name or digest.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """The incident triage table: did the file change, was the source allowed, did
+    exclusion run, who approved, can the build be explained — `unknown` where no evidence."""
+    from rich.table import Table
+
+    from mlprov.triage import triage as take
+
+    with Ledger.open(store) as ledger:
+        found = take(ledger, target)
+    if json:
+        emit_json(found.to_json())
+        return
+    table = Table(title=Text(f"triage of {found.target.event.name} ({found.target.digest.short})"))
+    for column in ("question", "answer", "evidence", "risk"):
+        table.add_column(column, overflow="fold")
+    for row in found.rows:
+        answer = Text(row.answer, style=_ANSWER_STYLE[row.answer])
+        table.add_row(Text(row.question), answer, Text(row.evidence), Text(row.risk))
+    out.print(table)
+
+
 def register(app: typer.Typer) -> None:
-    for command in (review, quarantine, release, check, status):
+    for command in (review, quarantine, release, check, status, triage):
         app.command()(command)

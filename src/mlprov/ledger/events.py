@@ -30,6 +30,7 @@ __all__ = [
     "freeze",
     "parse_time",
     "utc_now",
+    "validation_message",
 ]
 
 #: The version of the event envelope; payload models evolve within it.
@@ -133,10 +134,11 @@ def envelope_problem(data: object) -> str | None:
     return None
 
 
-def _validation_message(exc: ValidationError) -> str:
+def validation_message(exc: ValidationError, whole: str = "payload") -> str:
+    """The first few problems pydantic found, each as `field.path: message`."""
     parts = []
     for err in exc.errors()[:3]:
-        where = ".".join(str(p) for p in err["loc"]) or "payload"
+        where = ".".join(str(p) for p in err["loc"]) or whole
         parts.append(f"{where}: {err['msg']}")
     return "; ".join(parts)
 
@@ -199,7 +201,7 @@ class Event:
             )
         except ValidationError as exc:
             raise InputError(
-                f"invalid {kind.value} payload: {_validation_message(exc)}",
+                f"invalid {kind.value} payload: {validation_message(exc)}",
                 f"see the fields of {model.__name__}",
             ) from None
         data = freeze(typed.model_dump(mode="json", exclude_none=True))

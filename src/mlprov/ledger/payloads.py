@@ -160,7 +160,13 @@ class TransformPayload(_Named):
 
 
 class DatasetPayload(_Named):
-    """The receipt of a training set: what it holds, and where that came from."""
+    """The receipt of a training set: what it holds, and where that came from.
+
+    A pipeline fills the first fields. A dataset recorded from a hand-written manifest
+    (`mlprov manifest record`) also carries that manifest, normalised to the JSON form of
+    `mlprov.manifest.Manifest` (checked by that model when it is read back), and the
+    SHA-256 of the file as given.
+    """
 
     version: Name | None = None
     byte_digest: Digest | None = None
@@ -168,6 +174,8 @@ class DatasetPayload(_Named):
     record_root: Digest | None = None
     sources: tuple[Name, ...] = ()
     steps: tuple[Name, ...] = ()
+    manifest: dict[str, Any] | None = None
+    manifest_digest: Digest | None = None
 
 
 class RunPayload(_Named):

@@ -1,0 +1,142 @@
+"""Manifest commands: show a dataset's manifest, record a hand-written one, print the
+schema, and lint a manifest file or a recorded dataset."""
+
+from __future__ import annotations
+
+import json as jsonlib
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+from rich.text import Text
+
+from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.render import emit_bytes, emit_json, out
+from mlprov.errors import NotFoundError, StoreError
+from mlprov.ledger.ledger import Ledger
+
+manifest_app = typer.Typer(
+    help="Dataset manifests: generated from the ledger, or recorded by hand.",
+    no_args_is_help=True,
+)
+Format = Literal["yaml", "json"]
+LintFormat = Literal["text", "json", "sarif"]
+Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
+#: The exit code of `lint` when a finding has error severity: that of a blocking gate.
+LINT_FAILED = 7
+
+
+@manifest_app.command("show")
+def show(
+    dataset: Annotated[str, typer.Argument(help="A dataset name or digest.")],
+    format: Annotated[Format, typer.Option("--format", help="yaml or json.")] = "yaml",
+    store: StoreOpt = None,
+) -> None:
+    """The manifest of a recorded dataset, generated from the ledger."""
+    from mlprov.manifest import dump, from_ledger
+
+    with Ledger.open(store) as ledger:
+        manifest = from_ledger(ledger, dataset)
+    emit_bytes(dump(manifest, format).encode())
+
+
+@manifest_app.command("record")
+def record(
+    file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
+    actor: Actor = None,
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Record a hand-written manifest as a dataset, after checking the digests of its files."""
+    from mlprov.manifest_files import record as record_manifest
+
+    with Ledger.open(store) as ledger:
+        entry = record_manifest(ledger, file, actor=actor)
+    if json:
+        emit_json(entry.to_json())
+    else:
+        out.print(Text(f"recorded dataset {entry.event.name} {entry.digest}"))
+
+
+@manifest_app.command("schema")
+def schema(store: StoreOpt = None) -> None:
+    """The JSON Schema of the manifest (the full form). Needs no ledger."""
+    from mlprov.manifest import json_schema
+
+    del store  # accepted like every command's, but a schema needs no ledger
+    emit_bytes((jsonlib.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
+
+
+def _ledger_for_file(store: str | None) -> Ledger | None:
+    """The ledger to check a manifest file against: the one named, else the nearest one."""
+    from mlprov.store import SqlStore, find
+
+    try:
+        location = find(store)
+    except StoreError:
+        if store:
+            raise
+        return None
+    return Ledger(SqlStore.open(location.url), location)
+
+
+def lint(
+    target: Annotated[str, typer.Argument(help="A manifest file, or a dataset name or digest.")],
+    format: Annotated[LintFormat, typer.Option("--format", help="text, json or sarif.")] = "text",
+    store: StoreOpt = None,
+) -> None:
+    """Lint a manifest file or a recorded dataset's manifest; exit 7 on an error finding."""
+    from mlprov import __version__
+    from mlprov.lint import has_errors
+    from mlprov.lint import lint as run_lint
+    from mlprov.manifest import from_ledger, read
+    from mlprov.sarif import sarif_log
+
+    path = Path(target)
+    text: str | None = None
+    if path.is_file():
+        raw, manifest = read(path)
+        text = raw.decode("utf-8", errors="replace")
+        ledger = _ledger_for_file(store)
+        try:
+            findings = run_lint(manifest, ledger, base=path.parent)
+        finally:
+            if ledger is not None:
+                ledger.close()
+        uri = path.as_posix()
+    elif path.suffix.lower() in (".yaml", ".yml", ".json"):
+        raise NotFoundError(f"no manifest file at {path}", "check the path")
+    else:
+        with Ledger.open(store) as ledger:
+            manifest = from_ledger(ledger, target)
+            findings = run_lint(manifest, ledger)
+        uri = f"mlprov:{manifest.dataset}"
+    failed = has_errors(findings)
+    if format == "sarif":
+        emit_json(sarif_log(findings, uri, text, __version__))
+    elif format == "json":
+        emit_json(
+            {
+                "target": uri,
+                "dataset": manifest.dataset,
+                "ok": not failed,
+                "findings": [f.to_json() for f in findings],
+            }
+        )
+    else:
+        for f in findings:
+            style = {"error": "bold red", "warning": "yellow", "note": "dim"}[f.severity]
+            out.print(
+                Text.assemble((f"{f.severity.upper()} ", style), f"{f.rule} {f.name}: {f.message}")
+            )
+            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+        counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "note")}
+        summary = ", ".join(f"{n} {s}{'s' * (n != 1)}" for s, n in counts.items())
+        out.print(Text(f"{uri}: {'fails' if failed else 'passes'} ({summary})"))
+    if failed:
+        raise typer.Exit(LINT_FAILED)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(manifest_app, name="manifest")
+    app.command()(lint)
