@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json as jsonlib
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 from rich.text import Text
@@ -14,6 +14,9 @@ from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_bytes, emit_json, out
 from mlprov.errors import NotFoundError, StoreError
 from mlprov.ledger.ledger import Ledger
+
+if TYPE_CHECKING:
+    from mlprov.manifest import Manifest
 
 manifest_app = typer.Typer(
     help="Dataset manifests: generated from the ledger, or recorded by hand.",
@@ -137,6 +140,59 @@ def lint(
         raise typer.Exit(LINT_FAILED)
 
 
+def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
+    """A manifest file's contents, or the manifest of a recorded dataset or build."""
+    from mlprov.capture.build import recorded
+    from mlprov.manifest import from_ledger, read
+
+    path = Path(ref)
+    if path.is_file():
+        return path.as_posix(), read(path)[1]
+    if path.suffix.lower() in (".yaml", ".yml", ".json"):
+        raise NotFoundError(f"no manifest file at {path}", "check the path")
+    if ledger is None:
+        raise NotFoundError(f"{ref} is not a file, and there is no ledger to look it up in")
+    entry = recorded(ledger, ref, ("dataset", "build"))
+    if entry.event.type.value == "build":
+        entry = recorded(ledger, entry.event.payload["dataset"], ("dataset",))
+    return f"{entry.event.name} ({entry.digest.short})", from_ledger(ledger, entry)
+
+
+def diff(
+    a: Annotated[str, typer.Argument(help="A manifest file, or a dataset or build.")],
+    b: Annotated[str, typer.Argument(help="A manifest file, or a dataset or build.")],
+    store: StoreOpt = None,
+    json: JsonOpt = False,
+) -> None:
+    """Process drift from A to B: sources, rights, transforms, reviews, digests and, where
+    both record sets are stored, records and subjects added and removed."""
+    from mlprov.diff import diff as compare
+    from mlprov.diff import yaml_diff
+
+    files = all(Path(x).is_file() for x in (a, b))
+    ledger = _ledger_for_file(store) if files else Ledger.open(store)
+    try:
+        (name_a, left), (name_b, right) = _manifest_of(ledger, a), _manifest_of(ledger, b)
+        found = compare(left, right, ledger)
+    finally:
+        if ledger is not None:
+            ledger.close()
+    rendered = yaml_diff(left, right, (name_a, name_b))
+    if json:
+        emit_json({**found.to_json(), "a": name_a, "b": name_b, "yaml_diff": rendered})
+        return
+    if found.same:
+        out.print(Text(f"no difference between {name_a} and {name_b}"))
+        return
+    for change in found.changes:
+        out.print(Text(f"  {change}"))
+    out.print(Text(""))
+    for line in rendered.splitlines():
+        style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""
+        out.print(Text(line, style=style))
+
+
 def register(app: typer.Typer) -> None:
     app.add_typer(manifest_app, name="manifest")
     app.command()(lint)
+    app.command()(diff)
