@@ -6,19 +6,25 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 BENCH = Path(__file__).resolve().parent.parent / "bench"
 
 
-def test_ledger_bench_prints_every_figure_with_its_baseline() -> None:
+def figures_of(bench: str, *args: str) -> Any:
+    """Run `bench/<bench>` with `args` and `--json`; its figures."""
     run = subprocess.run(
-        [sys.executable, str(BENCH / "ledger.py"), "--events", "3000", "--durable", "40", "--json"],
+        [sys.executable, str(BENCH / bench), *args, "--json"],
         capture_output=True,
         text=True,
         timeout=300,
         check=True,
     )
-    figures = json.loads(run.stdout)
+    return json.loads(run.stdout)
+
+
+def test_ledger_bench_prints_every_figure_with_its_baseline() -> None:
+    figures = figures_of("ledger.py", "--events", "3000", "--durable", "40")
     assert figures["events"] == 3000
     for section, keys in {
         "batched": ("append_batched_per_s", "raw_batched_per_s", "ratio"),
@@ -32,22 +38,7 @@ def test_ledger_bench_prints_every_figure_with_its_baseline() -> None:
 
 
 def test_fingerprint_bench_prints_every_figure_with_its_baselines() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "fingerprint.py"),
-            "--records",
-            "20000",
-            "--optouts",
-            "3000",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    figures = json.loads(run.stdout)
+    figures = figures_of("fingerprint.py", "--records", "20000", "--optouts", "3000")
     assert figures["records"] == 20000
     for key in ("end_to_end_per_s", "hash_bound_per_s", "plain_loop_per_s", "peak_rss_mib"):
         assert figures[key] > 0, key
@@ -56,24 +47,7 @@ def test_fingerprint_bench_prints_every_figure_with_its_baselines() -> None:
 
 
 def test_capture_bench_prints_the_overhead_per_step_and_the_prediction_latency() -> None:
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "capture.py"),
-            "--rows",
-            "5000",
-            "--repeat",
-            "1",
-            "--calls",
-            "300",
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=True,
-    )
-    figures = json.loads(run.stdout)
+    figures = figures_of("capture.py", "--rows", "5000", "--repeat", "1", "--calls", "300")
     assert figures["rows"] == 5000 and 0 < figures["kept"] < 5000
     assert figures["plain_s"] > 0 and figures["captured_s"] > 0
     assert set(figures["steps"]) == {

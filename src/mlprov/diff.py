@@ -18,18 +18,16 @@ two manifests field by field and names each change:
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
 from typing import Any
 
 from mlprov.digest import Digest
 from mlprov.errors import IntegrityError, NotFoundError
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import step_base
 from mlprov.manifest import ExclusionReport, Manifest, Step, dump
 
 __all__ = ["Change", "ManifestDiff", "diff", "yaml_diff"]
-
-_VERSION = re.compile(r"-v\d+(?:\.\d+)*$")
 
 
 @dataclass(frozen=True)
@@ -83,7 +81,7 @@ class ManifestDiff:
 
 
 def _base(step: Step) -> str:
-    return _VERSION.sub("", step.name)
+    return step_base(step.name)
 
 
 def _sources(a: Manifest, b: Manifest) -> list[Change]:

@@ -38,7 +38,6 @@ that opted out since. A relative `uri` is read relative to the folder that holds
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,13 +49,13 @@ from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.manifest import is_opt_out
 from mlprov.review import State, status_of, target_of
 from mlprov.signoff import check_review
 
 __all__ = ["GATES", "LINT_JUDGED_ELSEWHERE", "Finding", "Rule", "Verdict"]
 
 Verdict = Literal["blocked", "unknown"]
-_OPTOUT = re.compile(r"opt[-_]?out", re.I)
 
 
 @dataclass(frozen=True)
@@ -237,7 +236,7 @@ def optout_lists(ledger: Ledger) -> list[Entry]:
     newest = {
         e.event.payload["name"]: e
         for e in sources
-        if e.event.payload["name"] in names or _OPTOUT.search(e.event.payload["name"])
+        if e.event.payload["name"] in names or is_opt_out(e.event.payload["name"])
     }
     return list(newest.values())
 

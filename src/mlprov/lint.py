@@ -47,6 +47,7 @@ from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import step_base, step_version
 from mlprov.manifest import (
     Manifest,
     SourceRecord,
@@ -65,10 +66,10 @@ __all__ = [
     "all_of",
     "has_errors",
     "lint",
+    "vague_rights_basis",
 ]
 
 Severity = Literal["error", "warning", "note"]
-_VERSION = re.compile(r"-v\d+(?:\.\d+)*$")
 _REMOVAL = re.compile(r"opt[-_]?out|exclu|remov|erasure|dedup|filter|drop", re.I)
 _VAGUE_BASIS = frozenset(
     {
@@ -181,6 +182,12 @@ def all_of(*rules: Rule | RuleSet) -> RuleSet:
 # -- the checks ------------------------------------------------------------------------------
 
 
+def vague_rights_basis(basis: str | None) -> bool:
+    """Whether a rights basis names nothing a reviewer could check (`internal`, empty, ...)."""
+    text = (basis or "").strip().lower()
+    return not text or text in _VAGUE_BASIS
+
+
 def _is_list(s: SourceRecord) -> bool:
     return bool(s.opt_out) or is_opt_out(s.name)
 
@@ -190,7 +197,7 @@ def _rights_basis(ctx: _Context) -> Iterator[_Hit]:
         basis = (s.rights_basis or "").strip()
         if not basis:
             yield _Hit(f"source {s.ref} has no rights basis", "source_records", s.ref)
-        elif basis.lower() in _VAGUE_BASIS:
+        elif vague_rights_basis(basis):
             yield _Hit(
                 f"source {s.ref} has the rights basis {basis!r}, which names no policy, "
                 "contract or legal basis",
@@ -208,7 +215,7 @@ def _unversioned_source(ctx: _Context) -> Iterator[_Hit]:
 
 
 def _versioned(step: Step) -> bool:
-    return bool(step.version) or bool(_VERSION.search(step.name))
+    return bool(step.version) or step_version(step.name) is not None
 
 
 def _unversioned_transform(ctx: _Context) -> Iterator[_Hit]:
@@ -219,7 +226,7 @@ def _unversioned_transform(ctx: _Context) -> Iterator[_Hit]:
 
 def _vague_transform(ctx: _Context) -> Iterator[_Hit]:
     for t in ctx.manifest.transforms:
-        base = _VERSION.sub("", t.name).lower()
+        base = step_base(t.name).lower()
         if base in _VAGUE_STEPS:
             yield _Hit(f"step {t.name} has a name too vague to review", "transforms", t.name)
         elif _versioned(t) and not t.params:

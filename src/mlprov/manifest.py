@@ -49,6 +49,7 @@ from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 from mlprov.ledger.events import Entry, validation_message
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import step_version
 from mlprov.review import State, status_of, target_of
 
 __all__ = [
@@ -71,7 +72,6 @@ __all__ = [
 SCHEMA_VERSION: Final = 1
 #: A manifest is a small document; a larger file is the wrong file.
 MAX_MANIFEST = 4 * 1024 * 1024
-_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
 _EXCLUSION = re.compile(r"opt[-_]?out|exclu|remov|erasure", re.I)
 _OPT_OUT = re.compile(r"opt[-_]?out", re.I)
 _HEX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})(\.\.\.|…)?", re.I)
@@ -216,10 +216,9 @@ def _step(item: object) -> object:
                 "write a step as name-vN key=value ..., e.g. dedupe-v2 threshold=0.84",
             )
         params[key] = _scalar(value)
-    found = _VERSION.search(name)
     step: dict[str, Any] = {"name": name, "params": params}
-    if found:
-        step["version"] = "v" + found.group(1)
+    if version := step_version(name):
+        step["version"] = version
     if _EXCLUSION.search(name):
         step["kind"] = "exclusion"
     return step

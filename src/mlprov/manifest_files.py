@@ -13,8 +13,7 @@ from pathlib import Path
 
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError
-from mlprov.identity import default_actor
-from mlprov.ledger.events import Entry, Event
+from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
 from mlprov.manifest import Manifest, read
 
@@ -112,6 +111,4 @@ def record(ledger: Ledger, path: Path | str, *, actor: str | None = None) -> Ent
         "manifest": manifest.model_dump(mode="json", exclude_none=True),
         "manifest_digest": Digest.of_bytes(raw),
     }
-    body = {k: v for k, v in payload.items() if v is not None}
-    event = Event.create("dataset", body, actor=actor or default_actor(), parents=parents)
-    return ledger.append(event)
+    return ledger.record("dataset", payload, actor=actor, parents=parents)

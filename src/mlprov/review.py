@@ -460,5 +460,4 @@ def record_release(
 def _append(
     ledger: Ledger, kind: str, payload: Mapping[str, Any], actor: str | None, parents: list[Digest]
 ) -> Entry:
-    body = {k: v for k, v in payload.items() if v is not None}
-    return ledger.append(Event.create(kind, body, actor=actor or default_actor(), parents=parents))
+    return ledger.record(kind, payload, actor=actor, parents=parents)

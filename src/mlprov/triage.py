@@ -27,12 +27,12 @@ from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.gates import optout_lists
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.lint import vague_rights_basis
 from mlprov.review import State, status_of
 
 __all__ = ["Answer", "Triage", "TriageRow", "triage"]
 
 Answer = Literal["yes", "no", "partially", "unknown"]
-_VAGUE_RIGHTS = frozenset({"", "internal", "public", "n/a", "none", "unknown"})
 _ALLOWED = (State.ACCEPTED, State.ACCEPTED_WITH_LIMITS)
 
 
@@ -149,7 +149,7 @@ def _sources_allowed(ledger: Ledger, dataset: Entry) -> TriageRow:
         if state.state in (State.QUARANTINED, State.REJECTED):
             answers.append("no")
         elif state.state not in _ALLOWED or (
-            rights.lower() in _VAGUE_RIGHTS and ref.partition("@")[0] not in lists
+            vague_rights_basis(rights) and ref.partition("@")[0] not in lists
         ):
             answers.append("unknown")
         else:

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any, ParamSpec
 
 from mlprov.capture.environment import git_state
-from mlprov.digest import Digest, canonical_json, digest_file, digest_json
+from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import GateBlocked, InputError, NotFoundError
-from mlprov.identity import default_actor
-from mlprov.ledger.events import Entry, Event
+from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
 
 __all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded"]
@@ -86,8 +85,7 @@ def _config(config: Mapping[str, Any] | Path | str | None) -> tuple[dict[str, An
         body = canonical_json(dict(config))
     except (InputError, TypeError, ValueError) as exc:
         raise InputError(f"the config is not JSON: {exc}", "give JSON values only") from None
-    digest = digest_json(dict(config))
-    return (dict(config) if len(body) <= _CONFIG_MAX else {}), digest
+    return (dict(config) if len(body) <= _CONFIG_MAX else {}), Digest.of_bytes(body)
 
 
 def record_build(
@@ -158,13 +156,8 @@ def _append(
     if evaluation is not None:
         payload["eval_set"] = evaluation.event.name
         payload["eval_root"] = evaluation.event.payload.get("record_root")
-    event = Event.create(
-        kind,
-        {k: v for k, v in payload.items() if v is not None},
-        actor=actor or default_actor(),
-        parents=[parent.digest] + ([evaluation.digest] if evaluation else []),
-    )
-    return ledger.append(event)
+    parents = [parent.digest] + ([evaluation.digest] if evaluation else [])
+    return ledger.record(kind, payload, actor=actor, parents=parents)
 
 
 def record_evaluation(

@@ -8,6 +8,7 @@ gives the same row in a file.
 
 from __future__ import annotations
 
+import os
 from typing import Any, Literal
 
 import numpy as np
@@ -44,8 +45,10 @@ def kind_of(data: Any) -> Kind:
 
 
 def to_table(data: Any) -> pa.Table:
-    """The rows of `data` as one Arrow table (pandas' index is not part of a record)."""
-    kind_of(data)
+    """The rows of `data` — a frame, or a file the record readers take — as one Arrow
+    table (pandas' index is not part of a record)."""
+    if not isinstance(data, str | os.PathLike):
+        kind_of(data)
     batches = list(read_batches(data, batch_size=_WHOLE))
     if not batches:
         return pa.table({})

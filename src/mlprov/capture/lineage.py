@@ -15,7 +15,6 @@ digests with a reason, never contents — saved content-addressed beside the rec
 
 from __future__ import annotations
 
-import hashlib
 import os
 import tempfile
 from dataclasses import dataclass, replace
@@ -29,6 +28,7 @@ import pyarrow.parquet as pq
 
 from mlprov.digest import Digest
 from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.records.hashing import as_array, as_matrix
 from mlprov.records.readers import digest_rows
 from mlprov.records.sets import RecordSet
 from mlprov.records.subjects import SubjectHasher
@@ -59,12 +59,6 @@ CHANGES_SCHEMA = pa.schema(
 )
 
 
-def _array(matrix: Matrix) -> pa.FixedSizeBinaryArray:
-    """An (n, 32) matrix as a fixed-size binary array, sharing its memory."""
-    m = np.ascontiguousarray(matrix)
-    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(32), len(m), [None, pa.py_buffer(m)])
-
-
 def hash_rows(table: pa.Table, where: str) -> Matrix:
     """Each row's record digest, as an (n, 32) matrix in row order."""
     parts: list[Matrix] = []
@@ -74,19 +68,11 @@ def hash_rows(table: pa.Table, where: str) -> Matrix:
             digests = digest_rows(batch, first_row=done)
         except InputError as exc:
             raise InputError(f"{where}: {exc.message}", exc.hint) from None
-        parts.append(_matrix(digests))
+        parts.append(as_matrix(digests))
         done += batch.num_rows
     if not parts:
         return np.zeros((0, 32), dtype=np.uint8)
     return np.concatenate(parts)
-
-
-def _matrix(digests: pa.FixedSizeBinaryArray) -> Matrix:
-    """A fixed-size binary array as an (n, 32) matrix (a copy: the array may be shared)."""
-    buffer = digests.buffers()[1]
-    flat = np.frombuffer(buffer, dtype=np.uint8) if buffer is not None else np.zeros(0, np.uint8)
-    start = digests.offset * 32
-    return flat[start : start + len(digests) * 32].reshape(-1, 32).copy()
 
 
 def _keys(table: pa.Table, column: str, where: str) -> pa.Array:
@@ -188,7 +174,7 @@ class Snapshot:
     def record_set(self) -> RecordSet:
         keys = _text(self.keys) if self.keys is not None else pa.nulls(self.rows, pa.string())
         return RecordSet.from_table(
-            pa.table({"digest": _array(self.digests), "key": keys, "subject": self.subjects})
+            pa.table({"digest": as_array(self.digests), "key": keys, "subject": self.subjects})
         )
 
 
@@ -230,17 +216,21 @@ class Changes:
         """Write the changes as Parquet named by the SHA-256 of the file; None if none."""
         if self.table.num_rows == 0:
             return None
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                pq.write_table(self.table, out)
-            data = Path(tmp).read_bytes()
-            digest = Digest("sha256:" + hashlib.sha256(data).hexdigest())
-            os.replace(tmp, directory / f"{digest.hex}.changes.parquet")
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        sink = pa.BufferOutputStream()  # hashed and written from memory: one pass
+        pq.write_table(self.table, sink)
+        data = sink.getvalue()
+        digest = Digest.of_bytes(data)
+        path = directory / f"{digest.hex}.changes.parquet"
+        if not path.exists():  # content-addressed: an existing file holds these bytes
+            directory.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
+            try:
+                with os.fdopen(fd, "wb") as out:
+                    out.write(data)
+                os.replace(tmp, path)
+            except BaseException:
+                Path(tmp).unlink(missing_ok=True)
+                raise
         return digest
 
 
@@ -254,7 +244,7 @@ def load_changes(directory: Path, digest: Digest) -> pa.Table:
             f"the changes file {path.name} is not in {directory}",
             "it is written beside the record sets by the run that recorded the step",
         ) from None
-    if hashlib.sha256(data).hexdigest() != digest.hex:
+    if Digest.of_bytes(data) != digest:
         raise IntegrityError(
             f"{path.name} does not match the digest its step recorded",
             "the file was altered; restore it from a trusted copy",
@@ -332,7 +322,7 @@ def follow(
     else:
         keys = None
         digests = hash_rows(after, where)
-        found = pc.index_in(_array(digests), value_set=_array(before.digests))
+        found = pc.index_in(as_array(digests), value_set=as_array(before.digests))
         pos = found.fill_null(-1).to_numpy()
         matched_by = "digest"
     matched = pos >= 0
@@ -395,18 +385,18 @@ def _report(
             (
                 "removed",
                 keys(before, removed),
-                _array(before.digests[removed]),
+                as_array(before.digests[removed]),
                 pad(removed),
                 reason,
             ),
             (
                 "changed",
                 keys(after, changed),
-                _array(origin[changed]),
-                _array(after.digests[changed]),
+                as_array(origin[changed]),
+                as_array(after.digests[changed]),
                 None,
             ),
-            ("added", keys(after, added), pad(added), _array(after.digests[added]), None),
+            ("added", keys(after, added), pad(added), as_array(after.digests[added]), None),
         ]
     )
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import contextvars
 import functools
 import os
-import re
 import secrets
 import weakref
 from collections.abc import Callable, Mapping, Sequence
@@ -39,12 +38,12 @@ import pyarrow.compute as pc
 
 from mlprov.capture import frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
-from mlprov.digest import Digest, canonical_json
+from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import ConflictError, InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
-from mlprov.ledger.events import Entry, Event, utc_now
+from mlprov.ledger.events import Entry, utc_now
 from mlprov.ledger.ledger import Ledger
-from mlprov.records.readers import read_batches
+from mlprov.ledger.payloads import step_version
 from mlprov.records.subjects import SubjectHasher
 
 __all__ = ["Pipeline", "active", "transform"]
@@ -53,7 +52,6 @@ T = TypeVar("T")
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
 )
-_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
 _ERROR_MAX = 4000
 # Facts of a source version that must not change between two recordings of it.
 _FACTS = ("rights_basis", "license", "owner", "collected", "personal_data", "record_root")
@@ -72,7 +70,6 @@ class _Tracked:
 
 @dataclass
 class _Step:
-    number: int
     payload: dict[str, Any]
     parents: list[Digest]
 
@@ -83,11 +80,9 @@ def active() -> Pipeline | None:
 
 
 def _version(name: str, allow: bool) -> str | None:
-    found = _VERSION.search(name)
-    if found:
-        return "v" + found.group(1)
-    if allow:
-        return None
+    version = step_version(name)
+    if version is not None or allow:
+        return version
     raise InputError(
         f"the step name {name!r} has no version",
         f"name it like {name}-v1 and bump the version when its behaviour changes, "
@@ -212,9 +207,7 @@ class Pipeline:
                 self.ledger.checkpoint()
 
     def _append(self, kind: str, payload: Mapping[str, Any], parents: Sequence[Digest]) -> Entry:
-        body = {k: v for k, v in payload.items() if v is not None}
-        event = Event.create(kind, body, actor=self.actor, parents=parents)
-        return self.ledger.append(event)
+        return self.ledger.record(kind, payload, actor=self.actor, parents=parents)
 
     def _require_open(self, what: str) -> Digest:
         if self.run is None or self.closed is not None or self._token is None:
@@ -276,14 +269,9 @@ class Pipeline:
         name, version = _split(ref)
         byte_digest = None
         result: Any = data
-        if isinstance(data, str | os.PathLike):
-            from mlprov.digest import digest_file
-
-            path = Path(data)
-            table = pa.Table.from_batches(list(read_batches(path)))
-            byte_digest, uri, result = digest_file(path), uri or str(path), table
-        else:
-            table = frames.to_table(data)
+        table = frames.to_table(data)
+        if isinstance(data, str | os.PathLike):  # a file: its bytes too, and the table back
+            byte_digest, uri, result = digest_file(Path(data)), uri or str(data), table
         hasher = self._subject_hasher() if subject else None
         snap = lineage.first(table, key=key, subject=subject, hasher=hasher, where=ref)
         records = snap.record_set()
@@ -463,7 +451,7 @@ class Pipeline:
             ],
         }
         parents = [self.run.digest, *(t.event for _, t in used)]
-        return _Step(self._steps, payload, parents)
+        return _Step(payload, parents)
 
     def _fail(self, step: _Step, exc: BaseException) -> None:
         payload = {

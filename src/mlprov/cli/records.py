@@ -14,8 +14,6 @@ from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
-from mlprov.identity import default_actor
-from mlprov.ledger.events import Event
 from mlprov.ledger.ledger import Ledger
 
 sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
@@ -99,12 +97,7 @@ def fingerprint(
             "record_count": found.rows,
             "record_root": Digest.from_raw(found.records.root),
         }
-        event = Event.create(
-            "source",
-            {k: v for k, v in payload.items() if v is not None},
-            actor=actor or default_actor(),
-        )
-        entry = ledger.append(event)
+        entry = ledger.record("source", payload, actor=actor)
     if json:
         emit_json({**entry.to_json(), "record_set": str(saved), "members": found.records.size})
     else:

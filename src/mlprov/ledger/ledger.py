@@ -15,6 +15,7 @@ from mlprov.errors import (
     IntegrityError,
     NotFoundError,
 )
+from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from mlprov.ledger.events import Entry, Event, parse_time, utc_now
@@ -111,6 +112,19 @@ class Ledger:
     def append(self, event: Event) -> Entry:
         """Record one event; its parents must already be in the ledger."""
         return self.append_many([event])[0]
+
+    def record(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        parents: Iterable[Digest | str] = (),
+        actor: str | None = None,
+    ) -> Entry:
+        """Create and append one event: `payload` is validated against its type's model
+        (fields left None are not recorded); the actor defaults to `default_actor()`."""
+        event = Event.create(type, payload, actor=actor or default_actor(), parents=parents)
+        return self.append(event)
 
     def append_many(self, events: Sequence[Event]) -> list[Entry]:
         """Record events in order, atomically: all of them or none.

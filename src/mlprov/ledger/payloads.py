@@ -39,6 +39,8 @@ __all__ = [
     "SourcePayload",
     "TransformPayload",
     "Used",
+    "step_base",
+    "step_version",
 ]
 
 
@@ -67,6 +69,18 @@ Text = Annotated[str, StringConstraints(max_length=4000)]
 # base64 of a 4-byte key hash and a 64-byte Ed25519 signature: 92 characters.
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{91}=$")]
 _NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:+-]*")
+_STEP_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
+
+
+def step_version(name: str) -> str | None:
+    """The version a step's name ends with (`pii-redaction-v3` -> `v3`), or None."""
+    found = _STEP_VERSION.search(name)
+    return "v" + found.group(1) if found else None
+
+
+def step_base(name: str) -> str:
+    """A step's name without its version (`dedupe-v2` -> `dedupe`)."""
+    return _STEP_VERSION.sub("", name)
 
 
 class Payload(BaseModel):

@@ -31,6 +31,8 @@ import pyarrow.compute as pc
 
 __all__ = [
     "DIGEST_SIZE",
+    "as_array",
+    "as_matrix",
     "forest_roots",
     "hash64",
     "hmac_sha256",
@@ -179,7 +181,8 @@ def _digest_matrix(values: pa.Array) -> Matrix:
     return out
 
 
-def _fixed_array(matrix: Matrix, validity: pa.Buffer | None = None) -> pa.FixedSizeBinaryArray:
+def as_array(matrix: Matrix, validity: pa.Buffer | None = None) -> pa.FixedSizeBinaryArray:
+    """An (n, 32) matrix as a fixed-size binary array, sharing its memory."""
     matrix = np.ascontiguousarray(matrix)
     return pa.FixedSizeBinaryArray.from_buffers(
         pa.binary(DIGEST_SIZE), len(matrix), [validity, pa.py_buffer(matrix)]
@@ -193,14 +196,14 @@ def sha256(values: pa.Array | pa.ChunkedArray) -> pa.FixedSizeBinaryArray:
             values = values.chunk(0)
         else:
             parts = [sha256(chunk) for chunk in values.chunks]
-            return pa.concat_arrays(parts) if parts else _fixed_array(_no_rows())
+            return pa.concat_arrays(parts) if parts else as_array(_no_rows())
     values = _as_binary(values)
     if not values.null_count:
-        return _fixed_array(_digest_matrix(values))
+        return as_array(_digest_matrix(values))
     valid = values.is_valid()
     out = np.zeros((len(values), DIGEST_SIZE), dtype=np.uint8)
     out[np.asarray(valid, dtype=bool)] = _digest_matrix(values.drop_null())
-    return _fixed_array(out, valid.buffers()[1])
+    return as_array(out, valid.buffers()[1])
 
 
 def _no_rows() -> Matrix:
@@ -299,11 +302,15 @@ def hmac_sha256(key: bytes, values: pa.Array) -> pa.FixedSizeBinaryArray:
     inner = pc.binary_join_element_wise(prefix, values, pa.scalar(b"", values.type))
     digests = sha256(inner)
     valid = digests.buffers()[0]
-    outer = sha256_rows(_prefixed(opad, _matrix(digests)))
-    return _fixed_array(outer, valid)
+    outer = sha256_rows(_prefixed(opad, as_matrix(digests)))
+    return as_array(outer, valid)
 
 
-def _matrix(digests: pa.FixedSizeBinaryArray) -> Matrix:
-    data = np.frombuffer(digests.buffers()[1], dtype=np.uint8)
+def as_matrix(digests: pa.FixedSizeBinaryArray) -> Matrix:
+    """A fixed-size binary array of digests (one chunk) as an (n, 32) matrix, no copy."""
+    buffer = digests.buffers()[1]
+    if buffer is None or len(digests) == 0:
+        return _no_rows()
+    data = np.frombuffer(buffer, dtype=np.uint8)
     start = digests.offset * DIGEST_SIZE
     return data[start : start + len(digests) * DIGEST_SIZE].reshape(-1, DIGEST_SIZE)

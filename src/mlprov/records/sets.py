@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 from mlprov import merkle
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
+from mlprov.records.hashing import as_matrix
 from mlprov.records.setproofs import (
     SHARDS,
     Kind,
@@ -66,17 +67,6 @@ def _column(values: Any, kind: Any, what: str) -> Any:
         raise InputError(f"the {what} column is malformed: {exc}", hint) from None
 
 
-def _matrix(digests: Any) -> Matrix:
-    """View a fixed-size binary array (one chunk) as an (n, 32) matrix of bytes, no copy."""
-    n = len(digests)
-    buffer = digests.buffers()[1]
-    if buffer is None or n == 0:
-        return np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
-    flat = np.frombuffer(buffer, dtype=np.uint8)
-    start = digests.offset * DIGEST_SIZE
-    return flat[start : start + n * DIGEST_SIZE].reshape(n, DIGEST_SIZE)
-
-
 def _subject_matrix(table: Any) -> Matrix:
     """The distinct non-null subject hashes of a table, sorted, as an (n, 32) matrix."""
     column = table.column("subject")
@@ -84,7 +74,7 @@ def _subject_matrix(table: Any) -> Matrix:
         return np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
     # A subject names many rows: sorting only the distinct hashes is the cheaper way.
     distinct = pc.unique(column).drop_null()
-    matrix = _matrix(distinct)
+    matrix = as_matrix(distinct)
     order = sort_order(matrix)
     return matrix if order is None else take_rows(matrix, order)
 
@@ -115,7 +105,7 @@ class RecordSet:
         digests = column.chunk(0) if column.num_chunks else pa.array([], pa.binary(DIGEST_SIZE))
         if digests.null_count:
             raise InputError("the digest column has nulls", "every row needs its record digest")
-        matrix = _matrix(digests)
+        matrix = as_matrix(digests)
         if not is_sorted(matrix):
             raise InputError("the table is not sorted by digest", "use RecordSet.from_table")
         object.__setattr__(self, "table", table)
@@ -186,7 +176,7 @@ class RecordSet:
             raise InputError("the digest column has nulls", "every row needs its record digest")
         table = pa.table(columns, schema=SCHEMA).combine_chunks()
         digests = table.column("digest")
-        matrix = _matrix(digests.chunk(0)) if digests.num_chunks else _matrix(digests)
+        matrix = as_matrix(digests.chunk(0)) if digests.num_chunks else as_matrix(digests)
         order = sort_order(matrix)
         if order is not None:
             table = table.take(pa.array(order))
