@@ -1,9 +1,16 @@
-"""Manifest files: a hand-written manifest recorded after checking the files it names.
+"""Manifest files: a hand-written manifest recorded after checking the files it names, and
+the manifest a build was allowed on, frozen as a content-addressed file.
 
 Every file a manifest names (`data_file`, a source's `file`, an exclusion report's
 `file`) must lie inside the manifest's folder: absolute paths, `~` and `..` escapes are
 refused. Each named file that is there is digested, and a digest the manifest gives — full
 or abbreviated — must agree with it before anything is recorded.
+
+**Frozen manifests.** A build freezes the manifest of its dataset as the ledger saw it when
+the build was recorded (review states included, the list of builds left out): the RFC 8785
+canonical JSON of the manifest, saved as `<hex>.manifest.json` beside the record sets. Its
+SHA-256 is the build's `manifest_digest` — the `training_manifest=sha256:…` of the model
+card — and anyone can re-hash the file to check it.
 """
 
 from __future__ import annotations
@@ -11,13 +18,16 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlprov.digest import Digest, digest_file
-from mlprov.errors import InputError
+import os
+import tempfile
+
+from mlprov.digest import Digest, canonical_json, digest_file
+from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
-from mlprov.manifest import Manifest, read
+from mlprov.manifest import Manifest, from_ledger, read
 
-__all__ = ["digest_matches", "record", "resolve_inside"]
+__all__ = ["digest_matches", "freeze", "frozen", "record", "resolve_inside"]
 
 
 def resolve_inside(base: Path, name: str, what: str) -> Path:
@@ -112,3 +122,45 @@ def record(ledger: Ledger, path: Path | str, *, actor: str | None = None) -> Ent
         "manifest_digest": Digest.of_bytes(raw),
     }
     return ledger.record("dataset", payload, actor=actor, parents=parents)
+
+
+# -- frozen manifests ---------------------------------------------------------------------
+
+
+def freeze(ledger: Ledger, dataset: Entry) -> Digest:
+    """Save the manifest of `dataset` as the ledger sees it now; return its digest."""
+    manifest = from_ledger(ledger, dataset).model_copy(update={"builds": ()})
+    data = canonical_json(manifest.model_dump(mode="json", exclude_none=True))
+    digest = Digest.of_bytes(data)
+    directory = ledger.blobs_dir
+    path = directory / f"{digest.hex}.manifest.json"
+    if not path.exists():  # content-addressed: an existing file holds these bytes
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(fd, "wb") as out:
+                out.write(data)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return digest
+
+
+def frozen(ledger: Ledger, digest: Digest | str) -> Manifest:
+    """A frozen manifest, checked against its digest."""
+    digest = Digest(digest)
+    path = ledger.blobs_dir / f"{digest.hex}.manifest.json"
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise NotFoundError(
+            f"the frozen manifest {digest.short} is not in {path.parent}",
+            "it is written beside the record sets when the build is recorded",
+        ) from None
+    if Digest.of_bytes(data) != digest:
+        raise IntegrityError(
+            f"{path.name} does not match its digest",
+            "the file was altered; restore it from a trusted copy",
+        )
+    return Manifest.model_validate_json(data)

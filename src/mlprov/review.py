@@ -218,8 +218,8 @@ def _newest(ledger: Ledger, kind: str, name: str) -> Entry | None:
     return found[0] if found else None
 
 
-def _events(ledger: Ledger, target: Entry) -> list[Entry]:
-    """The target's reviews, quarantines and releases, in log order."""
+def _events(ledger: Ledger, target: Entry, as_of: int | None = None) -> list[Entry]:
+    """The target's reviews, quarantines and releases, in log order (up to seq `as_of`)."""
     found = [e for e in ledger.entries(type="review") if e.event.payload["target"] == target.digest]
     label = target.event.name
     if label is not None:
@@ -231,7 +231,7 @@ def _events(ledger: Ledger, target: Entry) -> list[Entry]:
             for e in ledger.entries(type="release", name=label)
             if e.event.payload["quarantine"] in held
         )
-    return sorted(found, key=lambda e: e.seq)
+    return sorted((e for e in found if as_of is None or e.seq <= as_of), key=lambda e: e.seq)
 
 
 def _move(entry: Entry) -> Move:
@@ -241,13 +241,17 @@ def _move(entry: Entry) -> Move:
     return Move.QUARANTINE if kind == "quarantine" else Move.RELEASE
 
 
-def status_of(ledger: Ledger, target: Entry | Digest | str) -> ReviewState:
-    """Replay the target's recorded moves through :data:`TRANSITIONS` (see the module doc)."""
+def status_of(
+    ledger: Ledger, target: Entry | Digest | str, *, as_of: int | None = None
+) -> ReviewState:
+    """Replay the target's recorded moves through :data:`TRANSITIONS` (see the module doc);
+    with `as_of`, only the moves recorded up to that log position (an event's `seq`): the
+    state when that event was recorded."""
     entry = target_of(ledger, target)
     state, review, quarantine, release = State.NEVER_REVIEWED, None, None, None
     history: list[Entry] = []
     ignored: list[Entry] = []
-    for event in _events(ledger, entry):
+    for event in _events(ledger, entry, as_of):
         move = _move(event)
         after = TRANSITIONS[state].get(move)
         if after is None or (

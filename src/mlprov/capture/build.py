@@ -2,7 +2,8 @@
 
 `record_build` records a `build` event parented by its dataset (and eval set): the
 artifact's digest (see :mod:`mlprov.capture.artifact` for the file and directory
-semantics), the training config and its digest, the code version (the caller's git
+semantics), the digest of the dataset's manifest frozen at build time (see
+:mod:`mlprov.manifest_files`), the training config and its digest, the code version (the caller's git
 commit and whether the work tree was dirty), and the result of the gates. A gate is a
 callable that looks at the dataset and returns what blocks it; by default the training
 gates of the ledger's policy run (see :mod:`mlprov.policy`). A blocked build is refused
@@ -22,6 +23,7 @@ from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import GateBlocked, InputError, NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.manifest_files import freeze
 
 __all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded"]
 
@@ -129,6 +131,7 @@ def record_build(
     payload = {
         "name": name,
         "dataset": data.digest,
+        "manifest_digest": _freeze(ledger, data),
         "artifact_digest": found.digest if found else None,
         "artifact_kind": found.kind if found else None,
         "artifact_files": len(found.files) if found else None,
@@ -142,6 +145,14 @@ def record_build(
         "findings": list(findings),
     }
     return _append(ledger, "build", payload, data, evaluation, actor)
+
+
+def _freeze(ledger: Ledger, dataset: Entry) -> Digest | None:
+    """The frozen manifest's digest; None for a ledger without a folder for files."""
+    try:
+        return freeze(ledger, dataset)
+    except NotFoundError:
+        return None
 
 
 def _append(

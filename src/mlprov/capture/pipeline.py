@@ -54,7 +54,21 @@ _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
 )
 _ERROR_MAX = 4000
 # Facts of a source version that must not change between two recordings of it.
-_FACTS = ("rights_basis", "license", "owner", "collected", "personal_data", "record_root")
+_FACTS = (
+    "rights_basis",
+    "license",
+    "owner",
+    "collected",
+    "personal_data",
+    "acquisition",
+    "purpose",
+    "modality",
+    "languages",
+    "description",
+    "copyright",
+    "aggregate_consumer_info",
+    "record_root",
+)
 
 
 @dataclass
@@ -258,9 +272,17 @@ class Pipeline:
         collected: tuple[str, str] | None = None,
         personal_data: bool | None = None,
         uri: str | None = None,
+        acquisition: str | None = None,
+        purpose: str | None = None,
+        modality: str | None = None,
+        languages: Sequence[str] = (),
+        description: str | None = None,
+        copyright: str | None = None,
+        aggregate_consumer_info: bool | None = None,
     ) -> T:
         """Record `data` as the source `name@version` and return it (a path is read into a
-        pyarrow Table, and its bytes digested).
+        pyarrow Table, and its bytes digested). The facts after `uri` are those the
+        disclosures ask for (see `mlprov.ledger.payloads.SourcePayload`).
 
         A version names one content: recording the same `name@version` again reuses the
         earlier event when the records and facts match, and is refused when they differ.
@@ -285,6 +307,13 @@ class Pipeline:
             "collected": list(collected) if collected is not None else None,
             "personal_data": personal_data,
             "uri": uri,
+            "acquisition": acquisition,
+            "purpose": purpose,
+            "modality": modality,
+            "languages": list(languages) or None,
+            "description": description,
+            "copyright": copyright,
+            "aggregate_consumer_info": aggregate_consumer_info,
             "byte_digest": byte_digest,
             "record_count": snap.rows,
             "record_root": root,
@@ -321,6 +350,7 @@ class Pipeline:
         data: Any,
         *args: Any,
         params: Mapping[str, Any] | None = None,
+        purpose: str | None = None,
         allow_unversioned: bool | None = None,
         **kwargs: Any,
     ) -> T:
@@ -336,7 +366,7 @@ class Pipeline:
         used = [("input", before)] + [
             ("input", self._tracked[id(a)]) for a in args if id(a) in self._tracked
         ]
-        step = self._start(name, version, "transform", fn, _params(params, name), used)
+        step = self._start(name, version, "transform", fn, _params(params, name), used, purpose)
         try:
             result = fn(data, *args, **kwargs)
         except BaseException as exc:
@@ -363,6 +393,7 @@ class Pipeline:
         on: str,
         reason: str | None = None,
         params: Mapping[str, Any] | None = None,
+        purpose: str | None = None,
         allow_unversioned: bool | None = None,
     ) -> T:
         """Remove the rows of `data` whose `on` value appears in `using` (such as an opt-out
@@ -383,7 +414,7 @@ class Pipeline:
         )
         options = {"on": on, "matched_on": matched_on, **_params(params, name)}
         used = [("input", before), ("using", other)]
-        step = self._start(name, version, "exclusion", None, options, used)
+        step = self._start(name, version, "exclusion", None, options, used, purpose)
         try:
             remove = self._matches(before, data, other, using, on, matched_on)
             snap, changes = lineage.exclude(before.snapshot, remove, reason or name)
@@ -431,6 +462,7 @@ class Pipeline:
         fn: Callable[..., Any] | None,
         params: dict[str, Any],
         used: list[tuple[str, _Tracked]],
+        purpose: str | None = None,
     ) -> _Step:
         assert self.run is not None
         self._steps += 1
@@ -441,6 +473,7 @@ class Pipeline:
             "kind": kind,
             "step": self._steps,
             "params": params,
+            "purpose": purpose,
             "code_digest": code.digest if code else None,
             "code_basis": code.basis if code else None,
             "function": code.function if code else None,
@@ -519,6 +552,7 @@ def transform(
     name: str,
     *,
     params: Mapping[str, Any] | None = None,
+    purpose: str | None = None,
     allow_unversioned: bool = False,
 ) -> Callable[[Callable[..., T]], Callable[..., T]]:
     """Decorate a step function: called on tracked data inside a running pipeline, it is
@@ -543,6 +577,7 @@ def transform(
                 data,
                 *args,
                 params=params,
+                purpose=purpose,
                 allow_unversioned=allow_unversioned,
                 **kwargs,
             )

@@ -25,6 +25,7 @@ from mlprov.digest import Digest
 
 __all__ = [
     "PAYLOADS",
+    "Acquisition",
     "BuildPayload",
     "DatasetPayload",
     "EvaluationPayload",
@@ -112,8 +113,19 @@ class _Named(Payload):
         return v
 
 
+Acquisition = Literal["public", "licensed", "purchased", "crawled", "user", "synthetic", "other"]
+
+
 class SourcePayload(_Named):
-    """A versioned input, listed as `name@version`."""
+    """A versioned input, listed as `name@version`.
+
+    Beside rights and ownership it may carry the facts the disclosures ask for (see
+    `mlprov.reports`): how it was obtained (`acquisition`: a public dataset, licensed or
+    purchased from a rightsholder, crawled, user data, synthetic, other), the original
+    purpose of collection, its modality and languages, a description of its data points,
+    its copyright status, and whether it holds aggregate consumer information. `collected`
+    is the collection period (start, end); an end of `ongoing` says collection continues.
+    """
 
     version: Name
     rights_basis: Text | None = None
@@ -121,6 +133,13 @@ class SourcePayload(_Named):
     owner: Text | None = None
     collected: tuple[str, str] | None = None
     personal_data: bool | None = None
+    acquisition: Acquisition | None = None
+    purpose: Text | None = None
+    modality: Name | None = None
+    languages: tuple[Name, ...] | None = None
+    description: Text | None = None
+    copyright: Literal["protected", "public_domain", "mixed"] | None = None
+    aggregate_consumer_info: bool | None = None
     uri: Text | None = None
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
@@ -158,6 +177,7 @@ class TransformPayload(_Named):
     kind: Literal["transform", "exclusion"] = "transform"
     step: int | None = Field(default=None, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
+    purpose: Text | None = None
     code_digest: Digest | None = None
     code_basis: Literal["source", "bytecode"] | None = None
     function: Text | None = None
@@ -264,7 +284,8 @@ class BuildPayload(_Named):
     artifact_files: int | None = Field(default=None, ge=0)
     artifact_semantics: Text | None = None
     dataset: Digest | None = None
-    manifest: Digest | None = None
+    manifest: Digest | None = None  # a dataset event recorded from a hand-written manifest
+    manifest_digest: Digest | None = None  # the frozen manifest (mlprov.manifest_files)
     config: dict[str, Any] = Field(default_factory=dict)
     config_digest: Digest | None = None
     code_version: Text | None = None
