@@ -112,6 +112,8 @@ def test_the_example_records_what_each_step_removed_changed_and_kept(ledger: Led
             "before": digest_of(first[k]),
             "after": digest_of(normalized[k]),
             "reason": None,
+            "columns": ["text"],  # the step changed this column, and only it
+            "duplicate_of": None,
         }
         for k in (1,)
     ]
@@ -449,3 +451,75 @@ def test_without_step_sets_the_dataset_root_is_the_same(ledger: Ledger) -> None:
         ledger.record_set("support-classifier-training").root.hex()
         == Digest(lean.event.payload["record_root"]).hex
     )
+
+
+def test_a_removal_by_mask_records_the_record_kept_in_each_removed_ones_place(
+    ledger: Ledger,
+) -> None:
+    rows = pd.DataFrame(
+        {"ticket_id": [1, 2, 3, 4], "text": ["refund please", "refund pls", "hi", "refund!"]}
+    )
+    dupes = pd.Series([False, True, False, True])
+    kept_as = pd.Series([None, 1, None, 1])  # pandas makes these floats beside the gaps
+    with ledger.pipeline("dedupe") as p:
+        chats = p.source(rows, "chats@1", key="ticket_id")
+        chats = p.exclude(
+            "dedupe-v2", chats, where=dupes, duplicate_of=kept_as, params={"threshold": 0.84}
+        )
+        dataset = p.dataset(chats, "deduped")
+    assert list(chats["ticket_id"]) == [1, 3]
+    step = steps(ledger, dataset)["dedupe-v2"]
+    assert step["kind"] == "exclusion" and step["params"] == {"threshold": 0.84}
+    assert [u["role"] for u in step["used"]] == ["input"]
+    removed = changes(ledger, step)
+    assert [(c["key"], c["duplicate_of"], c["reason"]) for c in removed] == [
+        ("2", "1", "dedupe-v2"),
+        ("4", "1", "dedupe-v2"),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({}, "either using= and on="),
+        ({"where": [True, False, True, False], "on": "text"}, "either using= and on="),
+        ({"where": [1, 0, 1, 0]}, "one boolean per row"),
+        ({"where": [True, False]}, "one boolean per row"),
+        ({"where": [True] * 4, "duplicate_of": [1, 2]}, "2 values for 4 rows"),
+    ],
+)
+def test_a_bad_exclusion_is_refused_with_what_to_give(
+    ledger: Ledger, options: dict[str, Any], message: str
+) -> None:
+    rows = pa.table({"ticket_id": [1, 2, 3, 4], "text": ["a", "b", "c", "d"]})
+    with pytest.raises(InputError, match=message), ledger.pipeline("bad") as p:
+        chats = p.source(rows, "chats@1", key="ticket_id")
+        p.exclude("dedupe-v2", chats, **options)
+
+
+def test_a_changed_record_names_the_columns_its_step_changed(ledger: Ledger) -> None:
+    rows = pa.table(
+        {
+            "ticket_id": [1, 2, 3],
+            "email": ["a@x.com", "b@x.com", "c@x.com"],
+            "text": ["hi a@x.com", "hello", "hey"],
+        }
+    )
+
+    def redact(t: pa.Table) -> pa.Table:
+        email = pa.array(["[email]", "[email]", "c@x.com"])
+        text = pa.array(["hi [email]", "hello", "hey"])
+        return t.set_column(1, "email", email).set_column(2, "text", text)
+
+    with ledger.pipeline("redact") as p:
+        chats = p.source(rows, "chats@1", key="ticket_id")
+        chats = p.transform("pii-redaction-v3", redact, chats)
+        chats = p.transform("drop-email-v1", lambda t: t.drop_columns(["email"]), chats)
+        dataset = p.dataset(chats, "redacted")
+    recorded = steps(ledger, dataset)
+    assert {c["key"]: c["columns"] for c in changes(ledger, recorded["pii-redaction-v3"])} == {
+        "1": ["email", "text"],
+        "2": ["email"],
+    }
+    dropped = changes(ledger, recorded["drop-email-v1"])
+    assert {c["key"]: c["columns"] for c in dropped} == {k: ["email"] for k in ("1", "2", "3")}

@@ -293,9 +293,9 @@ def _exclusion_order(ctx: _Context) -> Iterator[_Hit]:
     m = ctx.manifest
     lists = {s.ref: _source_entry(ctx.ledger, s) for s in m.source_records if _is_list(s)}
     for t in m.transforms:
-        if t.kind != "exclusion" or not lists:
-            continue
         used = {u.ref for u in t.used if u.role == "using"}
+        if t.kind != "exclusion" or not lists or (t.used and not used and not is_opt_out(t.name)):
+            continue  # a removal by mask that is not about opt-outs (a dedupe) needs no list
         if t.used and not used & set(lists):
             yield _Hit(
                 f"exclusion step {t.name} used none of the opt-out lists "

@@ -175,8 +175,9 @@ def _exclusion_ran(ledger: Ledger, dataset: Entry) -> TriageRow:
     ran, notes, stale = [], [], []
     for step in _steps(ledger, dataset):
         payload = step.event.payload
-        if payload.get("kind") != "exclusion" or payload.get("status") != "succeeded":
-            continue
+        lists = [u for u in payload.get("used", ()) if u.get("role") == "using"]
+        if payload.get("kind") != "exclusion" or payload.get("status") != "succeeded" or not lists:
+            continue  # a removal by mask (a dedupe) honours no opt-out list
         ran.append(step)
         for used in payload.get("used", ()):
             if used.get("role") != "using":

@@ -3,8 +3,8 @@
 `record_build` records a `build` event parented by its dataset (and eval set): the
 artifact's digest (see :mod:`mlprov.capture.artifact` for the file and directory
 semantics), the digest of the dataset's manifest frozen at build time (see
-:mod:`mlprov.manifest_files`), the training config and its digest, the code version (the caller's git
-commit and whether the work tree was dirty), and the result of the gates. A gate is a
+:mod:`mlprov.manifest_files`), the training config and its digest, the code version (the
+caller's git commit and whether the work tree was dirty), and the result of the gates. A gate is a
 callable that looks at the dataset and returns what blocks it; by default the training
 gates of the ledger's policy run (see :mod:`mlprov.policy`). A blocked build is refused
 with GateBlocked unless forced, and a forced one records the override and its findings.

@@ -10,7 +10,10 @@ whom a record concerns. Without a key column, rows are matched by digest: a chan
 then shows as one removed and one added.
 
 The result is a :class:`Changes` table — removed, changed and added records as keys and
-digests with a reason, never contents — saved content-addressed beside the record sets.
+digests with a reason, never contents — saved content-addressed beside the record sets. A
+changed record names the columns whose values the step changed (unknown, and left empty,
+when a column holds nested values Arrow cannot compare); a record removed as a duplicate
+names the key of the record kept in its place (`duplicate_of`), when the step says so.
 """
 
 from __future__ import annotations
@@ -55,8 +58,11 @@ CHANGES_SCHEMA = pa.schema(
         pa.field("before", pa.binary(32)),
         pa.field("after", pa.binary(32)),
         pa.field("reason", pa.string()),
+        pa.field("columns", pa.list_(pa.string())),  # changed: the columns whose values changed
+        pa.field("duplicate_of", pa.string()),  # removed: the key of the record kept instead
     ]
 )
+_MAX_COLUMNS = 64  # per-record column names are tracked as bits of one uint64
 
 
 def hash_rows(table: pa.Table, where: str) -> Matrix:
@@ -249,23 +255,42 @@ def load_changes(directory: Path, digest: Digest) -> pa.Table:
             f"{path.name} does not match the digest its step recorded",
             "the file was altered; restore it from a trusted copy",
         )
-    return pq.read_table(pa.BufferReader(data))
+    table = pq.read_table(pa.BufferReader(data))
+    for field in CHANGES_SCHEMA:  # a file written before a column existed: that column empty
+        if field.name not in table.column_names:
+            table = table.append_column(field, pa.nulls(table.num_rows, field.type))
+    return table.select(CHANGES_SCHEMA.names)
 
 
-def _changes(parts: list[tuple[str, pa.Array, pa.Array, pa.Array, str | None]]) -> pa.Table:
+@dataclass(frozen=True)
+class _Part:
+    change: str
+    keys: pa.Array
+    before: pa.Array
+    after: pa.Array
+    reason: str | None = None
+    columns: pa.Array | None = None
+    duplicate_of: pa.Array | None = None
+
+
+def _changes(parts: list[_Part]) -> pa.Table:
     tables = []
-    for change, keys, before, after, reason in parts:
-        n = len(keys)
+    for part in parts:
+        n = len(part.keys)
         if n == 0:
             continue
+        columns = part.columns if part.columns is not None else pa.nulls(n, pa.list_(pa.string()))
+        dupes = part.duplicate_of if part.duplicate_of is not None else pa.nulls(n, pa.string())
         tables.append(
             pa.table(
                 {
-                    "change": pa.array([change] * n, pa.string()),
-                    "key": keys,
-                    "before": before,
-                    "after": after,
-                    "reason": pa.array([reason] * n, pa.string()),
+                    "change": pa.array([part.change] * n, pa.string()),
+                    "key": part.keys,
+                    "before": part.before,
+                    "after": part.after,
+                    "reason": pa.array([part.reason] * n, pa.string()),
+                    "columns": columns,
+                    "duplicate_of": dupes,
                 },
                 schema=CHANGES_SCHEMA,
             )
@@ -273,19 +298,45 @@ def _changes(parts: list[tuple[str, pa.Array, pa.Array, pa.Array, str | None]]) 
     return pa.concat_tables(tables) if tables else CHANGES_SCHEMA.empty_table()
 
 
-def _same_rows(before: pa.Table | None, pos: np.ndarray[Any, Any], after: pa.Table) -> Mask:
-    """Which output rows hold exactly the values of the input row at `pos` (-1: none)."""
+@dataclass(frozen=True)
+class _Compared:
+    """Which output rows hold exactly their input row's values, and for the others which
+    columns differ: bit i of `bits` is column `names[i]` (None: not known)."""
+
+    same: Mask
+    names: tuple[str, ...] | None = None
+    bits: np.ndarray[Any, np.dtype[np.uint64]] | None = None
+
+    def columns(self, rows: Mask) -> pa.Array | None:
+        """The changed columns of the rows in `rows`, as lists of names."""
+        if self.names is None or self.bits is None:
+            return None
+        picked = self.bits[rows]
+        values, index = np.unique(picked, return_inverse=True)
+        lists = [[n for i, n in enumerate(self.names) if int(v) >> i & 1] or None for v in values]
+        return pa.array(lists, pa.list_(pa.string())).take(pa.array(index.reshape(-1)))
+
+
+def _compare(before: pa.Table | None, pos: np.ndarray[Any, Any], after: pa.Table) -> _Compared:
+    """Compare each output row with the input row at `pos` (-1: none), column by column."""
     matched = pos >= 0
+    none = np.zeros(len(pos), dtype=bool)
     if before is None or not matched.any():
-        return np.zeros(len(pos), dtype=bool)
-    types = {f.name: f.type for f in before.schema}
-    if types != {f.name: f.type for f in after.schema}:
-        return np.zeros(len(pos), dtype=bool)  # a column added, dropped or retyped
+        return _Compared(none)
+    was = {f.name: f.type for f in before.schema}
+    now = {f.name: f.type for f in after.schema}
+    names = tuple(dict.fromkeys([*was, *now]))
+    if len(names) > _MAX_COLUMNS:
+        return _Compared(none)
+    bits = np.zeros(len(pos), dtype=np.uint64)
     # A map keeps the rows in place: compare columns as they are, and skip equal ones whole.
     in_place = len(pos) == before.num_rows and bool(np.array_equal(pos, np.arange(len(pos))))
     at = None if in_place else pa.array(np.where(matched, pos, 0))
-    same = matched.copy()
-    for name, kind in types.items():
+    for i, name in enumerate(names):
+        bit = np.uint64(1 << i)
+        if was.get(name) != now.get(name):  # added, dropped or retyped: every row differs
+            bits |= bit
+            continue
         a = after.column(name)
         if at is None:
             b = before.column(name)
@@ -296,12 +347,13 @@ def _same_rows(before: pa.Table | None, pos: np.ndarray[Any, Any], after: pa.Tab
         try:
             eq = pc.fill_null(pc.equal(a, b), False)
         except pa.ArrowNotImplementedError:  # nested values: let their digests decide
-            return np.zeros(len(pos), dtype=bool)
+            return _Compared(none)
         both = pc.and_(pc.is_null(a), pc.is_null(b))
-        if pa.types.is_floating(kind):
+        if pa.types.is_floating(now[name]):
             both = pc.or_(both, pc.fill_null(pc.and_(pc.is_nan(a), pc.is_nan(b)), False))
-        same &= pc.or_(eq, both).to_numpy(zero_copy_only=False)
-    return same
+        differs = ~np.asarray(pc.or_(eq, both).to_numpy(zero_copy_only=False), dtype=bool)
+        bits[differs] |= bit
+    return _Compared(matched & (bits == 0), names, bits)
 
 
 def follow(
@@ -313,7 +365,8 @@ def follow(
     if before.keys is not None and before.key_column is not None:
         keys: pa.Array | None = _keys(after, before.key_column, where)
         pos = _positions(keys, before.keys)
-        same = _same_rows(before.table, pos, after)
+        compared = _compare(before.table, pos, after)
+        same = compared.same
         digests = np.empty((n, 32), dtype=np.uint8)
         digests[same] = before.digests[pos[same]]
         if not same.all():
@@ -324,6 +377,7 @@ def follow(
         digests = hash_rows(after, where)
         found = pc.index_in(as_array(digests), value_set=as_array(before.digests))
         pos = found.fill_null(-1).to_numpy()
+        compared = _Compared(np.zeros(n, dtype=bool))
         matched_by = "digest"
     matched = pos >= 0
     origin = before.digests[np.where(matched, pos, 0)]
@@ -334,7 +388,9 @@ def follow(
     subjects = _inherit(before, pos, matched, after, hasher, where)
     snapshot = Snapshot(digests, keys, subjects, before.key_column, before.subject_column, after)
     return snapshot, Changes(
-        _report(before, snapshot, ~present, changed, ~matched, origin, reason),
+        _report(
+            before, snapshot, ~present, changed, ~matched, origin, reason, compared.columns(changed)
+        ),
         int(kept.sum()),
         matched_by,
     )
@@ -369,6 +425,8 @@ def _report(
     added: Mask,
     origin: Matrix,
     reason: str | None,
+    columns: pa.Array | None = None,
+    duplicate_of: pa.Array | None = None,
 ) -> pa.Table:
     none = pa.nulls(0, pa.binary(32))
 
@@ -382,29 +440,34 @@ def _report(
 
     return _changes(
         [
-            (
+            _Part(
                 "removed",
                 keys(before, removed),
                 as_array(before.digests[removed]),
                 pad(removed),
                 reason,
+                duplicate_of=duplicate_of,
             ),
-            (
+            _Part(
                 "changed",
                 keys(after, changed),
                 as_array(origin[changed]),
                 as_array(after.digests[changed]),
-                None,
+                columns=columns,
             ),
-            ("added", keys(after, added), pad(added), as_array(after.digests[added]), None),
+            _Part("added", keys(after, added), pad(added), as_array(after.digests[added])),
         ]
     )
 
 
-def exclude(before: Snapshot, remove: Mask, reason: str) -> tuple[Snapshot, Changes]:
-    """Drop the rows in `remove`: nothing is hashed, and each removal carries `reason`."""
+def exclude(
+    before: Snapshot, remove: Mask, reason: str, duplicate_of: pa.Array | None = None
+) -> tuple[Snapshot, Changes]:
+    """Drop the rows in `remove`: nothing is hashed, and each removal carries `reason` (and,
+    from `duplicate_of` — text keys, one per input row — the record kept in its place)."""
     keep = ~remove
     after = before.filtered(keep)
     nothing = np.zeros(after.rows, dtype=bool)
-    table = _report(before, after, remove, nothing, nothing, after.digests, reason)
+    dupes = None if duplicate_of is None else duplicate_of.filter(pa.array(remove))
+    table = _report(before, after, remove, nothing, nothing, after.digests, reason, None, dupes)
     return after, Changes(table, after.rows, "key" if before.keys is not None else "digest")

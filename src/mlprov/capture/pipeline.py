@@ -126,6 +126,34 @@ def _split(ref: str) -> tuple[str, str]:
     return name, version
 
 
+def _mask(where: Any, rows: int, step: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
+    """`where` as one boolean per row."""
+    try:
+        mask = np.asarray(where)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"step {step}: where= is not a boolean mask: {exc}") from None
+    if mask.shape != (rows,) or mask.dtype != np.bool_:
+        raise InputError(
+            f"step {step}: where= must hold one boolean per row ({rows:,}); "
+            f"got {mask.dtype} of shape {mask.shape}",
+            "pass e.g. a boolean pandas Series, numpy array or list, without missing values",
+        )
+    return mask
+
+
+def _keys_text(values: Any, rows: int, step: str) -> pa.Array:
+    """`duplicate_of` as text keys, one per row (integers as their decimal digits)."""
+    try:
+        array = pa.array(values.to_arrow() if hasattr(values, "to_arrow") else values)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
+        raise InputError(f"step {step}: duplicate_of= is not a column of keys: {exc}") from None
+    if len(array) != rows:
+        raise InputError(f"step {step}: duplicate_of= has {len(array):,} values for {rows:,} rows")
+    if pa.types.is_floating(array.type):  # pandas puts integer keys beside NaN as floats
+        array = pc.cast(array, pa.int64(), safe=True)
+    return pc.cast(array, pa.string())
+
+
 def _error_text(exc: BaseException) -> str:
     text = exc.message if isinstance(exc, MlprovError) else str(exc)
     return f"{type(exc).__name__}: {text}"[:_ERROR_MAX]
@@ -389,15 +417,20 @@ class Pipeline:
         name: str,
         data: T,
         *,
-        using: Any,
-        on: str,
+        using: Any = None,
+        on: str | None = None,
+        where: Any = None,
+        duplicate_of: Any = None,
         reason: str | None = None,
         params: Mapping[str, Any] | None = None,
         purpose: str | None = None,
         allow_unversioned: bool | None = None,
     ) -> T:
-        """Remove the rows of `data` whose `on` value appears in `using` (such as an opt-out
-        list) and record each removal with `reason` (default: the step's name).
+        """Remove rows of `data` and record each removal with `reason` (default: the step's
+        name). Either by a list: the rows whose `on` value appears in `using` (such as an
+        opt-out list); or by a mask: the rows where `where` is true (one boolean per row),
+        such as the duplicates a dedupe step found — then `duplicate_of` may give, for each
+        removed row, the key of the record kept in its place.
 
         When `on` is the subject column of both, rows are matched by subject hash, so the
         documented normalisation applies (`A@Example.com ` matches `a@example.com`).
@@ -406,18 +439,38 @@ class Pipeline:
         allow = self.allow_unversioned if allow_unversioned is None else allow_unversioned
         version = _version(name, allow)
         before = self._lookup(data, f"step {name}")
-        other = self._lookup(using, f"step {name} (its `using` list)")
-        matched_on = (
-            "subject_hash"
-            if on == before.snapshot.subject_column == other.snapshot.subject_column
-            else "value"
-        )
-        options = {"on": on, "matched_on": matched_on, **_params(params, name)}
-        used = [("input", before), ("using", other)]
+        by_list = using is not None or on is not None
+        if by_list == (where is not None) or (by_list and (using is None or on is None)):
+            raise InputError(
+                f"step {name}: give either using= and on= (remove what a list names) or "
+                "where= (remove the rows a mask marks)",
+                "e.g. p.exclude(name, data, using=optout, on='customer_id')",
+            )
+        if duplicate_of is not None and by_list:
+            raise InputError(f"step {name}: duplicate_of= goes with where=, not with a list")
+        options: dict[str, Any] = _params(params, name)
+        used = [("input", before)]
+        if by_list:
+            assert on is not None  # checked above
+            other = self._lookup(using, f"step {name} (its `using` list)")
+            matched_on = (
+                "subject_hash"
+                if on == before.snapshot.subject_column == other.snapshot.subject_column
+                else "value"
+            )
+            options = {"on": on, "matched_on": matched_on, **options}
+            used.append(("using", other))
         step = self._start(name, version, "exclusion", None, options, used, purpose)
         try:
-            remove = self._matches(before, data, other, using, on, matched_on)
-            snap, changes = lineage.exclude(before.snapshot, remove, reason or name)
+            dupes = None
+            if by_list:
+                assert on is not None
+                remove = self._matches(before, data, other, using, on, matched_on)
+            else:
+                remove = _mask(where, before.snapshot.rows, name)
+                if duplicate_of is not None:
+                    dupes = _keys_text(duplicate_of, before.snapshot.rows, name)
+            snap, changes = lineage.exclude(before.snapshot, remove, reason or name, dupes)
             result = frames.keep_rows(data, ~remove)
         except MlprovError as exc:
             self._fail(step, exc)

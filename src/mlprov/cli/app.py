@@ -22,6 +22,7 @@ from mlprov.cli.render import (
     out,
     progress_bar,
 )
+from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
@@ -325,3 +326,4 @@ register_records(app)
 register_capture(app)
 register_governance(app)
 register_manifest(app)
+register_why(app)

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     from mlprov.capture.pipeline import Pipeline
     from mlprov.capture.predictions import PredictionLogger
     from mlprov.records.sets import RecordSet
+    from mlprov.why.answer import Answer
 
 __all__ = ["Ledger"]
 
@@ -397,6 +398,21 @@ class Ledger:
         from mlprov.capture.predictions import PredictionLogger
 
         return PredictionLogger(self, recorded(self, build, ("build",)).digest, **options)
+
+    def why(
+        self,
+        build: Entry | Digest | str,
+        *,
+        subject: str | None = None,
+        key: str | None = None,
+        record: Any = None,
+        digest: str | None = None,
+    ) -> Answer:
+        """Is the record (or any record of the subject) in the build's training set, how did
+        it get there, and why was it not removed: see :mod:`mlprov.why`."""
+        from mlprov.why import why
+
+        return why(self, build, subject=subject, key=key, record=record, digest=digest)
 
     # -- checkpoints and keys -----------------------------------------------------------
     def signer(self, path: Path | None = None) -> SignerKey:

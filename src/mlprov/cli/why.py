@@ -1,0 +1,51 @@
+"""`mlprov why`: is a record, or a person's record, in a model's training set, and why."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+import typer
+
+from mlprov.cli.options import StoreOpt
+from mlprov.cli.render import emit_bytes, emit_json
+from mlprov.errors import InputError
+from mlprov.ledger.ledger import Ledger
+
+Format = Literal["text", "markdown", "json"]
+
+
+def why(
+    model: Annotated[
+        str, typer.Option("--model", help="The build (or a dataset), by name or digest.")
+    ],
+    subject: Annotated[
+        str | None, typer.Option(help="A person, as the subject column names them (hashed here).")
+    ] = None,
+    key: Annotated[str | None, typer.Option(help="A record key.")] = None,
+    record: Annotated[str | None, typer.Option(help="The record as a JSON object.")] = None,
+    digest: Annotated[str | None, typer.Option(help="A record digest.")] = None,
+    format: Annotated[
+        str, typer.Option("--format", help="text, markdown or json (json carries the proofs).")
+    ] = "text",
+    json: Annotated[bool, typer.Option("--json", help="Same as --format json.")] = False,
+    store: StoreOpt = None,
+) -> None:
+    """Is the record (or any record of the subject) in the build's training set, with a
+    proof; its path from source through every step; and why it was or was not removed."""
+    from mlprov.why import to_json, to_markdown, to_text
+    from mlprov.why import why as answer_why
+
+    chosen = "json" if json else format
+    if chosen not in ("text", "markdown", "json"):
+        raise InputError(f"unknown format {format!r}", "use text, markdown or json")
+    with Ledger.open(store) as ledger:
+        answer = answer_why(ledger, model, subject=subject, key=key, record=record, digest=digest)
+    if chosen == "json":
+        emit_json(to_json(answer))
+    else:
+        text = to_markdown(answer) if chosen == "markdown" else to_text(answer)
+        emit_bytes(text.encode())
+
+
+def register(app: typer.Typer) -> None:
+    app.command()(why)

@@ -1,0 +1,321 @@
+"""`why` on the incident of incident-example.md, built for real: a stale opt-out list, a
+redaction that ran before the opt-out join, a near-duplicate that survived dedupe, and a
+source reused after quarantine — each answered with its true cause and a checkable proof."""
+
+from __future__ import annotations
+
+import difflib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from tests.test_cli import assert_error, mlprov, ok
+
+from mlprov.errors import GateBlocked, InputError
+from mlprov.ledger import Entry, Ledger
+from mlprov.records.setproofs import load_set_proof
+from mlprov.review import record_quarantine, record_review
+from mlprov.why import Answer, to_json, to_markdown, to_text, why
+
+REVIEWER = "carol@example.com"
+# customer_id is whom a ticket concerns; email and channel are what the steps look at.
+TICKETS = pd.DataFrame(
+    [
+        (1, "C1", "ann@example.com", "web", "my invoice is wrong"),
+        (2, "C2", "bob@example.com", "chat", "the app crashes on login"),
+        (3, "C3", "cat@example.com", "web", "please cancel my plan"),
+        (4, "C4", "dan@example.com", "web", "refund for order 5512 please, it arrived broken"),
+        (5, "C9", "inbox@example.com", "web", "refund for order 5512 please it arrived broken!"),
+        (6, "C6", "eve@example.com", "web", "how do I export my data"),
+    ],
+    columns=["ticket_id", "customer_id", "email", "channel", "text"],
+)
+# The list of 2026-05-01 (C1, C2, C4) and of 2026-05-22 (C3 opted out since).
+OPT_OUT_OLD = TICKETS[TICKETS.customer_id.isin(["C1", "C2", "C4"])][["customer_id", "email"]]
+OPT_OUT_NEW = TICKETS[TICKETS.customer_id.isin(["C1", "C2", "C3", "C4"])][["customer_id", "email"]]
+
+
+def normalize(df: pd.DataFrame) -> pd.DataFrame:
+    return df.assign(text=df.text.str.strip().str.lower())
+
+
+def redact(df: pd.DataFrame) -> pd.DataFrame:
+    """pii-redaction-v3: masks the e-mail of chat transcripts, the column the v7 join needs."""
+    return df.assign(email=df.email.where(df.channel != "chat", "[redacted]"))
+
+
+def near_duplicates(df: pd.DataFrame, threshold: float) -> tuple[pd.Series, pd.Series]:
+    """Each row that is a near-duplicate of a later one, and the later one's key."""
+    texts, keys = list(df.text), list(df.ticket_id)
+    dupe, kept = [False] * len(df), [None] * len(df)
+    for i in range(len(texts)):
+        for j in range(i + 1, len(texts)):
+            if difflib.SequenceMatcher(None, texts[i], texts[j]).ratio() >= threshold:
+                dupe[i], kept[i] = True, keys[j]
+                break
+    return pd.Series(dupe, index=df.index), pd.Series(kept, index=df.index, dtype=object)
+
+
+def source(p: object, data: pd.DataFrame) -> pd.DataFrame:
+    return p.source(  # type: ignore[attr-defined,no-any-return]
+        data,
+        "support-chat-export@2026-05-22",
+        key="ticket_id",
+        subject="customer_id",
+        rights_basis="internal-use-policy-2026-04",
+        license="LicenseRef-proprietary",
+        personal_data=True,
+    )
+
+
+def optout_list(p: object, data: pd.DataFrame, version: str) -> pd.DataFrame:
+    return p.source(  # type: ignore[attr-defined,no-any-return]
+        data,
+        f"opt-out-list@{version}",
+        subject="customer_id",
+        rights_basis="customer-exclusion-log",
+    )
+
+
+@dataclass
+class Incident:
+    ledger: Ledger
+    v7: Entry
+    v7_retrain: Entry
+    v8: Entry
+
+
+def v7_pipeline(ledger: Ledger) -> Entry:
+    """The flawed pipeline: redaction before an opt-out join on e-mail, with the old list,
+    and dedupe before the opt-out removal."""
+    with ledger.pipeline("support-classifier-training") as p:
+        chats = source(p, TICKETS)
+        old = optout_list(p, OPT_OUT_OLD, "2026-05-01")
+        chats = p.transform("normalize-v1", normalize, chats)
+        chats = p.transform("pii-redaction-v3", redact, chats)
+        dupes, kept = near_duplicates(chats, 0.84)
+        chats = p.exclude(
+            "dedupe-v2", chats, where=dupes, duplicate_of=kept, params={"threshold": 0.84}
+        )
+        chats = p.exclude("opt-out-removal-v2", chats, using=old, on="email")
+        return p.dataset(chats, "support-classifier-training", version="v7")
+
+
+def v8_pipeline(ledger: Ledger) -> Entry:
+    """The fixed pipeline: the newest list, joined on the subject before anything else."""
+    with ledger.pipeline("support-classifier-training") as p:
+        chats = source(p, TICKETS)
+        new = optout_list(p, OPT_OUT_NEW, "2026-05-22")
+        chats = p.exclude("opt-out-removal-v3", chats, using=new, on="customer_id")
+        chats = p.transform("normalize-v1", normalize, chats)
+        chats = p.transform("pii-redaction-v3", redact, chats)
+        dupes, kept = near_duplicates(chats, 0.84)
+        chats = p.exclude(
+            "dedupe-v2", chats, where=dupes, duplicate_of=kept, params={"threshold": 0.84}
+        )
+        return p.dataset(chats, "support-classifier-training", version="v8")
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory: pytest.TempPathFactory) -> Incident:
+    ledger = Ledger.init(tmp_path_factory.mktemp("incident"))
+    with ledger.pipeline("opt-out-intake") as p:  # C3's opt-out arrives before v7 runs
+        optout_list(p, OPT_OUT_NEW, "2026-05-22")
+    v7_data = v7_pipeline(ledger)
+    record_review(
+        ledger,
+        "support-chat-export@2026-05-22",
+        "accepted_with_limits",
+        REVIEWER,
+        limits=["English tickets only"],
+        risks=["legacy tickets before consent-policy migration"],
+    )
+    for ref in ("opt-out-list@2026-05-01", "opt-out-list@2026-05-22"):
+        record_review(ledger, ref, "accepted", REVIEWER)
+    v7 = ledger.build("support-classifier-v7", dataset=v7_data, gates=())  # as in May: none
+    # An opted-out customer finds their ticket in a review sample: the export is quarantined.
+    record_quarantine(
+        ledger,
+        "support-chat-export@2026-05-22",
+        trigger="opt-out record found in model-review sample",
+        exit_condition="opt-out-removal evidence and reviewer status attached",
+    )
+    # Someone retrains on the same export anyway, forcing past the gates.
+    again = v7_pipeline(ledger)
+    with pytest.raises(GateBlocked):
+        ledger.build("support-classifier-v7.1", dataset=again)
+    v7_retrain = ledger.build("support-classifier-v7.1", dataset=again, force=True)
+    v8_data = v8_pipeline(ledger)
+    v8 = ledger.build("support-classifier-v8", dataset=v8_data, gates=())
+    return Incident(ledger, v7, v7_retrain, v8)
+
+
+def codes(answer: Answer) -> list[str]:
+    return [c.code for c in answer.causes]
+
+
+def check_proofs(answer: Answer) -> None:
+    """Every proof in the JSON answer verifies on its own against the dataset's root."""
+    root = bytes.fromhex(answer.dataset.event.payload["record_root"].removeprefix("sha256:"))
+    for item in to_json(answer)["proofs"]:
+        proof = load_set_proof(json.dumps(item["proof"]).encode())
+        proof.verify(root)
+
+
+def test_a_subject_removed_in_time_is_proven_out_with_the_step_that_removed_it(
+    incident: Incident,
+) -> None:
+    answer = incident.ledger.why(incident.v7, subject="C1")
+    assert answer.present is False
+    [proof] = answer.proofs
+    assert not proof.present and proof.proof.kind == "subject"
+    check_proofs(answer)
+    [trail] = answer.trails
+    assert trail.removed_by is not None and trail.removed_by.name == "opt-out-removal-v2"
+    assert [f.did for f in trail.fates] == ["kept", "kept", "kept", "removed"]
+    assert "reason: opt-out-removal-v2" in trail.removed_by.detail
+    assert codes(answer) == []
+
+
+def test_a_redaction_before_the_opt_out_join_is_named(incident: Incident) -> None:
+    answer = why(incident.ledger, "support-classifier-v7", subject="C2")
+    assert answer.present is True
+    check_proofs(answer)
+    assert codes(answer) == ["column-rewritten"]
+    [trail] = answer.trails
+    assert [f.did for f in trail.fates] == ["kept", "changed", "kept", "kept"]
+    assert trail.fates[1].columns == ("email",)
+    text = answer.causes[0].text
+    assert "'email'" in text and "pii-redaction-v3 (step 2)" in text
+    assert "opt-out-list@2026-05-01" in text
+
+
+def test_a_stale_opt_out_list_is_named_with_the_newer_version(incident: Incident) -> None:
+    answer = why(incident.ledger, incident.v7, subject="C3")
+    assert answer.present is True
+    assert codes(answer) == ["stale-list"]
+    text = answer.causes[0].text
+    assert "used opt-out-list@2026-05-01" in text and "opt-out-list@2026-05-22" in text
+
+
+def test_a_near_duplicate_kept_in_place_of_an_opted_out_record_is_named(
+    incident: Incident,
+) -> None:
+    # The person is proven out of the set, and told their content lives on in key 5.
+    answer = why(incident.ledger, incident.v7, subject="C4")
+    assert answer.present is False
+    [trail] = answer.trails
+    assert trail.removed_by is not None and trail.removed_by.duplicate_of == "5"
+    assert codes(answer) == ["duplicate-kept"]
+    twin = [p for p in answer.proofs if "(key 5)" in p.about]
+    assert len(twin) == 1 and twin[0].present
+    check_proofs(answer)
+    # Asked about the surviving record itself, the answer names the near-duplicate.
+    kept = why(incident.ledger, incident.v7, key="5")
+    assert kept.present is True
+    assert "near-duplicate" in codes(kept)
+
+
+def test_a_source_reused_after_quarantine_is_named_with_the_override(incident: Incident) -> None:
+    answer = why(incident.ledger, incident.v7_retrain, subject="C2")
+    assert answer.present is True
+    assert codes(answer)[0] == "source-quarantined"
+    assert "forced past the gates" in answer.causes[0].text
+    assert "opt-out record found in model-review sample" in answer.causes[0].text
+    # At v7's own build time the export was not yet quarantined.
+    assert "source-quarantined" not in codes(why(incident.ledger, incident.v7, subject="C2"))
+
+
+def test_the_fixed_build_proves_every_opted_out_subject_out(incident: Incident) -> None:
+    for subject in ("C1", "C2", "C3", "C4"):
+        answer = why(incident.ledger, incident.v8, subject=subject)
+        assert answer.present is False, subject
+        check_proofs(answer)
+        [trail] = answer.trails
+        assert trail.removed_by is not None and trail.removed_by.name == "opt-out-removal-v3"
+
+
+def test_other_builds_that_contain_the_record_are_listed(incident: Incident) -> None:
+    answer = why(incident.ledger, incident.v7, subject="C2")
+    held = {b.event.name: contains for b, contains in answer.other_builds}
+    assert held == {"support-classifier-v7.1": True, "support-classifier-v8": False}
+
+
+def test_a_record_given_by_content_or_digest_is_found(incident: Incident) -> None:
+    row = {**TICKETS.iloc[5].to_dict(), "ticket_id": 6}  # C6 never opted out
+    answer = why(incident.ledger, incident.v7, record=json.dumps(row))
+    [trail] = answer.trails  # found in the export, and followed to the set as normalised
+    assert [f.did for f in trail.fates] == ["changed", "kept", "kept", "kept"]
+    assert trail.removed_by is None and answer.present is True
+    check_proofs(answer)
+    by_key = why(incident.ledger, incident.v7, key="6")
+    assert by_key.present is True
+    assert codes(by_key) == ["not-on-list"]
+    digest = "sha256:" + by_key.trails[0].digest.hex()
+    assert why(incident.ledger, incident.v7, digest=digest).present is True
+
+
+def test_missing_evidence_is_said_to_be_missing(tmp_path: Path) -> None:
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("p") as p:
+        chats = source(p, TICKETS)
+        dataset = p.dataset(chats, "d")
+    build = ledger.build("m", dataset=dataset, gates=())
+    root = dataset.event.payload["record_root"].removeprefix("sha256:")
+    (ledger.blobs_dir / f"{root}.parquet").unlink()
+    answer = why(ledger, build, subject="C1")
+    assert answer.present is None
+    assert any("record set" in m for m in answer.missing)
+    assert "Unknown" in to_text(answer)
+
+
+def test_exactly_one_question_is_asked(incident: Incident) -> None:
+    with pytest.raises(InputError, match="exactly one"):
+        why(incident.ledger, incident.v7, subject="C1", key="1")
+    with pytest.raises(InputError, match="exactly one"):
+        why(incident.ledger, incident.v7)
+
+
+def test_text_markdown_and_json_carry_the_same_answer(incident: Incident) -> None:
+    answer = why(incident.ledger, incident.v7, subject="C2")
+    text, md = to_text(answer), to_markdown(answer)
+    for out in (text, md):
+        assert "Yes: the subject" in out and "column-rewritten" in out
+        assert "pii-redaction-v3" in out and "C2" not in out  # the subject only by its hash
+    assert md.startswith("## Answer")
+    data = to_json(answer)
+    assert data["present"] is True and data["causes"][0]["code"] == "column-rewritten"
+    assert data["manifest_digest"] == incident.v7.event.payload["manifest_digest"]
+
+
+def test_the_cli_answers_and_writes_checkable_proofs(incident: Incident, tmp_path: Path) -> None:
+    home = incident.ledger.location.home.parent  # type: ignore[union-attr]
+    out = ok(mlprov("why", "--model", "support-classifier-v7", "--subject", "C3", cwd=home))
+    assert "Yes: the subject" in out and "[stale-list]" in out
+    data = json.loads(
+        ok(mlprov("why", "--model", "support-classifier-v8", "--subject", "C3", "--json", cwd=home))
+    )
+    assert data["present"] is False
+    proof_file = tmp_path / "proof.json"
+    proof_file.write_text(json.dumps(data["proofs"][0]["proof"]))
+    root = data["dataset"]["record_root"].removeprefix("sha256:")
+    assert "valid" in ok(mlprov("check-proof", proof_file, "--root", root, cwd=tmp_path))
+    md = ok(
+        mlprov(
+            "why",
+            "--model",
+            "support-classifier-v7",
+            "--key",
+            "5",
+            "--format",
+            "markdown",
+            cwd=home,
+        )
+    )
+    assert "## Why" in md and "near-duplicate" in md
+    assert_error(mlprov("why", "--model", "support-classifier-v7", cwd=home), 3, "exactly one")
+    assert_error(
+        mlprov("why", "--model", "no-such-build", "--key", "1", cwd=home), 3, "no-such-build"
+    )
