@@ -15,11 +15,10 @@ card — and anyone can re-hash the file to check it.
 
 from __future__ import annotations
 
-import re
-from pathlib import Path
-
 import os
+import re
 import tempfile
+from pathlib import Path
 
 from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import InputError, IntegrityError, NotFoundError
