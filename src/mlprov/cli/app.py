@@ -9,6 +9,7 @@ import orjson
 import typer
 from rich.text import Text
 
+from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.governance import register as register_governance
 from mlprov.cli.manifest import register as register_manifest
@@ -35,7 +36,8 @@ from mlprov.ledger.proofs import load_proof
 app = typer.Typer(
     help="mlprov: training-data provenance you can prove.\n\n"
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
-    "5 refused change, 6 missing extra, 7 gate blocked or lint errors, 10 integrity failure.",
+    "5 refused change, 6 missing extra, 7 gate blocked or lint or audit errors, "
+    "10 integrity failure.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -327,3 +329,4 @@ register_capture(app)
 register_governance(app)
 register_manifest(app)
 register_why(app)
+register_audit(app)
