@@ -171,7 +171,8 @@ def test_a_dataset_failing_lint(ledger: Ledger) -> None:
     assert "mlprov lint" in hit.hint
     ledger.record("dataset", {"name": "garbled", "manifest": {"dataset": 5}})
     (hit,) = found(audit(ledger), "AU006", "garbled")
-    assert hit.message == "its manifest cannot be read: it is malformed"
+    assert hit.message.startswith("its manifest cannot be read: dataset garbled")
+    assert "holds a malformed manifest" in hit.message
 
 
 def test_a_superseded_dataset_is_not_linted_unless_a_build_used_it(ledger: Ledger) -> None:

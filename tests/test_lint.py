@@ -93,8 +93,8 @@ def with_(**change: Any) -> Callable[[Manifest], Manifest]:
 BREAKS: list[tuple[str, str, Callable[[Manifest], Manifest]]] = [
     ("MP001", "error", with_source(0, rights_basis="internal")),
     ("MP001", "error", with_source(0, rights_basis="Public")),
-    ("MP001", "error", with_source(1, rights_basis="  ")),
-    ("MP001", "error", with_source(1, rights_basis=None)),
+    ("MP001", "error", with_source(0, rights_basis="  ")),
+    ("MP001", "error", with_source(0, rights_basis=None)),
     ("MP002", "error", with_source(0, ref="support-chat-export")),
     ("MP002", "error", with_(source_records=())),
     ("MP003", "error", with_step(0, name="clean-data", version=None)),
@@ -343,3 +343,8 @@ def test_the_lint_and_manifest_commands(tmp_path: Path) -> None:
     assert recorded["payload"]["manifest"]["reviewer_status"] == "accepted_with_limits"
     unreviewed = mlprov("lint", "train", cwd=tmp_path)
     assert unreviewed.returncode == 7 and "MP008" in unreviewed.stdout
+
+
+def test_an_opt_out_list_needs_no_rights_basis() -> None:
+    # It is consulted to remove records, not trained on (as triage and audit treat it).
+    assert "MP001" not in ids(lint(with_source(1, rights_basis=None)(FIXED)))

@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
-from pydantic import ValidationError
-
 from mlprov.audit import Finding, Subject
 from mlprov.digest import Digest
 from mlprov.errors import InputError, IntegrityError, NotFoundError
@@ -222,9 +220,8 @@ def _datasets(
         try:
             manifest = from_ledger(ledger, entry)
             errors = [f for f in lint(manifest, ledger) if f.severity == "error"]
-        except (InputError, ValidationError) as exc:
-            why = exc.message if isinstance(exc, InputError) else "it is malformed"
-            yield _finding("AU006", subject, f"its manifest cannot be read: {why}")
+        except InputError as exc:
+            yield _finding("AU006", subject, f"its manifest cannot be read: {exc.message}")
             continue
         if errors:
             facts: dict[str, list[str]] = {}

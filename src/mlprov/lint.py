@@ -9,7 +9,8 @@ A manifest with an `error` finding fails (see :func:`has_errors`).
 id     name                      severity  finds
 =====  ========================  ========  ==================================================
 MP001  rights-basis              error     a source with no rights basis, or a vague one
-                                           (`internal`, `public`, `n/a`, ...)
+                                           (`internal`, `public`, `n/a`, ...); opt-out
+                                           lists need none
 MP002  unversioned-source        error     no source records, or one not named `name@version`
 MP003  unversioned-transform     error     a step without a version (`clean-data`, `dedupe`)
 MP004  vague-transform           warning   a step with a generic name (`clean-data-v1`);
@@ -194,6 +195,8 @@ def _is_list(s: SourceRecord) -> bool:
 
 def _rights_basis(ctx: _Context) -> Iterator[_Hit]:
     for s in ctx.manifest.source_records:
+        if _is_list(s):
+            continue  # an opt-out list is consulted, not trained on: it needs no rights basis
         basis = (s.rights_basis or "").strip()
         if not basis:
             yield _Hit(f"source {s.ref} has no rights basis", "source_records", s.ref)

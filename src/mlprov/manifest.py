@@ -487,7 +487,14 @@ def from_ledger(ledger: Ledger, ref: Entry | Digest | str) -> Manifest:
 
 
 def _recorded(ledger: Ledger, entry: Entry, status: str, builds: list[BuildRef]) -> Manifest:
-    written = Manifest.model_validate(entry.event.payload["manifest"])
+    try:
+        written = Manifest.model_validate(entry.event.payload["manifest"])
+    except _ValidationError as exc:  # recorded by hand past `mlprov manifest record`
+        raise InputError(
+            f"dataset {entry.event.name} ({entry.digest.short}) holds a malformed manifest: "
+            f"{validation_message(exc, 'manifest')}",
+            "record datasets from manifests with `mlprov manifest record`, which checks them",
+        ) from None
     sources = []
     for s in written.source_records:
         try:

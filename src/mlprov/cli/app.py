@@ -11,6 +11,7 @@ from rich.text import Text
 
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
+from mlprov.cli.card import register as register_card
 from mlprov.cli.governance import register as register_governance
 from mlprov.cli.manifest import register as register_manifest
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
@@ -330,3 +331,4 @@ register_governance(app)
 register_manifest(app)
 register_why(app)
 register_audit(app)
+register_card(app)
