@@ -120,7 +120,7 @@ def test_bad_build_references_are_clear_errors(ledger: Ledger, tmp_path: Path) -
     train, _ = pipeline(ledger)
     with pytest.raises(NotFoundError, match="no dataset named 'nope'"):
         ledger.build("x", dataset="nope")
-    with pytest.raises(InputError, match="is a source, not a dataset"):
+    with pytest.raises(InputError, match="names a source, not a dataset"):
         ledger.build("x", dataset="tickets@1")
     with pytest.raises(NotFoundError, match="no config file"):
         ledger.build("x", dataset=train, config=tmp_path / "missing.yaml")

@@ -44,10 +44,10 @@ def recorded(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) 
     else:
         found = _by_name(ledger, str(ref), types)
         if found is None and not _DIGEST_LIKE.fullmatch(str(ref).removeprefix("sha256:")):
-            other = next(ledger.entries(name=str(ref), newest_first=True), None)
-            if other is not None:
+            kinds = sorted({e.event.type.value for e in ledger.entries(name=str(ref), limit=100)})
+            if kinds:
                 raise InputError(
-                    f"{ref} is a {other.event.type.value}, not a {wanted}",
+                    f"{ref} names a {' and a '.join(kinds)}, not a {wanted}",
                     f"give a {wanted} by name or digest",
                 )
             raise NotFoundError(
