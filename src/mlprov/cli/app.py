@@ -24,6 +24,7 @@ from mlprov.cli.render import (
     out,
     progress_bar,
 )
+from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
 from mlprov.identity import default_actor
@@ -332,3 +333,4 @@ register_manifest(app)
 register_why(app)
 register_audit(app)
 register_card(app)
+register_report(app)
