@@ -20,7 +20,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 # Options README documents once for all commands instead of in each row.
 DOCUMENTED_GLOBALLY = {
     "--json": "Every read command takes `--json`",
-    "--store": "ledger) takes `--store` (or `MLPROV_STORE`)",
+    "--store": "makes its own) takes `--store` (or `MLPROV_STORE`)",
     "--actor": "The actor written into events is `--actor`",
 }
 
@@ -122,7 +122,7 @@ def test_readme_options_exist() -> None:
 def test_global_option_claims_hold() -> None:
     # "Every command takes --store" (proof check works without a ledger, so it has none).
     without_store = {n for n, c in COMMANDS.items() if "--store" not in long_options(c)}
-    assert without_store == {"proof check", "check-proof"}
+    assert without_store == {"proof check", "check-proof", "demo"}
     # "Every read command takes --json".
     for name in ("log", "show", "trace", "verify", "checkpoint", "proof check"):
         assert "--json" in long_options(COMMANDS[name]), name
@@ -145,7 +145,7 @@ def test_readme_opens_with_the_example_and_the_test_command() -> None:
     before_first_heading = README.split("\n## ", 1)[0]
     blocks = fenced_blocks(before_first_heading)
     assert blocks[:2] == [
-        ("bash", "pip install . && bash examples/quickstart.sh"),
+        ("bash", "pip install '.[demo]' && mlprov demo"),
         ("bash", "bash .ci/run"),
     ]
     assert fenced_blocks(README)[:2] == blocks[:2]  # nothing above them but the title and prose

@@ -183,7 +183,7 @@ def test_a_redaction_before_the_opt_out_join_is_named(incident: Incident) -> Non
     answer = why(incident.ledger, "support-classifier-v7", subject="C2")
     assert answer.present is True
     check_proofs(answer)
-    assert codes(answer) == ["column-rewritten"]
+    assert codes(answer) == ["column-rewritten", "gates-not-run"]
     [trail] = answer.trails
     assert [f.did for f in trail.fates] == ["kept", "changed", "kept", "kept"]
     assert trail.fates[1].columns == ("email",)
@@ -195,7 +195,7 @@ def test_a_redaction_before_the_opt_out_join_is_named(incident: Incident) -> Non
 def test_a_stale_opt_out_list_is_named_with_the_newer_version(incident: Incident) -> None:
     answer = why(incident.ledger, incident.v7, subject="C3")
     assert answer.present is True
-    assert codes(answer) == ["stale-list"]
+    assert codes(answer) == ["stale-list", "gates-not-run"]
     text = answer.causes[0].text
     assert "used opt-out-list@2026-05-01" in text and "opt-out-list@2026-05-22" in text
 
@@ -221,11 +221,12 @@ def test_a_near_duplicate_kept_in_place_of_an_opted_out_record_is_named(
 def test_a_source_reused_after_quarantine_is_named_with_the_override(incident: Incident) -> None:
     answer = why(incident.ledger, incident.v7_retrain, subject="C2")
     assert answer.present is True
-    assert codes(answer)[0] == "source-quarantined"
-    assert "forced past the gates" in answer.causes[0].text
+    assert codes(answer) == ["source-quarantined", "column-rewritten", "build-forced"]
     assert "opt-out record found in model-review sample" in answer.causes[0].text
-    # At v7's own build time the export was not yet quarantined.
-    assert "source-quarantined" not in codes(why(incident.ledger, incident.v7, subject="C2"))
+    assert "MPG002" in answer.causes[2].text  # the quarantine gate it was forced past
+    # At v7's own build time the export was not yet quarantined, and no gate ran.
+    v7 = codes(why(incident.ledger, incident.v7, subject="C2"))
+    assert v7 == ["column-rewritten", "gates-not-run"]
 
 
 def test_the_fixed_build_proves_every_opted_out_subject_out(incident: Incident) -> None:
@@ -252,7 +253,7 @@ def test_a_record_given_by_content_or_digest_is_found(incident: Incident) -> Non
     check_proofs(answer)
     by_key = why(incident.ledger, incident.v7, key="6")
     assert by_key.present is True
-    assert codes(by_key) == ["not-on-list"]
+    assert codes(by_key) == ["not-on-list", "gates-not-run"]
     digest = "sha256:" + by_key.trails[0].digest.hex()
     assert why(incident.ledger, incident.v7, digest=digest).present is True
 

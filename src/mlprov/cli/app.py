@@ -12,6 +12,7 @@ from rich.text import Text
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
+from mlprov.cli.demo import register as register_demo
 from mlprov.cli.governance import register as register_governance
 from mlprov.cli.manifest import register as register_manifest
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
@@ -334,3 +335,4 @@ register_why(app)
 register_audit(app)
 register_card(app)
 register_report(app)
+register_demo(app)

@@ -26,7 +26,7 @@ from mlprov.ledger.ledger import Ledger
 from mlprov.records.setproofs import MembershipProof, NonMembershipProof
 from mlprov.records.sets import RecordSet
 from mlprov.review import ReviewState, status_of
-from mlprov.why.causes import Cause, Lists, causes_of, review_causes
+from mlprov.why.causes import Cause, Lists, causes_of, gate_causes, review_causes
 from mlprov.why.trails import History, Row, Trail, rows_where, unique, walk
 
 __all__ = ["Answer", "Proof", "Query", "SourceState", "why"]
@@ -247,7 +247,7 @@ def why(
     lists = Lists(history)
     causes: list[Cause] = []
     for state in sources.values():
-        causes += review_causes(state.entry, state.at_build, build)
+        causes += review_causes(state.entry, state.at_build)
     member = {r.digest for r in final}
     for trail in trails:
         if trail.removed_by is None and (trail.digest in member or records is None):
@@ -255,6 +255,8 @@ def why(
             causes += causes_of(trail, lists, subject_hash)
     for trail in trails:
         causes += _kept_instead(trail, records, proofs)
+    if build is not None and present:
+        causes += gate_causes(build)
     if not trails:
         history.missing.append(
             "the record was found in none of the dataset's source record sets"

@@ -16,7 +16,9 @@ For a record that reached the dataset, each cause names what the ledger shows:
 - `near-duplicate` — a step removed a record of an opted-out subject as a duplicate of this
   one, so the content lives on in a record that does not name the subject;
 - `source-quarantined`, `source-rejected`, `source-unreviewed` — the source's review state
-  when the build was recorded, and whether the gates were overridden.
+  when the build was recorded;
+- `build-forced`, `gates-not-run` — the build was recorded past the gates that blocked it,
+  or ran none.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from mlprov.ledger.events import Entry
 from mlprov.review import ReviewState, State
 from mlprov.why.trails import History, Trail, removed_as_duplicates_of, rows_where
 
-__all__ = ["Cause", "Lists", "causes_of", "review_causes"]
+__all__ = ["Cause", "Lists", "causes_of", "gate_causes", "review_causes"]
 
 
 @dataclass(frozen=True)
@@ -69,8 +71,13 @@ class Lists:
         return None if records is None else records.has_subject(subject)
 
 
+def _time(stamp: str) -> str:
+    """A recorded time to the millisecond: steps and lists are often seconds apart."""
+    return stamp[:23].replace("T", " ")
+
+
 def _when(entry: Entry) -> str:
-    return entry.event.recorded_at[:19].replace("T", " ")
+    return _time(entry.event.recorded_at)
 
 
 def _exclusions(trail: Trail) -> list[tuple[Entry, dict[str, object]]]:
@@ -165,14 +172,14 @@ def causes_of(trail: Trail, lists: Lists, subject: bytes | None) -> Iterator[Cau
                 "stale-list",
                 f"{_step_label(step)} used {listing.event.name}, an older version of the list: "
                 f"{newer.event.name}, which names the subject, had been recorded "
-                f"({_when(newer)}) before the step ran ({started[:19].replace('T', ' ')})",
+                f"({_when(newer)}) before the step ran ({_time(started)})",
                 (step.digest, listing.digest, newer.digest),
             )
         elif same:
             later = same[0]
             yield Cause(
                 "list-after-step",
-                f"{_step_label(step)} ran ({started[:19].replace('T', ' ')}) before "
+                f"{_step_label(step)} ran ({_time(started)}) before "
                 f"{later.event.name}, which names the subject, was loaded ({_when(later)})",
                 (step.digest, listing.digest, later.digest),
             )
@@ -212,30 +219,34 @@ def _subjects_of_key(history: History, key: str) -> Iterator[tuple[Entry, bytes 
             yield source, row.subject
 
 
-def review_causes(source: Entry, state: ReviewState, build: Entry | None) -> Iterator[Cause]:
+def review_causes(source: Entry, state: ReviewState) -> Iterator[Cause]:
     """The source's review state when the build was recorded, as a cause where it blocks."""
-    if state.state in (State.ACCEPTED, State.ACCEPTED_WITH_LIMITS):
-        return
     label = source.event.name
-    gate = ""
-    if build is not None:
-        p = build.event.payload
-        if p.get("forced"):
-            gate = "; the build was forced past the gates: " + "; ".join(p.get("findings", ()))
-        elif p.get("gate") == "not_run":
-            gate = "; the build ran no gates"
     if state.state is State.QUARANTINED and state.quarantine is not None:
         q = state.quarantine.event.payload
         trigger = q.get("trigger") or q.get("note") or "a quarantining review"
         yield Cause(
             "source-quarantined",
-            f"{label} was quarantined when the build was recorded ({trigger}){gate}",
+            f"{label} was quarantined when the build was recorded ({trigger})",
             (state.quarantine.digest,),
         )
     elif state.state is State.REJECTED:
-        yield Cause("source-rejected", f"{label} was rejected when the build was recorded{gate}")
+        yield Cause("source-rejected", f"{label} was rejected when the build was recorded")
     elif state.state is State.NEVER_REVIEWED:
         yield Cause(
-            "source-unreviewed",
-            f"{label} had never been reviewed when the build was recorded{gate}",
+            "source-unreviewed", f"{label} had never been reviewed when the build was recorded"
         )
+
+
+def gate_causes(build: Entry) -> Iterator[Cause]:
+    """A build recorded past gates that blocked it, or without running any."""
+    p = build.event.payload
+    if p.get("forced"):
+        yield Cause(
+            "build-forced",
+            f"build {p['name']} was recorded past the gates that blocked it: "
+            + "; ".join(p.get("findings", ())),
+            (build.digest,),
+        )
+    elif p.get("gate") == "not_run":
+        yield Cause("gates-not-run", f"build {p['name']} ran no gates", (build.digest,))

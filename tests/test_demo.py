@@ -1,0 +1,157 @@
+"""`mlprov demo` end to end: its key claims checked against the ledger it leaves, and each
+figure it prints checked to be the ledger's."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from huggingface_hub import ModelCard
+from tests.test_cli import assert_error, mlprov, ok
+
+from mlprov.card import searchable_line
+from mlprov.demo import Demo, Section, run
+from mlprov.demo.story import DATASET, EXPORT, NEW_LIST, OLD_LIST
+from mlprov.digest import Digest
+from mlprov.errors import ConflictError
+from mlprov.explain import build_facts, explain
+from mlprov.ledger import Ledger
+from mlprov.policy import check
+from mlprov.review import State, status_of
+from mlprov.triage import triage
+from mlprov.why import why
+
+
+@pytest.fixture(scope="module")
+def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[Demo, list[Section], Ledger]:
+    sections: list[Section] = []
+    directory = tmp_path_factory.mktemp("demo") / "incident"
+    demo = run(directory, sections.append)
+    return demo, sections, Ledger.open(cwd=directory)
+
+
+def printed(sections: list[Section], prefix: str) -> str:
+    return "\n".join(line for s in sections if s.title.startswith(prefix) for line in s.lines)
+
+
+def test_v7_holds_the_asker_because_it_used_the_older_list(story: tuple) -> None:
+    demo, sections, ledger = story
+    answer = why(ledger, demo.v7, subject=demo.asker)
+    assert answer.present is True
+    root = bytes.fromhex(Digest(answer.dataset.event.payload["record_root"]).hex)
+    for proof in answer.proofs:
+        proof.proof.verify(root)
+    codes = [c.code for c in answer.causes]
+    assert codes[0] == "stale-list" and "build-forced" in codes
+    stale = answer.causes[0].text
+    assert f"used {OLD_LIST}" in stale and NEW_LIST in stale
+    assert stale in printed(sections, "5. mlprov why")  # printed as the ledger answers
+
+
+def test_v7_was_forced_past_the_opt_out_gate_and_the_override_is_recorded(story: tuple) -> None:
+    demo, sections, _ = story
+    payload = demo.v7.event.payload
+    assert payload["forced"] is True and payload["gate"] == "blocked"
+    assert any(f.startswith("MPG005") for f in payload["findings"])
+    for finding in payload["findings"]:
+        assert finding in printed(sections, "4. Training")
+
+
+def test_v8_proves_the_asker_out_and_passed_its_gates(story: tuple) -> None:
+    demo, sections, ledger = story
+    answer = why(ledger, demo.v8, subject=demo.asker)
+    assert answer.present is False
+    [proof] = [p for p in answer.proofs if p.proof.kind == "subject"]
+    proof.proof.verify(bytes.fromhex(Digest(answer.dataset.event.payload["record_root"]).hex))
+    assert all(t.removed_by and t.removed_by.name == "opt-out-removal-v3" for t in answer.trails)
+    payload = demo.v8.event.payload
+    assert payload["gate"] == "passed" and not payload.get("forced")
+    assert check(ledger, payload["dataset"], "training") == []
+    assert "No: the subject" in printed(sections, "11. mlprov why")
+
+
+def test_the_quarantine_blocked_a_retrain_and_was_released_with_evidence(story: tuple) -> None:
+    demo, sections, ledger = story
+    state = status_of(ledger, EXPORT)
+    assert state.state is State.ACCEPTED_WITH_LIMITS and state.release is not None
+    moves = [e.event.type.value for e in state.history]
+    assert moves == ["review", "quarantine", "release"]
+    quarantine = state.history[1]
+    blocked = check(
+        ledger,
+        demo.v7.event.payload["dataset"],
+        "training",
+    )
+    # After the release the export no longer blocks, but the v7 data still holds opt-outs.
+    assert any(str(f).startswith("MPG005") for f in blocked)
+    assert quarantine.digest.short in printed(sections, "7. Quarantine")
+    assert "MPG002" in printed(sections, "7. Quarantine")  # it blocked while it was open
+
+
+def test_every_printed_step_count_is_the_ledgers(story: tuple) -> None:
+    demo, sections, ledger = story
+    for build, title in ((demo.v7, "3. Pipeline v7"), (demo.v8, "8. Pipeline v8")):
+        text = printed(sections, title)
+        for entry in ledger.trace(build.event.payload["dataset"]):
+            if entry.event.type.value != "transform":
+                continue
+            p = entry.event.payload
+            c = p["counts"]
+            line = (
+                f"step {p['step']} {p['name']}: {c['in']:,} in, removed {c['removed']:,}, "
+                f"changed {c['changed']:,}"
+            )
+            assert line in text
+        dataset = ledger.get(build.event.payload["dataset"])
+        assert f"{dataset.event.payload['record_count']:,} records" in text
+
+
+def test_the_triage_diff_card_and_sentence_printed_are_the_ledgers(story: tuple) -> None:
+    demo, sections, ledger = story
+    rows = triage(ledger, demo.v7).rows
+    text = printed(sections, "6. Triage")
+    assert all(f"{r.question} {r.answer}" in text for r in rows)
+    assert [r.answer for r in rows][2] == "partially"  # exclusion ran with an older list
+    diff_text = printed(sections, "10. What changed")
+    assert f"source-reversioned: opt-out-list: {OLD_LIST} -> {NEW_LIST}" in diff_text
+    assert "transform-reversioned: opt-out-removal: opt-out-removal-v2 -> opt-out-removal-v3" in (
+        diff_text
+    )
+    assert demo.card is not None
+    card = demo.card.read_text(encoding="utf-8")
+    line = searchable_line(build_facts(ledger, demo.v8))
+    assert line in card and line in printed(sections, "12. Model card")
+    parsed = ModelCard(card)
+    assert parsed.data.to_dict()["mlprov"]["build"] == "support-classifier-v8"
+    assert parsed.data.to_dict()["license"] == "other"
+    assert explain(ledger, demo.v7).sentence in printed(sections, "12. Model card")
+
+
+def test_the_ledger_verifies_and_the_data_credits_its_packages(story: tuple) -> None:
+    _, sections, ledger = story
+    found = ledger.verify(ledger.trusted_keys())
+    assert found.ok and found.covered == found.events == ledger.size
+    assert f"{found.events} events" in printed(sections, "13. Verify")
+    data = printed(sections, "1. The data")
+    assert "chatterbot-corpus" in data and "BSD License" in data
+    assert "Faker" in data and "MIT License" in data
+    export = next(ledger.entries(type="source", name=EXPORT))
+    assert f"{export.event.payload['record_count']:,} support tickets" in data
+    assert ledger.entries(type="dataset", name=DATASET)
+
+
+def test_a_second_run_in_the_same_folder_is_refused(story: tuple) -> None:
+    demo, _, _ = story
+    with pytest.raises(ConflictError, match="already holds a ledger"):
+        run(demo.directory, lambda s: None)
+
+
+def test_readmes_first_command_runs_and_leaves_a_ledger_to_explore(tmp_path: Path) -> None:
+    out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path)))  # exactly as README runs it
+    assert "[stale-list]" in out and "verify: ok" in out
+    [where] = tmp_path.glob("mlprov-demo.*")
+    assert f"cd {where}" in out
+    log = json.loads(ok(mlprov("log", "--type", "build", "--json", cwd=where)))
+    assert {e["payload"]["name"] for e in log} == {"support-classifier-v7", "support-classifier-v8"}
+    assert_error(mlprov("demo", "--dir", where, cwd=tmp_path), 5, "already holds a ledger")
