@@ -228,6 +228,30 @@ class _Story:
         )
         self.say(title, *lines, note)
 
+    def list_note(self, run: _Run) -> str:
+        """Which list the opt-out step used, and whether a newer one was recorded before it."""
+        for entry in self.ledger.trace(run.dataset.digest):
+            p = entry.event.payload
+            used = [u for u in p.get("used", ()) if u.get("role") == "using"]
+            if entry.event.type.value != "transform" or not used:
+                continue
+            listing = self.ledger.get(used[0]["event"])
+            name = listing.event.payload["name"]
+            newer = [
+                e
+                for e in self.ledger.entries(type="source")
+                if e.event.payload["name"] == name
+                and e.seq > listing.seq
+                and e.event.recorded_at < p["started_at"]
+            ]
+            if newer:
+                return (
+                    f"{p['name']} used {listing.event.name}, though {newer[-1].event.name} "
+                    "had been recorded before it ran"
+                )
+            return f"{p['name']} used {listing.event.name}, the newest recorded when it ran"
+        return "no step removed opt-outs"
+
     def build(self, name: str, run: _Run) -> tuple[Entry, float, list[str]]:
         """Train and record the build; a build the gates block is recorded as forced, as
         the May team did, with the findings it overrode."""
@@ -297,11 +321,12 @@ class _Story:
             actor=PRIVACY,
         )
         findings = check(self.ledger, run.dataset, "training")
+        q = entry.event.payload
         self.say(
             "7. Quarantine",
-            f"{EXPORT} quarantined ({entry.digest.short}): blocks training and "
-            "benchmark-publication until opt-out-removal evidence and a reviewer status are "
-            "attached",
+            f"{EXPORT} quarantined ({entry.digest.short}) because: {q['trigger']}",
+            f"blocked: {', '.join(q['blocked_use'])}; allowed: {', '.join(q['allowed_use'])}; "
+            f"until: {q['exit_condition']}",
             f"check {DATASET} v7 --use training: {'blocked' if findings else 'clear'}",
             *(f"  {f}" for f in findings),
         )
@@ -409,11 +434,7 @@ def run(directory: Path, report: Callable[[Section], None]) -> Demo:
     story.the_data(paths)
     story.sources(paths)
     v7_run = story.pipeline("v7", paths)
-    story.describe_run(
-        "3. Pipeline v7, as run in May",
-        v7_run.dataset,
-        f"the opt-out step used {OLD_LIST}, though {NEW_LIST} was already recorded",
-    )
+    story.describe_run("3. Pipeline v7, as run in May", v7_run.dataset, story.list_note(v7_run))
     v7 = story.train_v7(v7_run)
     who = story.data.asker
     story.say(
