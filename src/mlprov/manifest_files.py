@@ -15,13 +15,12 @@ card — and anyone can re-hash the file to check it.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 
+from mlprov import blobs
 from mlprov.digest import Digest, canonical_json, digest_file
-from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.errors import InputError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
 from mlprov.manifest import Manifest, from_ledger, read
@@ -130,36 +129,16 @@ def freeze(ledger: Ledger, dataset: Entry) -> Digest:
     """Save the manifest of `dataset` as the ledger sees it now; return its digest."""
     manifest = from_ledger(ledger, dataset).model_copy(update={"builds": ()})
     data = canonical_json(manifest.model_dump(mode="json", exclude_none=True))
-    digest = Digest.of_bytes(data)
-    directory = ledger.blobs_dir
-    path = directory / f"{digest.hex}.manifest.json"
-    if not path.exists():  # content-addressed: an existing file holds these bytes
-        directory.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-    return digest
+    return blobs.put(ledger.blobs_dir, data, ".manifest.json")
 
 
 def frozen(ledger: Ledger, digest: Digest | str) -> Manifest:
     """A frozen manifest, checked against its digest."""
-    digest = Digest(digest)
-    path = ledger.blobs_dir / f"{digest.hex}.manifest.json"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(
-            f"the frozen manifest {digest.short} is not in {path.parent}",
-            "it is written beside the record sets when the build is recorded",
-        ) from None
-    if Digest.of_bytes(data) != digest:
-        raise IntegrityError(
-            f"{path.name} does not match its digest",
-            "the file was altered; restore it from a trusted copy",
-        )
+    data = blobs.get(
+        ledger.blobs_dir,
+        digest,
+        ".manifest.json",
+        "the frozen manifest",
+        "it is written beside the record sets when the build is recorded",
+    )
     return Manifest.model_validate_json(data)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mlprov.capture.build import recorded
+from mlprov.capture.build import trained_on
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.gates import optout_lists
@@ -70,16 +70,8 @@ class Triage:
 
 def triage(ledger: Ledger, ref: Entry | Digest | str) -> Triage:
     """The triage table of a build or dataset (by name or digest)."""
-    target = recorded(ledger, ref, ("build", "dataset"))
-    dataset = target
-    if target.event.type.value == "build":
-        link = target.event.payload.get("dataset")
-        if link is None:
-            raise InputError(
-                f"build {target.event.name} names no dataset",
-                "record builds with `ledger.build(..., dataset=...)`",
-            )
-        dataset = ledger.get(link)
+    build, dataset = trained_on(ledger, ref)
+    target = build or dataset
     rows = (
         _file_changed(ledger, dataset),
         _sources_allowed(ledger, dataset),

@@ -25,7 +25,7 @@ from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
 from mlprov.manifest_files import freeze
 
-__all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded"]
+__all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded", "trained_on"]
 
 P = ParamSpec("P")
 
@@ -61,6 +61,20 @@ def recorded(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) 
             f"give a {wanted} by name or digest",
         )
     return entry
+
+
+def trained_on(ledger: Ledger, ref: Entry | Digest | str) -> tuple[Entry | None, Entry]:
+    """A build and the dataset it names, or (None, the dataset) when `ref` is a dataset."""
+    target = recorded(ledger, ref, ("build", "dataset"))
+    if target.event.type.value == "dataset":
+        return None, target
+    link = target.event.payload.get("dataset")
+    if link is None:
+        raise InputError(
+            f"build {target.event.name} names no dataset: it has no recorded training set",
+            "record builds with `ledger.build(..., dataset=...)`",
+        )
+    return target, ledger.get(link)
 
 
 def _by_name(ledger: Ledger, name: str, types: tuple[str, ...]) -> Entry | None:

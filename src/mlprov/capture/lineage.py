@@ -18,8 +18,6 @@ names the key of the record kept in its place (`duplicate_of`), when the step sa
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -29,8 +27,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlprov import blobs
 from mlprov.digest import Digest
-from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.errors import InputError
 from mlprov.records.hashing import as_array, as_matrix
 from mlprov.records.readers import digest_rows
 from mlprov.records.sets import RecordSet
@@ -224,37 +223,18 @@ class Changes:
             return None
         sink = pa.BufferOutputStream()  # hashed and written from memory: one pass
         pq.write_table(self.table, sink)
-        data = sink.getvalue()
-        digest = Digest.of_bytes(data)
-        path = directory / f"{digest.hex}.changes.parquet"
-        if not path.exists():  # content-addressed: an existing file holds these bytes
-            directory.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-            try:
-                with os.fdopen(fd, "wb") as out:
-                    out.write(data)
-                os.replace(tmp, path)
-            except BaseException:
-                Path(tmp).unlink(missing_ok=True)
-                raise
-        return digest
+        return blobs.put(directory, sink.getvalue().to_pybytes(), ".changes.parquet")
 
 
 def load_changes(directory: Path, digest: Digest) -> pa.Table:
     """A step's saved changes, checked against the digest its event recorded."""
-    path = directory / f"{digest.hex}.changes.parquet"
-    try:
-        data = path.read_bytes()
-    except FileNotFoundError:
-        raise NotFoundError(
-            f"the changes file {path.name} is not in {directory}",
-            "it is written beside the record sets by the run that recorded the step",
-        ) from None
-    if Digest.of_bytes(data) != digest:
-        raise IntegrityError(
-            f"{path.name} does not match the digest its step recorded",
-            "the file was altered; restore it from a trusted copy",
-        )
+    data = blobs.get(
+        directory,
+        digest,
+        ".changes.parquet",
+        "the changes file",
+        "it is written beside the record sets by the run that recorded the step",
+    )
     table = pq.read_table(pa.BufferReader(data))
     for field in CHANGES_SCHEMA:  # a file written before a column existed: that column empty
         if field.name not in table.column_names:

@@ -159,14 +159,18 @@ class _Story:
             chats = p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
             listing = OLD_LIST if version == "v7" else NEW_LIST
             optout = p.source(str(paths[listing]), listing, **_LIST_FACTS)
-            if version == "v8":
-                chats = p.exclude(
-                    "opt-out-removal-v3",
-                    chats,
+
+            def remove_opt_outs(name: str, data: pa.Table) -> pa.Table:
+                return p.exclude(
+                    name,
+                    data,
                     using=optout,
                     on="customer_email",
                     purpose="remove every ticket of a customer who objected",
                 )
+
+            if version == "v8":
+                chats = remove_opt_outs("opt-out-removal-v3", chats)
             chats = p.transform(
                 "normalize-v1",
                 steps.normalize,
@@ -182,13 +186,7 @@ class _Story:
                 purpose="keep contact details out of the model",
             )
             if version == "v7":
-                chats = p.exclude(
-                    "opt-out-removal-v2",
-                    chats,
-                    using=optout,
-                    on="customer_email",
-                    purpose="remove every ticket of a customer who objected",
-                )
+                chats = remove_opt_outs("opt-out-removal-v2", chats)
             dupes, kept = steps.near_duplicates(chats, 0.84)
             chats = p.exclude(
                 "dedupe-v2",

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import orjson
 
-from mlprov.capture.build import recorded
+from mlprov.capture.build import trained_on
 from mlprov.digest import Digest
 from mlprov.errors import InputError
 from mlprov.ledger.events import Entry
@@ -216,18 +216,7 @@ def why(
     """Answer for a build (or a dataset): is the record or subject in its training set, how
     did it get there or where was it removed, and why (see the module doc)."""
     query = _query(ledger, subject, key, record, digest)
-    entry = recorded(ledger, target, ("build", "dataset"))
-    build = entry if entry.event.type.value == "build" else None
-    if build is not None:
-        link = build.event.payload.get("dataset")
-        if link is None:
-            raise InputError(
-                f"build {build.event.name} names no dataset: there is no training set to search",
-                "record builds with `ledger.build(..., dataset=...)`",
-            )
-        dataset = ledger.get(link)
-    else:
-        dataset = entry
+    build, dataset = trained_on(ledger, target)
     history = History(ledger, dataset)
     records = history.record_set(dataset)
     final = _matches(records, query) if records is not None else []
