@@ -67,7 +67,8 @@ class Package:
         return cls(name, field("Version"), licence, field("Author") or "not stated")
 
     def __str__(self) -> str:
-        return f"{self.name} {self.version} ({self.license}, by {self.author})"
+        by = f", by {self.author}" if self.author != "not stated" else ""
+        return f"{self.name} {self.version} ({self.license}{by})"
 
 
 @dataclass(frozen=True)

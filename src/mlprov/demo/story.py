@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from mlprov.demo import steps
-from mlprov.demo.data import SEED, DemoData, load
+from mlprov.demo.data import SEED, DemoData, Package, load
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, GateBlocked
 from mlprov.ledger.events import Entry
@@ -283,7 +283,8 @@ class _Story:
             f"build {build.event.name} {build.digest.short}: artifact "
             f"{Digest(p['artifact_digest']).short} ({p['artifact_files']} files), "
             f"manifest {Digest(p['manifest_digest']).short}, forced: {bool(p.get('forced'))}",
-            f"holdout accuracy {accuracy:.1%} on {run.held.num_rows:,} tickets",
+            f"holdout accuracy {accuracy:.1%} on {run.held.num_rows:,} tickets, "
+            f"with {Package.of('scikit-learn')}",
         ]
         self.say("4. Training support-classifier-v7", *lines)
         return build
