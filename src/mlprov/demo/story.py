@@ -84,8 +84,9 @@ class _Story:
     def __init__(self, directory: Path, report: Callable[[Section], None]) -> None:
         self.dir = directory
         self.report = report
+        self.data: DemoData = load()  # first: a missing extra leaves no half-made ledger
+        self.classifier = Package.of("scikit-learn")
         self.ledger = Ledger.init(directory)
-        self.data: DemoData = load()
         self.demo = Demo(directory, asker=self.data.asker["email"])
 
     def say(self, title: str, *lines: str) -> None:
@@ -284,7 +285,7 @@ class _Story:
             f"{Digest(p['artifact_digest']).short} ({p['artifact_files']} files), "
             f"manifest {Digest(p['manifest_digest']).short}, forced: {bool(p.get('forced'))}",
             f"holdout accuracy {accuracy:.1%} on {run.held.num_rows:,} tickets, "
-            f"with {Package.of('scikit-learn')}",
+            f"with {self.classifier}",
         ]
         self.say("4. Training support-classifier-v7", *lines)
         return build
@@ -427,7 +428,6 @@ def run(directory: Path, report: Callable[[Section], None]) -> Demo:
             f"{directory} already holds a ledger: the demo runs once per folder",
             f"explore it (cd {directory}; mlprov log), or give another --dir",
         )
-    directory.mkdir(parents=True, exist_ok=True)
     story = _Story(directory, report)
     paths = story.files()
     story.the_data(paths)
