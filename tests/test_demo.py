@@ -46,7 +46,7 @@ def test_v7_holds_the_asker_because_it_used_the_older_list(story: tuple) -> None
     assert codes[0] == "stale-list" and "build-forced" in codes
     stale = answer.causes[0].text
     assert f"used {OLD_LIST}" in stale and NEW_LIST in stale
-    assert stale in printed(sections, "5. mlprov why")  # printed as the ledger answers
+    assert stale in printed(sections, "5. A customer asks")  # printed as the ledger answers
 
 
 def test_v7_was_forced_past_the_opt_out_gate_and_the_override_is_recorded(story: tuple) -> None:
@@ -68,7 +68,7 @@ def test_v8_proves_the_asker_out_and_passed_its_gates(story: tuple) -> None:
     payload = demo.v8.event.payload
     assert payload["gate"] == "passed" and not payload.get("forced")
     assert check(ledger, payload["dataset"], "training") == []
-    assert "No: the subject" in printed(sections, "11. mlprov why")
+    assert "No: the subject" in printed(sections, "11. The customer")
 
 
 def test_the_quarantine_blocked_a_retrain_and_was_released_with_evidence(story: tuple) -> None:

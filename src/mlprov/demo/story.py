@@ -290,12 +290,13 @@ class _Story:
         self.say("4. Training support-classifier-v7", *lines)
         return build
 
-    def asks(self, build: Entry, chapter: str) -> Any:
+    def asks(self, build: Entry, chapter: str, *before: str) -> Any:
         from mlprov.why import why
 
         who = self.data.asker
         answer = why(self.ledger, build, subject=who["email"])
-        self.say(chapter, *_answer_lines(answer))
+        command = f"$ mlprov why --model {build.event.name} --subject {who['email']}"
+        self.say(chapter, *before, command, *_answer_lines(answer))
         return answer
 
     def triage(self, build: Entry) -> None:
@@ -436,17 +437,17 @@ def run(directory: Path, report: Callable[[Section], None]) -> Demo:
     story.describe_run("3. Pipeline v7, as run in May", v7_run.dataset, story.list_note(v7_run))
     v7 = story.train_v7(v7_run)
     who = story.data.asker
-    story.say(
+    story.asks(
+        v7,
         "5. A customer asks",
         f'{who["name"]} <{who["email"]}>: "I opted out. Why was my ticket used to train '
         'support-classifier-v7?"',
     )
-    story.asks(v7, "5. mlprov why --model support-classifier-v7 --subject " + who["email"])
     story.triage(v7)
     quarantine = story.quarantine(v7_run)
     v8 = story.fix(paths, quarantine)
     story.diff(v7, v8)
-    story.asks(v8, "11. mlprov why --model support-classifier-v8 --subject " + who["email"])
+    story.asks(v8, "11. The customer, in the retrained model")
     card = story.card(v7, v8)
     story.verify()
     story.demo.v7, story.demo.v8, story.demo.card = v7, v8, card
