@@ -102,7 +102,7 @@ def test_hmac_of_distinct_values_survives_hash_collisions(monkeypatch: pytest.Mo
 
 
 def _child(queue: multiprocessing.Queue) -> None:  # type: ignore[type-arg]
-    queue.put(hashing.sha256(pa.array([b"abc"])).to_pylist())
+    queue.put((hashing.sha256(pa.array([b"abc"])).to_pylist(), hashing._FUSION.usable()))
 
 
 def test_a_forked_process_gets_its_own_engine() -> None:
@@ -111,6 +111,22 @@ def test_a_forked_process_gets_its_own_engine() -> None:
     queue = context.Queue()
     child = context.Process(target=_child, args=(queue,))
     child.start()
-    got = queue.get(timeout=60)
+    got, fusion = queue.get(timeout=60)
     child.join(timeout=60)
     assert got == [hashlib.sha256(b"abc").digest()]
+    assert fusion is False  # DataFusion's threads stayed in the parent: DuckDB hashed
+
+
+@pytest.mark.parametrize("engine", ["datafusion", "duckdb"])
+def test_each_engine_keeps_row_order_across_queries_and_pieces(
+    engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "duckdb":  # as in a child forked after DataFusion ran in its parent
+        monkeypatch.setattr(hashing._FUSION, "used_by", -2)
+    monkeypatch.setattr(hashing, "_QUERY_ROWS", 1000)
+    monkeypatch.setattr(hashing, "_MIN_PIECE_ROWS", 7)
+    rng = random.Random(5)
+    values = [rng.randbytes(rng.randint(0, 300)) for _ in range(4001)]
+    got = hashing.sha256(pa.array(values, pa.large_binary())).to_pylist()
+    assert got == [hashlib.sha256(v).digest() for v in values]
+    assert hashing._FUSION.usable() is (engine == "datafusion")

@@ -1,19 +1,25 @@
-"""Vectorised SHA-256 over Arrow binary columns, with DuckDB as the engine (ADR 0006).
+"""Vectorised SHA-256 over Arrow binary columns (ADR 0006).
 
 A Python ``hashlib`` call costs about a quarter of a microsecond of interpreter time
 whatever it hashes, and holds the GIL throughout for values under 2 KiB: for millions of
-record digests, leaf and node hashes, that overhead is the whole cost. DuckDB's
-``sha256()`` runs in C++ over whole Arrow batches, on every core, outside the GIL. It
-returns lowercase hex, which numpy turns back into raw bytes faster than SQL ``unhex``.
+record digests, leaf and node hashes, that overhead is the whole cost. So whole Arrow
+columns are hashed by an engine outside the GIL:
+
+- **Apache DataFusion** (``sha256()``, the Rust ``sha2`` crate, which uses the CPU's SHA
+  instructions where it has them) returns raw 32-byte digests. A column is cut into
+  pieces that threads hash on every core, each piece as one single-partition query (so
+  the digests come back in row order), registered for that query only.
+- **DuckDB** (``sha256()``, portable C++, lowercase hex that numpy turns back into bytes)
+  hashes in a process forked after DataFusion ran in its parent, whose worker threads do
+  not survive a ``fork``. DuckDB also gives the 64-bit ``hash64`` used for grouping.
 
 Everything here is plain SHA-256 over exactly the bytes given; what the bytes are (a
 record's canonical JSON, ``0x00 || digest``, ``K ^ ipad || subject``) is the caller's
 business, except for the RFC 9162 tree and RFC 2104 HMAC helpers at the end, which build
-their messages with numpy and hash each whole level or pass in one query.
+their messages with numpy and hash each whole level or pass at once.
 
-The engine is one private in-memory DuckDB connection per process, made on first use
-(a connection inherited through ``fork`` is never used); each thread queries through
-its own cursor on it.
+Each engine is private to the process and made on first use; each thread queries through
+its own DataFusion context or DuckDB cursor.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import duckdb
@@ -138,7 +145,89 @@ def _unhex(text: Matrix) -> Matrix:
     return paired.view(np.uint8)[::2].copy()
 
 
+class _Fusion:
+    """DataFusion contexts (one per thread), and the threads that hash pieces of a column."""
+
+    def __init__(self) -> None:
+        self._local = threading.local()
+        self._lock = threading.Lock()
+        self._pool: ThreadPoolExecutor | None = None
+        self.used_by = -1  # the process that started DataFusion's threads
+
+    def usable(self) -> bool:
+        """False in a child forked after DataFusion ran in its parent."""
+        return self.used_by in (-1, os.getpid())
+
+    def _context(self) -> Any:
+        context = getattr(self._local, "context", None)
+        if context is None:
+            from datafusion import SessionConfig, SessionContext
+
+            config = SessionConfig().with_target_partitions(1)  # one partition: row order
+            context = self._local.context = SessionContext(config)
+        return context
+
+    def _hash_piece(self, piece: pa.Array, out: Matrix) -> None:
+        from datafusion import col
+        from datafusion import functions as f
+
+        context = self._context()
+        batch = pa.RecordBatch.from_arrays([piece], names=["v"])
+        frame = context.create_dataframe([[batch]], name="piece")
+        try:  # a registered table lives as long as its context: drop it after the query
+            batches = frame.select(f.sha256(col("v"))).collect()
+        finally:
+            context.deregister_table("piece")
+        row = 0
+        for done in batches:
+            row += _raw_into(done.column(0), out[row:])
+        if row != len(piece):
+            raise RuntimeError(f"DataFusion hashed {row} of {len(piece)} values")
+
+    def hash_into(self, values: pa.Array, out: Matrix) -> None:
+        self.used_by = os.getpid()
+        pieces = _pieces(values)
+        if len(pieces) == 1:
+            self._hash_piece(values, out)
+            return
+        starts = np.cumsum([0] + [len(p) for p in pieces])
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(_ENGINE.threads, thread_name_prefix="sha256")
+            pool = self._pool
+        # The calling thread hashes one piece itself: a busy pool only slows it down.
+        futures = [
+            pool.submit(self._hash_piece, piece, out[starts[i] : starts[i + 1]])
+            for i, piece in enumerate(pieces[1:], start=1)
+        ]
+        self._hash_piece(pieces[0], out[: starts[1]])
+        for future in futures:
+            future.result()
+
+
+def _raw_into(digests: pa.Array, out: Matrix) -> int:
+    """Copy a binary column of 32-byte digests into the first rows of ``out``."""
+    n = len(digests)
+    if n == 0:
+        return 0
+    if digests.null_count or not pa.types.is_binary(digests.type):
+        raise RuntimeError(f"DataFusion's sha256 gave {digests.type}, or nulls")
+    offsets = np.frombuffer(digests.buffers()[1], dtype=np.int32)[digests.offset :]
+    start, end = int(offsets[0]), int(offsets[n])
+    if end - start != DIGEST_SIZE * n:
+        raise RuntimeError("DataFusion's sha256 gave a digest that is not 32 bytes")
+    data = np.frombuffer(digests.buffers()[2], dtype=np.uint8)[start:end]
+    out[:n] = data.reshape(n, DIGEST_SIZE)
+    return n
+
+
+_FUSION = _Fusion()
+
+
 def _query(values: pa.Array, out: Matrix) -> None:
+    if _FUSION.usable():
+        _FUSION.hash_into(values, out)
+        return
     table = pa.Table.from_batches(
         [pa.RecordBatch.from_arrays([piece], names=["v"]) for piece in _pieces(values)]
     )
