@@ -33,6 +33,7 @@ rejected              —            —                     —         —    
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -218,9 +219,27 @@ def _newest(ledger: Ledger, kind: str, name: str) -> Entry | None:
     return found[0] if found else None
 
 
+# Each ledger's reviews by target, and the log size they were read at: one scan serves
+# every status asked while nothing is appended (an audit asks one per source).
+_REVIEWS: weakref.WeakKeyDictionary[Ledger, tuple[int, dict[str, list[Entry]]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _reviews_of(ledger: Ledger, target: Digest) -> list[Entry]:
+    size = ledger.size
+    cached = _REVIEWS.get(ledger)
+    if cached is None or cached[0] != size:
+        index: dict[str, list[Entry]] = {}
+        for e in ledger.entries(type="review"):
+            index.setdefault(e.event.payload["target"], []).append(e)
+        cached = _REVIEWS[ledger] = (size, index)
+    return list(cached[1].get(str(target), ()))
+
+
 def _events(ledger: Ledger, target: Entry, as_of: int | None = None) -> list[Entry]:
     """The target's reviews, quarantines and releases, in log order (up to seq `as_of`)."""
-    found = [e for e in ledger.entries(type="review") if e.event.payload["target"] == target.digest]
+    found = _reviews_of(ledger, target.digest)
     label = target.event.name
     if label is not None:
         if target.event.type.value == "source":
