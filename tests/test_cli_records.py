@@ -207,6 +207,9 @@ def test_sets_diff(home: Path) -> None:
         (["--key", "customer"], "have the same key"),
         (["--subject", "nope"], "has no column 'nope'"),
         (["--name", "no-version"], "is not NAME@VERSION"),
+        (["--acquisition", "scraped"], "acquisition"),
+        (["--copyright", "maybe"], "copyright"),
+        (["--collected", "2024-01"], "is not START..END"),
     ],
 )
 def test_bad_fingerprint_input_records_nothing(home: Path, args: list[str], message: str) -> None:
@@ -232,3 +235,42 @@ def test_missing_and_unknown_targets(home: Path) -> None:
     assert two.returncode == 3 and "exactly one of" in two.stderr
     none = mlprov("prove", "--in", "chats@v1", cwd=home)
     assert none.returncode == 3 and "exactly one of" in none.stderr
+
+
+def test_fingerprint_records_the_facts_the_disclosures_ask_for(home: Path) -> None:
+    run = mlprov(
+        "fingerprint",
+        "v1.parquet",
+        "--name",
+        "chats@facts",
+        "--collected",
+        "2024-01..ongoing",
+        "--acquisition",
+        "user",
+        "--purpose",
+        "answering support requests",
+        "--modality",
+        "text",
+        "--language",
+        "en",
+        "--language",
+        "de",
+        "--description",
+        "support tickets",
+        "--copyright",
+        "protected",
+        "--no-aggregate-consumer-info",
+        cwd=home,
+    )
+    assert run.returncode == 0, run.stderr
+    with Ledger.open(cwd=home) as ledger:
+        payload = next(ledger.entries(name="chats@facts")).event.payload
+    assert list(payload["collected"]) == ["2024-01", "ongoing"]
+    assert (payload["acquisition"], payload["modality"], payload["copyright"]) == (
+        "user",
+        "text",
+        "protected",
+    )
+    assert list(payload["languages"]) == ["en", "de"]
+    assert payload["aggregate_consumer_info"] is False
+    assert payload["purpose"] == "answering support requests"

@@ -193,7 +193,7 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     from mlprov.ledger import Ledger
 
     blocks = [code for lang, code in fenced_blocks(section("## Python")) if lang == "python"]
-    assert len(blocks) == 1
+    assert len(blocks) == 2
     for var in ("MLPROV_STORE", "MLPROV_KEYS"):
         monkeypatch.delenv(var, raising=False)
     Ledger.init(tmp_path).close()
@@ -207,3 +207,23 @@ def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPa
         assert proof.event == namespace["src"].digest
     finally:
         ledger.close()
+
+
+def test_readme_answers_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+    import sys
+
+    from mlprov.ledger import Ledger
+
+    blocks = [code for lang, code in fenced_blocks(section("## Python")) if lang == "python"]
+    for var in ("MLPROV_STORE", "MLPROV_KEYS"):
+        monkeypatch.delenv(var, raising=False)
+    Ledger.init(tmp_path).close()
+    monkeypatch.chdir(tmp_path)
+    example = ROOT / "examples" / "pipeline.py"
+    subprocess.run([sys.executable, str(example)], check=True, capture_output=True)
+    with Ledger.open(cwd=tmp_path) as ledger:
+        namespace: dict[str, Any] = {"ledger": ledger}
+        exec(compile(blocks[1], "README.md", "exec"), namespace)
+        assert "opt-out-removal-v2" in namespace["sentence"]
+        assert namespace["proofs"] and "AB 2013" in namespace["disclosure"]

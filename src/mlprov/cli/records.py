@@ -48,6 +48,22 @@ def _row_count(path: Path) -> int | None:
         return None  # the reader will say what is wrong with the file
 
 
+def _check_facts(name: str, version: str, facts: dict[str, Any]) -> None:
+    from pydantic import ValidationError
+
+    from mlprov.ledger.events import validation_message
+    from mlprov.ledger.payloads import SourcePayload
+
+    given = {k: v for k, v in facts.items() if v is not None}
+    try:
+        SourcePayload(name=name, version=version, **given)
+    except ValidationError as exc:
+        raise InputError(
+            f"invalid source facts: {validation_message(exc, 'source')}",
+            "see `mlprov fingerprint --help` for the values each option takes",
+        ) from None
+
+
 def fingerprint(
     path: Annotated[Path, typer.Argument(help="Parquet, JSONL, CSV (with --schema) or Arrow.")],
     name: Annotated[str, typer.Option(help="The source as NAME@VERSION.")],
@@ -60,11 +76,31 @@ def fingerprint(
     license: Annotated[str | None, typer.Option(help="SPDX id or licence text.")] = None,
     owner: Annotated[str | None, typer.Option(help="Who answers for the source.")] = None,
     personal_data: Annotated[bool | None, typer.Option(help="Does it hold personal data?")] = None,
+    collected: Annotated[
+        str | None, typer.Option(help="Collection period START..END (END may be `ongoing`).")
+    ] = None,
+    acquisition: Annotated[
+        str | None,
+        typer.Option(help="public, licensed, purchased, crawled, user, synthetic or other."),
+    ] = None,
+    purpose: Annotated[str | None, typer.Option(help="Why the data was collected.")] = None,
+    modality: Annotated[str | None, typer.Option(help="text, image, audio, video, ...")] = None,
+    language: Annotated[
+        list[str] | None, typer.Option(help="A language of the data; repeatable.")
+    ] = None,
+    description: Annotated[str | None, typer.Option(help="What its data points are.")] = None,
+    copyright: Annotated[
+        str | None, typer.Option(help="protected, public_domain or mixed.")
+    ] = None,
+    aggregate_consumer_info: Annotated[
+        bool | None, typer.Option(help="Does it hold aggregate consumer information?")
+    ] = None,
     actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Fingerprint a source and record it: byte digest, record count and record-set root."""
+    """Fingerprint a source and record it: byte digest, record count and record-set root,
+    with the facts given (those the disclosures of `mlprov report` ask for)."""
     from mlprov.records.fingerprint import fingerprint as take
 
     source_name, at, version = name.partition("@")
@@ -72,6 +108,25 @@ def fingerprint(
         raise InputError(f"{name!r} is not NAME@VERSION", "e.g. support-chat-export@2026-05-22")
     if not path.exists():
         raise NotFoundError(f"{path} does not exist", "check the path")
+    period = None
+    if collected is not None:
+        start, dots, end = collected.partition("..")
+        if not dots or not start.strip() or not end.strip():
+            raise InputError(
+                f"--collected {collected!r} is not START..END", "e.g. 2024-01..2026-05"
+            )
+        period = [start.strip(), end.strip()]
+    facts = {
+        "collected": period,
+        "acquisition": acquisition,
+        "purpose": purpose,
+        "modality": modality,
+        "languages": language or None,
+        "description": description,
+        "copyright": copyright,
+        "aggregate_consumer_info": aggregate_consumer_info,
+    }
+    _check_facts(source_name, version, facts)  # before reading: a typo costs no full read
     with Ledger.open(store) as ledger:
         hasher = ledger.subject_hasher() if subject else None
         total = _row_count(path)
@@ -92,6 +147,7 @@ def fingerprint(
             "license": license,
             "owner": owner,
             "personal_data": personal_data,
+            **facts,
             "uri": str(path),
             "byte_digest": found.byte_digest,
             "record_count": found.rows,
