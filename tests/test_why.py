@@ -320,3 +320,16 @@ def test_the_cli_answers_and_writes_checkable_proofs(incident: Incident, tmp_pat
     assert_error(
         mlprov("why", "--model", "no-such-build", "--key", "1", cwd=home), 3, "no-such-build"
     )
+
+
+def test_the_answers_are_the_same_on_every_store(ledger: Ledger) -> None:
+    """The conftest ledger runs on SQLite and on PostgreSQL."""
+    with ledger.pipeline("opt-out-intake") as p:
+        optout_list(p, OPT_OUT_NEW, "2026-05-22")
+    build = ledger.build("support-classifier-v7", dataset=v7_pipeline(ledger), gates=())
+    # Nobody reviewed the export here, and the answers say so too.
+    assert codes(why(ledger, build, subject="C2"))[:2] == ["source-unreviewed", "column-rewritten"]
+    assert codes(why(ledger, build, subject="C3"))[:2] == ["source-unreviewed", "stale-list"]
+    removed = why(ledger, build, subject="C1")
+    assert removed.present is False
+    check_proofs(removed)
