@@ -333,3 +333,14 @@ def test_the_answers_are_the_same_on_every_store(ledger: Ledger) -> None:
     removed = why(ledger, build, subject="C1")
     assert removed.present is False
     check_proofs(removed)
+
+
+def test_a_set_without_subjects_cannot_answer_for_a_person(tmp_path: Path) -> None:
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("p") as p:
+        chats = p.source(TICKETS, "support-chat-export@2026-05-22", key="ticket_id")
+        dataset = p.dataset(chats, "d")
+    answer = why(ledger, ledger.build("m", dataset=dataset, gates=()), subject="C1")
+    assert answer.present is None and answer.proofs == ()
+    assert any("records no subjects" in m for m in answer.missing)
+    assert why(ledger, dataset, key="1").present is True  # a record can still be found

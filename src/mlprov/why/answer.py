@@ -222,8 +222,15 @@ def why(
     final = _matches(records, query) if records is not None else []
     trails = [walk(history, s, r) for s, r in _origins(history, query, final)]
     proofs = _proofs(records, query, trails, final) if records is not None else []
+    present: bool | None
     if records is None:
         present = None
+    elif query.kind == "subject" and records.size and not records.subject_count:
+        present, proofs = None, []  # a set that names no subject cannot say whether it does
+        history.missing.append(
+            "the training set records no subjects (its pipeline named no subject column): "
+            "whether it holds this person's records cannot be told"
+        )
     elif query.kind == "subject":
         present = proofs[0].present
     else:
