@@ -344,3 +344,9 @@ def test_a_set_without_subjects_cannot_answer_for_a_person(tmp_path: Path) -> No
     assert answer.present is None and answer.proofs == ()
     assert any("records no subjects" in m for m in answer.missing)
     assert why(ledger, dataset, key="1").present is True  # a record can still be found
+
+
+def test_an_unknown_key_is_not_claimed_proven_absent(incident: Incident) -> None:
+    answer = why(incident.ledger, incident.v7, key="no-such-ticket")
+    assert answer.present is False and answer.proofs == () and answer.trails == ()
+    assert any("cannot be proven" in m for m in answer.missing)

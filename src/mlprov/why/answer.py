@@ -235,6 +235,11 @@ def why(
         present = proofs[0].present
     else:
         present = bool(final) or any(p.present for p in proofs)
+        if query.kind == "key" and not final:
+            history.missing.append(
+                "keys are kept beside the set, not committed to by its root: that no record "
+                "has this key cannot be proven (ask by --record or --subject for a proof)"
+            )
     as_of = build.seq if build is not None else dataset.seq
     sources = {
         t.source.digest: SourceState(t.source, status_of(ledger, t.source, as_of=as_of))
