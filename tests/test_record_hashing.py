@@ -41,16 +41,6 @@ def test_sha256_of_text_large_and_chunked_columns() -> None:
         hashing.sha256(pa.array([1, 2]))
 
 
-def test_many_queries_and_pieces_keep_row_order(monkeypatch: pytest.MonkeyPatch) -> None:
-    # Small limits, so that one call spans several queries of several pieces each.
-    monkeypatch.setattr(hashing, "_QUERY_ROWS", 1000)
-    monkeypatch.setattr(hashing, "_MIN_PIECE_ROWS", 7)
-    rng = random.Random(3)
-    values = [rng.randbytes(rng.randint(0, 90)) for _ in range(5003)]
-    got = hashing.sha256(pa.array(values, pa.binary())).to_pylist()
-    assert got == [hashlib.sha256(v).digest() for v in values]
-
-
 @settings(max_examples=100, deadline=None)
 @given(st.integers(0, 300), st.integers(0, 2**32))
 def test_level_by_level_root_equals_rfc_9162(size: int, seed: int) -> None:
