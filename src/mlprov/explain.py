@@ -28,6 +28,7 @@ from mlprov.digest import Digest
 from mlprov.errors import NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import trained_dataset
 from mlprov.manifest import Manifest, from_ledger
 from mlprov.manifest_files import frozen
 from mlprov.review import status_of
@@ -128,7 +129,7 @@ def build_facts(ledger: Ledger, ref: Entry | Digest | str) -> BuildFacts:
     build = recorded(ledger, ref, ("build",))
     p = build.event.payload
     digest = Digest(p["manifest_digest"]) if p.get("manifest_digest") else None
-    dataset = p.get("dataset") or p.get("manifest")
+    dataset = trained_dataset(p)
     manifest: Manifest | None = None
     basis: Basis = "no_dataset"
     if digest is not None:

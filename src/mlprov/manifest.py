@@ -49,7 +49,7 @@ from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 from mlprov.ledger.events import Entry, validation_message
 from mlprov.ledger.ledger import Ledger
-from mlprov.ledger.payloads import step_version
+from mlprov.ledger.payloads import step_version, trained_dataset
 from mlprov.review import State, status_of, target_of
 
 __all__ = [
@@ -61,6 +61,7 @@ __all__ = [
     "Manifest",
     "SourceRecord",
     "Step",
+    "builds_on",
     "dump",
     "from_ledger",
     "is_opt_out",
@@ -417,12 +418,17 @@ def _review(ledger: Ledger, entry: Entry, parts: list[Entry]) -> tuple[str, list
     return worst, limits, risks
 
 
+def builds_on(ledger: Ledger, dataset: Entry) -> list[Entry]:
+    """The builds recorded on a dataset, oldest first."""
+    found = ledger.entries(type="build")
+    return [b for b in found if trained_dataset(b.event.payload) == dataset.digest]
+
+
 def _builds(ledger: Ledger, entry: Entry) -> list[BuildRef]:
     found = []
-    for b in ledger.entries(type="build"):
+    for b in builds_on(ledger, entry):
         p = b.event.payload
-        if entry.digest in (p.get("dataset"), p.get("manifest")):
-            found.append(BuildRef(name=p["name"], event=b.digest, manifest=p.get("manifest")))
+        found.append(BuildRef(name=p["name"], event=b.digest, manifest=p.get("manifest")))
     return found
 
 

@@ -23,6 +23,7 @@ from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import GateBlocked, InputError, NotFoundError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import trained_dataset
 from mlprov.manifest_files import freeze
 
 __all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded", "trained_on"]
@@ -68,7 +69,7 @@ def trained_on(ledger: Ledger, ref: Entry | Digest | str) -> tuple[Entry | None,
     target = recorded(ledger, ref, ("build", "dataset"))
     if target.event.type.value == "dataset":
         return None, target
-    link = target.event.payload.get("dataset")
+    link = trained_dataset(target.event.payload)
     if link is None:
         raise InputError(
             f"build {target.event.name} names no dataset: it has no recorded training set",

@@ -142,7 +142,7 @@ def lint(
 
 def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     """A manifest file's contents, or the manifest of a recorded dataset or build."""
-    from mlprov.capture.build import recorded
+    from mlprov.capture.build import trained_on
     from mlprov.manifest import from_ledger, read
 
     path = Path(ref)
@@ -152,9 +152,7 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     if ledger is None:
         raise NotFoundError(f"{ref} is not a file, and there is no ledger to look it up in")
-    entry = recorded(ledger, ref, ("dataset", "build"))
-    if entry.event.type.value == "build":
-        entry = recorded(ledger, entry.event.payload["dataset"], ("dataset",))
+    _, entry = trained_on(ledger, ref)
     return f"{entry.event.name} ({entry.digest.short})", from_ledger(ledger, entry)
 
 

@@ -42,6 +42,7 @@ __all__ = [
     "Used",
     "step_base",
     "step_version",
+    "trained_dataset",
 ]
 
 
@@ -295,6 +296,13 @@ class BuildPayload(_Named):
     gate: Literal["passed", "blocked", "not_run"] | None = None
     forced: bool | None = None
     findings: tuple[Text, ...] = ()
+
+
+def trained_dataset(build: Mapping[str, Any]) -> Digest | None:
+    """The dataset event a build payload names: `dataset`, else the `manifest` (a dataset
+    recorded from a hand-written manifest); None if it names neither."""
+    link = build.get("dataset") or build.get("manifest")
+    return Digest(link) if link else None
 
 
 class EvaluationPayload(_Named):

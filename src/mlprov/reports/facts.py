@@ -20,14 +20,14 @@ from typing import Any, Final, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from mlprov.capture.build import recorded
+from mlprov.capture.build import recorded, trained_on
 from mlprov.digest import Digest
-from mlprov.errors import InputError, IntegrityError
+from mlprov.errors import IntegrityError
 from mlprov.gates import optout_lists
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
 from mlprov.ledger.payloads import SourcePayload, TransformPayload
-from mlprov.manifest import Manifest, SourceRecord, from_ledger, is_opt_out
+from mlprov.manifest import Manifest, SourceRecord, builds_on, from_ledger, is_opt_out
 from mlprov.reports.items import Item, filled, missing
 
 __all__ = [
@@ -225,16 +225,7 @@ class Facts:
 def gather(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) -> Facts:
     """The facts of the target `ref` (a name or digest), which must be one of `types`."""
     target = recorded(ledger, ref, types)
-    build = target if target.event.type.value == "build" else None
-    dataset = target
-    if build is not None:
-        link = build.event.payload.get("dataset") or build.event.payload.get("manifest")
-        if link is None:
-            raise InputError(
-                f"build {build.event.name} names no dataset",
-                "record builds with `ledger.build(..., dataset=...)`",
-            )
-        dataset = ledger.get(link)
+    build, dataset = trained_on(ledger, target)
     manifest = from_ledger(ledger, dataset)
     steps, step_field = _steps(ledger, dataset, manifest)
     consulted = {ref for s in steps for ref in s.lists}
@@ -245,11 +236,7 @@ def gather(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) ->
 
     sources = tuple(s for s in everything if not is_list(s))
     lists = tuple(s for s in everything if is_list(s))
-    builds = tuple(
-        b
-        for b in ledger.entries(type="build")
-        if dataset.digest in (b.event.payload.get("dataset"), b.event.payload.get("manifest"))
-    )
+    builds = tuple(builds_on(ledger, dataset))
     return Facts(
         origin=ledger.origin,
         target=target,

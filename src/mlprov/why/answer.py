@@ -23,6 +23,7 @@ from mlprov.digest import Digest
 from mlprov.errors import InputError
 from mlprov.ledger.events import Entry
 from mlprov.ledger.ledger import Ledger
+from mlprov.ledger.payloads import trained_dataset
 from mlprov.records.setproofs import MembershipProof, NonMembershipProof
 from mlprov.records.sets import RecordSet
 from mlprov.review import ReviewState, status_of
@@ -166,7 +167,7 @@ def _others(
     for other in ledger.entries(type="build"):
         if build is not None and other.digest == build.digest:
             continue
-        link = other.event.payload.get("dataset")
+        link = trained_dataset(other.event.payload)
         if link is None:
             continue
         records = history.record_set(ledger.get(link))
