@@ -181,28 +181,28 @@ def _others(
     return found
 
 
-def _kept_instead(trail: Trail, records: RecordSet | None, proofs: list[Proof]) -> list[Cause]:
-    """A record removed as a duplicate whose kept twin is in the set: the content lives on."""
+def _kept_instead(trail: Trail, records: RecordSet | None) -> tuple[list[Cause], list[Proof]]:
+    """A record removed as a duplicate whose kept twin is in the set: the content lives on
+    (the cause, and a membership proof of each twin)."""
     removed = trail.removed_by
     if removed is None or removed.duplicate_of is None or records is None:
-        return []
+        return [], []
     twins = rows_where(records, "key", removed.duplicate_of)
-    for twin in twins:
-        proofs.append(
-            Proof(f"record {twin.digest.hex()[:16]}… (key {twin.key})", records.prove(twin.digest))
-        )
     if not twins:
-        return []
-    return [
-        Cause(
-            "duplicate-kept",
-            f"{removed.label} removed key {trail.key} as a duplicate of key "
-            f"{removed.duplicate_of}, and key {removed.duplicate_of} is in the training set: "
-            "the content lives on in a record that "
-            + ("does not name this subject" if twins[0].subject != trail.subject else "names it"),
-            (removed.step.digest,),
-        )
+        return [], []
+    proofs = [
+        Proof(f"record {t.digest.hex()[:16]}… (key {t.key})", records.prove(t.digest))
+        for t in twins
     ]
+    who = "does not name this subject" if twins[0].subject != trail.subject else "names it"
+    cause = Cause(
+        "duplicate-kept",
+        f"{removed.label} removed key {trail.key} as a duplicate of key "
+        f"{removed.duplicate_of}, and key {removed.duplicate_of} is in the training set: "
+        f"the content lives on in a record that {who}",
+        (removed.step.digest,),
+    )
+    return [cause], proofs
 
 
 def why(
@@ -256,7 +256,9 @@ def why(
             subject_hash = query.digest if query.kind == "subject" else trail.subject
             causes += causes_of(trail, lists, subject_hash)
     for trail in trails:
-        causes += _kept_instead(trail, records, proofs)
+        kept, twins = _kept_instead(trail, records)
+        causes += kept
+        proofs += twins
     if build is not None and present:
         causes += gate_causes(build)
     if not trails:
