@@ -30,9 +30,10 @@ from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError
 from mlprov.records.digests import canonical_column
 from mlprov.records.halves import DIGEST_SIZE, Matrix, sort_order, take_rows
-from mlprov.records.hashing import sha256
+from mlprov.records.hashing import as_array, sha256
 from mlprov.records.readers import read_batches
-from mlprov.records.sets import SCHEMA, RecordSet
+from mlprov.records.scan import Scanned, scan
+from mlprov.records.sets import SCHEMA, RecordSet, distinct_subjects
 from mlprov.records.subjectcolumns import normalise_column, subject_text
 from mlprov.records.subjects import SubjectHasher
 
@@ -94,20 +95,79 @@ def fingerprint(
     where = _label(source)
     if subject is not None and hasher is None:
         raise InputError("a subject column needs the ledger's subject secret")
-    # A missing file fails here, at once. Batches of 128k rows keep every core busy in
-    # DuckDB with fewer queries than the default 64k.
-    batches = read_batches(source, schema=schema, batch_size=_BATCH_ROWS)
     path = Path(source) if isinstance(source, str | os.PathLike) else None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-bytes") as pool:
         byte_digest = _start_byte_digest(pool, path)
-        with closing(_ahead(_prepare(batches, key, subject, where))) as prepared:
-            found = _hash(prepared, progress)
-        if key is not None:
-            _refuse_repeated_keys(found, key, where)
-        rows = found.rows
-        hashed = _subject_hashes(found, hasher)
-        records = RecordSet(_sorted_table(found, hashed))
+        scanned = None
+        if schema is None:
+            scanned = scan(source, key=key, subject=subject, hasher=hasher, progress=progress)
+        if scanned is not None:
+            records = _scanned_set(scanned)
+            rows = scanned.rows
+        else:
+            records, rows = _read_set(source, key, subject, hasher, schema, progress, where)
         return Fingerprint(records, rows, _finish_byte_digest(byte_digest, path))
+
+
+def _read_set(
+    source: Any,
+    key: str | None,
+    subject: str | None,
+    hasher: SubjectHasher | None,
+    schema: pa.Schema | None,
+    progress: Callable[[int], None] | None,
+    where: str,
+) -> tuple[RecordSet, int]:
+    """The batch pipeline: any source, and the errors named with their rows."""
+    # A missing file fails here, at once. Batches of 128k rows keep every core busy
+    # hashing, with fewer queries than the default 64k.
+    batches = read_batches(source, schema=schema, batch_size=_BATCH_ROWS)
+    with closing(_ahead(_prepare(batches, key, subject, where))) as prepared:
+        found = _hash(prepared, progress)
+    if key is not None:
+        _refuse_repeated_keys(found, key, where)
+    hashed = _subject_hashes(found, hasher)
+    return RecordSet(_sorted_table(found, hashed)), found.rows
+
+
+def _scanned_set(scanned: Scanned) -> RecordSet:
+    """The set of a scan, made from it column by column (each let go once taken); its
+    distinct subjects are found beside the sorting."""
+    unsorted, rows = scanned.digests, scanned.rows
+    assert unsorted is not None
+    scanned.digests = None
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-subjects") as pool:
+        subjects = pool.submit(distinct_subjects, scanned.subjects)
+        order = sort_order(unsorted)
+        digests = unsorted if order is None else take_rows(unsorted, order)
+        del unsorted
+        indices = None if order is None else pa.array(order)
+        del order
+        keys = _ordered_keys(scanned.keys, indices, rows)
+        scanned.keys = None
+        named = _ordered(scanned.subjects, indices)
+        distinct = subjects.result()
+    scanned.subjects = None
+    columns = [
+        as_array(digests),
+        keys,
+        named if named is not None else pa.nulls(rows, pa.binary(DIGEST_SIZE)),
+    ]
+    return RecordSet.of_sorted(pa.Table.from_arrays(columns, schema=SCHEMA), digests, distinct)
+
+
+def _ordered(column: pa.Array | None, indices: pa.Array | None) -> pa.Array | None:
+    if column is None or indices is None:
+        return column
+    return column.take(indices)
+
+
+def _ordered_keys(keys: pa.Array | None, indices: pa.Array | None, rows: int) -> pa.Array:
+    if keys is None:
+        return pa.nulls(rows, pa.string())
+    taken = _ordered(keys, indices)
+    assert taken is not None
+    return taken if pa.types.is_string(taken.type) else pc.cast(taken, pa.string())
 
 
 def _start_byte_digest(

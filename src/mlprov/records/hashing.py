@@ -224,6 +224,26 @@ def _raw_into(digests: pa.Array, out: Matrix) -> int:
 _FUSION = _Fusion()
 
 
+def distinct(values: pa.Array) -> pa.Array:
+    """The distinct values of a column, in no particular order (nulls included once).
+
+    DataFusion groups them on every core; a child forked after DataFusion ran in its
+    parent uses Arrow's ``unique``, on one.
+    """
+    if not _FUSION.usable() or len(values) < _MIN_PIECE_ROWS:
+        return pc.unique(values)
+    from datafusion import SessionConfig, SessionContext
+
+    _FUSION.used_by = os.getpid()
+    context = SessionContext(SessionConfig().with_target_partitions(_ENGINE.threads))
+    pieces = [[pa.RecordBatch.from_arrays([piece], names=["v"])] for piece in _pieces(values)]
+    context.register_record_batches("v", pieces)
+    batches = context.sql("SELECT DISTINCT v FROM v").collect()
+    if not batches:
+        return values.slice(0, 0)
+    return pa.concat_arrays([b.column(0) for b in batches]).cast(values.type)
+
+
 def _query(values: pa.Array, out: Matrix) -> None:
     if _FUSION.usable():
         _FUSION.hash_into(values, out)

@@ -19,6 +19,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -31,6 +32,7 @@ import pyarrow.parquet as pq
 
 from mlprov import merkle
 from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.records import hashing
 from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
 from mlprov.records.hashing import as_matrix
 from mlprov.records.setproofs import (
@@ -41,7 +43,7 @@ from mlprov.records.setproofs import (
     NonMembershipProof,
 )
 
-__all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff"]
+__all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff", "distinct_subjects"]
 
 FORMAT = "mlprov.record-set/v2"
 _RETIRED_FORMAT = b"mlprov.record-set/v1"  # its root committed to the record digests only
@@ -69,11 +71,17 @@ def _column(values: Any, kind: Any, what: str) -> Any:
 
 def _subject_matrix(table: Any) -> Matrix:
     """The distinct non-null subject hashes of a table, sorted, as an (n, 32) matrix."""
-    column = table.column("subject")
-    if column.null_count == len(column):
+    return distinct_subjects(table.column("subject"))
+
+
+def distinct_subjects(column: Any) -> Matrix:
+    """The distinct non-null values of a subject column, sorted, as an (n, 32) matrix."""
+    if column is None or column.null_count == len(column):
         return np.zeros((0, DIGEST_SIZE), dtype=np.uint8)
     # A subject names many rows: sorting only the distinct hashes is the cheaper way.
-    distinct = pc.unique(column).drop_null()
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    distinct = hashing.distinct(column).drop_null()
     matrix = as_matrix(distinct)
     order = sort_order(matrix)
     return matrix if order is None else take_rows(matrix, order)
@@ -113,6 +121,18 @@ class RecordSet:
         object.__setattr__(self, "_subjects", Half(_subject_matrix(table)))
 
     # -- making ---------------------------------------------------------------------------
+
+    @classmethod
+    def of_sorted(cls, table: Any, digests: Matrix, subjects: Matrix) -> RecordSet:
+        """A set from parts already made, as fingerprinting makes them: ``table`` in
+        SCHEMA sorted by digest, ``digests`` its digest column as a matrix, ``subjects``
+        its distinct subject hashes sorted (:func:`distinct_subjects`). Nothing is
+        checked again: the caller has sorted them."""
+        made = object.__new__(cls)
+        object.__setattr__(made, "table", table)
+        object.__setattr__(made, "_records", Half(digests))
+        object.__setattr__(made, "_subjects", Half(subjects))
+        return made
 
     @classmethod
     def build(
@@ -395,11 +415,23 @@ class RecordSet:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{self.root.hex()}.parquet"
-        table = self.table if not path.exists() else self._merged_with(path)
+        # The rows are written while the root is computed: the file is named after it.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
+            written = pool.submit(_Draft.write, directory, self.table)
+            try:
+                root = self.root
+            finally:
+                draft = written.result()
+        path = directory / f"{root.hex()}.parquet"
+        if not path.exists():
+            draft.finish(path, root)
+            return path
+        draft.discard()
+        table = self._merged_with(path)
         if table is None:
             return path  # the file holds every row already
-        _write(path, table, self.root)
+        draft = _Draft.write(directory, table)
+        draft.finish(path, root)
         return path
 
     def _merged_with(self, path: Path) -> Any:
@@ -472,24 +504,58 @@ class RecordSet:
         return loaded
 
 
-def _write(path: Path, table: Any, root: bytes) -> None:
-    """Write a set's table to ``path`` through a temporary file and an atomic rename."""
-    meta = {b"mlprov.format": FORMAT.encode(), b"mlprov.root": root.hex().encode()}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".parquet")
-    try:
+class _Draft:
+    """A set's rows written to a temporary file beside where it will be kept: finished
+    (the root in its metadata, synced, renamed into place) or discarded."""
+
+    def __init__(self, tmp: str, writer: pq.ParquetWriter) -> None:
+        self.tmp, self._writer = tmp, writer
+
+    @classmethod
+    def write(cls, directory: Path, table: Any) -> _Draft:
+        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
         os.close(fd)
-        # By path, Arrow writes from its own threads; through a Python file object every
-        # page would pass through the interpreter.
-        pq.write_table(table.replace_schema_metadata(meta), tmp)
-        fd = os.open(tmp, os.O_RDONLY)
         try:
-            os.fsync(fd)
+            # By path, Arrow writes from its own threads; through a Python file object every
+            # page would pass through the interpreter. Digests and subject hashes are random
+            # bytes: compressing them, a dictionary of them or their min and max would only
+            # cost time (a third of it, for large sets).
+            writer = pq.ParquetWriter(
+                tmp,
+                SCHEMA.with_metadata({b"mlprov.format": FORMAT.encode()}),
+                compression={"digest": "none", "key": "snappy", "subject": "none"},
+                use_dictionary=False,
+                write_statistics=False,
+            )
+            try:
+                writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+            except BaseException:
+                writer.close()
+                raise
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        return cls(tmp, writer)
+
+    def finish(self, path: Path, root: bytes) -> None:
+        try:
+            self._writer.add_key_value_metadata({b"mlprov.root": root.hex().encode()})
+            self._writer.close()
+            fd = os.open(self.tmp, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            os.replace(self.tmp, path)
+        except BaseException:
+            self.discard()
+            raise
+
+    def discard(self) -> None:
+        try:
+            self._writer.close()
         finally:
-            os.close(fd)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+            Path(self.tmp).unlink(missing_ok=True)
 
 
 _ABSENT, _PRESENT = pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x01", pa.binary())

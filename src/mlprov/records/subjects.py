@@ -122,6 +122,12 @@ class SubjectHasher:
 
         return hmac_distinct(self._secret, text)
 
+    def pads(self) -> tuple[bytes, bytes]:
+        """HMAC's inner and outer padded keys (RFC 2104), for an engine that hashes whole
+        columns itself; like the secret, they must never be written anywhere."""
+        block = self._secret.ljust(64, b"\0")
+        return bytes(b ^ 0x36 for b in block), bytes(b ^ 0x5C for b in block)
+
 
 def create_secret(keys_dir: Path) -> Path:
     """Write a new random subject secret (mode 600); refuse to replace an existing one."""

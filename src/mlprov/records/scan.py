@@ -1,0 +1,336 @@
+"""The flat scan: a flat source's record digests, keys and subject HMACs in one query.
+
+For a Parquet file or Arrow table whose columns are all text, integers or booleans (the
+flat case of :mod:`mlprov.records.fastpath`), Apache DataFusion reads the rows, spells each
+row's ``mlprov-record/1`` bytes with one ``concat`` and hashes them with SHA-256, and
+computes each row's subject HMAC (RFC 2104 over the ``mlprov-subject/1`` text), all in
+Rust on every core. The query assumes the common case: no nulls, no text that JSON must
+escape, no integer beyond ±(2**53 − 1), subjects of printable ASCII. It also hands back
+the columns it read, and each batch is checked against those assumptions (by numpy over
+the bytes, while the query computes the next batches). A batch that breaks one has its
+digests made again by :func:`mlprov.records.digests.canonical_column`, the reference
+encoding, and a subject that is not printable ASCII is hashed by
+:class:`~mlprov.records.subjects.SubjectHasher`, which normalises it.
+
+Whatever the query cannot answer returns None, and the caller takes the batch pipeline,
+which names the row of any error: another column type, a repeated column name, a missing,
+empty or repeated key, an empty subject, or a file DataFusion cannot read. A property test
+holds the two paths equal.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from mlprov.records.digests import canonical_column
+from mlprov.records.halves import DIGEST_SIZE, Matrix
+from mlprov.records.hashing import as_array, as_matrix, sha256
+from mlprov.records.subjects import SubjectHasher
+
+__all__ = ["Scanned", "scan"]
+
+_BATCH_ROWS = 1 << 16  # DataFusion's batches: few enough to cost little per batch
+_MAX_INT = 2**53 - 1
+_TABLE = "records"
+_OUT = ("__mlprov_digest", "__mlprov_key", "__mlprov_subject", "__mlprov_empty")
+_NOT_PLAIN = r"[^\x20-\x7e]"
+_QUOTE, _BACKSLASH, _SPACE = 0x22, 0x5C, 0x20
+
+
+@dataclass
+class Scanned:
+    """Every row's digest, key and subject hash, in no particular row order. Whoever
+    takes a column may set it to None, so that its memory goes as soon as it is used."""
+
+    rows: int
+    digests: Matrix | None  # (rows, 32)
+    keys: pa.Array | None  # integers or text, as the key column holds them
+    subjects: pa.FixedSizeBinaryArray | None  # null where a row names no subject
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _name(column: str) -> str:
+    return '"' + column.replace('"', '""') + '"'
+
+
+def _is_text(t: pa.DataType) -> bool:
+    return bool(
+        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
+    )
+
+
+def _value(column: pa.Field) -> tuple[str, bool] | None:
+    """SQL for a column's JSON value, and whether it is a string (quoted around it)."""
+    ref, t = _name(column.name), column.type
+    if _is_text(t):
+        return ref, True
+    if pa.types.is_integer(t):
+        return f"CAST({ref} AS VARCHAR)", False
+    if pa.types.is_boolean(t):
+        return f"CASE WHEN {ref} THEN 'true' ELSE 'false' END", False
+    return None
+
+
+def _canonical(schema: pa.Schema) -> str | None:
+    """SQL for a row's canonical bytes when the row is of the common case (see above)."""
+    names = schema.names
+    # SQL names a column by its text, which cannot hold NUL.
+    if not names or len(set(names)) != len(names) or any("\x00" in n for n in names):
+        return None
+    parts: list[str] = []
+    literal = "{"  # the JSON between two values, the quotes of strings included
+    # RFC 8785 sorts members by the UTF-16 code units of their names.
+    for i, name in enumerate(sorted(names, key=lambda n: n.encode("utf-16-be"))):
+        found = _value(schema.field(name))
+        if found is None:
+            return None
+        value, quoted = found
+        literal += ("" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
+        parts += [_literal(literal + ('"' if quoted else "")), value]
+        literal = '"' if quoted else ""
+    parts.append(_literal(literal + "}"))
+    return "concat(" + ", ".join(parts) + ")"
+
+
+def _subject_sql(text: str, pads: tuple[bytes, bytes]) -> tuple[str, str]:
+    """SQL for the HMAC of a printable-ASCII subject's normal form, and for whether that
+    form is empty."""
+    trimmed = (
+        f"CASE WHEN strpos({text}, ' ') > 0 "
+        f"THEN regexp_replace(btrim({text}, ' '), ' {{2,}}', ' ', 'g') ELSE {text} END"
+    )
+    email = (
+        f"length({trimmed}) - length(replace({trimmed}, '@', '')) = 1 "
+        f"AND strpos({trimmed}, ' ') = 0"
+    )
+    normal = f"CASE WHEN {email} THEN lower({trimmed}) ELSE {trimmed} END"
+    ipad, opad = (pad.hex() for pad in pads)
+    inner = f"sha256(X'{ipad}' || arrow_cast({normal}, 'Binary'))"
+    return f"arrow_cast(sha256(X'{opad}' || {inner}), 'FixedSizeBinary(32)')", f"{trimmed} = ''"
+
+
+def _query(
+    schema: pa.Schema, key: str | None, subject: str | None, hasher: SubjectHasher | None
+) -> str | None:
+    canonical = _canonical(schema)
+    if canonical is None or set(_OUT) & set(schema.names):
+        return None
+    digest, key_out, subject_out, empty_out = _OUT
+    outputs = [f"arrow_cast(sha256({canonical}), 'FixedSizeBinary(32)') AS {digest}"]
+    if key is not None:
+        if key not in schema.names:
+            return None
+        t = schema.field(key).type
+        if not (_is_text(t) or pa.types.is_integer(t)):
+            return None
+        outputs.append(f"{_name(key)} AS {key_out}")
+    if subject is not None:
+        if hasher is None or subject not in schema.names:
+            return None
+        t = schema.field(subject).type
+        if _is_text(t):
+            text = _name(subject)
+        elif pa.types.is_integer(t):
+            text = f"CAST({_name(subject)} AS VARCHAR)"  # the digits of str()
+        else:
+            return None
+        hmac, empty = _subject_sql(text, hasher.pads())
+        outputs += [f"{hmac} AS {subject_out}", f"{empty} AS {empty_out}"]
+    outputs += [_name(n) for n in schema.names]  # handed back for the checks
+    return "SELECT " + ", ".join(outputs) + f" FROM {_TABLE}"
+
+
+def _schema_of(source: Any) -> pa.Schema | None:
+    if isinstance(source, str | os.PathLike):
+        path = Path(source)
+        if path.suffix.lower() != ".parquet" or not path.is_file():
+            return None
+        try:
+            return pq.read_schema(path)
+        except (pa.ArrowException, OSError):
+            return None  # the batch pipeline says what is wrong with it
+    if isinstance(source, pa.Table | pa.RecordBatch):
+        return source.schema
+    return None
+
+
+def _context(source: Any) -> Any:
+    from datafusion import SessionConfig, SessionContext
+
+    cores = os.cpu_count() or 1
+    config = (
+        SessionConfig()
+        .with_target_partitions(cores)
+        .with_batch_size(_BATCH_ROWS)
+        .with_repartition_file_scans(True)
+        # Text as plain strings: their bytes are then one buffer, checked in one pass.
+        .set("datafusion.execution.parquet.schema_force_view_types", "false")
+    )
+    context = SessionContext(config)
+    if isinstance(source, str | os.PathLike):
+        context.register_parquet(_TABLE, str(source))
+    else:
+        table = pa.Table.from_batches([source]) if isinstance(source, pa.RecordBatch) else source
+        # A table's partitions are its pieces: one per core, so that every core takes some.
+        step = max(1, -(-table.num_rows // cores))
+        pieces = [[b] for b in table.to_batches(max_chunksize=step) if b.num_rows]
+        context.register_record_batches(_TABLE, pieces or [table.to_batches()])
+    return context
+
+
+def scan(
+    source: Any,
+    *,
+    key: str | None = None,
+    subject: str | None = None,
+    hasher: SubjectHasher | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Scanned | None:
+    """Digests, keys and subject hashes of a flat Parquet file or Arrow table, or None
+    when the batch pipeline must read it (see the module docstring)."""
+    schema = _schema_of(source)
+    query = None if schema is None else _query(schema, key, subject, hasher)
+    if query is None or schema is None:
+        return None
+    total = _row_count(source)
+    if not total:
+        return None  # nothing to gain, and the batch pipeline handles the empty case
+    digests = np.empty((total, DIGEST_SIZE), dtype=np.uint8)
+    keys: list[pa.Array] = []
+    subjects = np.empty((total if subject is not None else 0, DIGEST_SIZE), dtype=np.uint8)
+    named = np.zeros(total if subject is not None else 0, dtype=bool)
+    rows = 0
+    try:
+        stream = _context(source).sql(query).execute_stream()
+        for item in stream:
+            # What is kept is copied out, and the batch let go: an exported batch's columns
+            # share one release, so keeping any column would keep all the text alive.
+            batch = item.to_pyarrow()
+            n = batch.num_rows
+            if not n:
+                continue
+            if rows + n > total:
+                return None
+            data = pa.RecordBatch.from_arrays(
+                batch.columns[batch.num_columns - len(schema) :], names=schema.names
+            )
+            digests[rows : rows + n] = _digests(batch.column(_OUT[0]), data)
+            if key is not None:
+                keys.append(pa.concat_arrays([batch.column(_OUT[1])]))
+            if subject is not None:
+                hashes = _subjects(batch, data.column(subject), hasher)
+                if hashes is None:
+                    return None
+                subjects[rows : rows + n] = as_matrix(hashes)
+                named[rows : rows + n] = np.asarray(hashes.is_valid(), dtype=bool)
+            del batch, data
+            rows += n
+            if progress is not None:
+                progress(rows)
+    except Exception:  # noqa: BLE001 - DataFusion raises plain exceptions; the batch
+        return None  # pipeline reads the source again and names what is wrong
+    if rows != total:
+        return None
+    key_column = _checked_keys(keys) if key is not None else None
+    if key is not None and key_column is None:
+        return None
+    subject_column = None
+    if subject is not None:
+        validity = None if named.all() else pa.array(named).buffers()[1]
+        subject_column = as_array(subjects, validity)
+    return Scanned(rows, digests, key_column, subject_column)
+
+
+def _row_count(source: Any) -> int:
+    if isinstance(source, pa.Table | pa.RecordBatch):
+        return int(source.num_rows)
+    return int(pq.ParquetFile(source).metadata.num_rows)
+
+
+def _text_bytes(column: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The UTF-8 bytes of a text column's values (a view, for plain strings)."""
+    if pa.types.is_string_view(column.type):
+        column = pc.cast(column, pa.string())
+    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    offsets = np.frombuffer(column.buffers()[1], dtype=width)
+    offsets = offsets[column.offset : column.offset + len(column) + 1]
+    data = column.buffers()[2]
+    if data is None or not len(column):
+        return np.zeros(0, dtype=np.uint8)
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+
+
+def _common(column: pa.Array) -> bool:
+    """Does the query's concat spell this column's JSON right: no nulls, no text to escape,
+    no integer beyond ±(2**53 − 1)?"""
+    if column.null_count:
+        return False
+    t = column.type
+    if _is_text(t):
+        data = _text_bytes(column)
+        if not len(data):
+            return True
+        return not (data.min() < _SPACE or (data == _QUOTE).any() or (data == _BACKSLASH).any())
+    if pa.types.is_integer(t) and t.bit_width == 64:
+        bounds = pc.min_max(column)
+        return bool(bounds["min"].as_py() >= -_MAX_INT and bounds["max"].as_py() <= _MAX_INT)
+    return True
+
+
+def _digests(computed: pa.Array, data: pa.RecordBatch) -> Matrix:
+    """A batch's digests: the query's, or the reference encoding's when a column is not of
+    the common case."""
+    if all(_common(column) for column in data.columns):
+        return as_matrix(computed)
+    return as_matrix(sha256(canonical_column(data)))
+
+
+def _subjects(
+    batch: pa.RecordBatch, text: pa.Array, hasher: SubjectHasher | None
+) -> pa.Array | None:
+    """A batch's subject hashes; those not of printable ASCII hashed by ``hasher``; None
+    when a subject is empty (the batch pipeline reports it with its row)."""
+    if pc.any(batch.column(_OUT[3])).as_py():
+        return None
+    hashes = batch.column(_OUT[2])
+    if not _is_text(text.type):
+        return hashes  # an integer's digits are printable ASCII
+    data = _text_bytes(text)
+    if not len(data) or not bool(((data < _SPACE) | (data > 0x7E)).any()):
+        return hashes
+    assert hasher is not None
+    odd = pc.fill_null(pc.match_substring_regex(text, _NOT_PLAIN), False)
+    rows = pc.indices_nonzero(odd)
+    done = [hasher.hash(v) for v in text.take(rows).to_pylist()]  # InputError: empty
+    return pc.replace_with_mask(hashes, odd, pa.array(done, pa.binary(DIGEST_SIZE)))
+
+
+def _checked_keys(chunks: list[pa.Array]) -> pa.Array | None:
+    """The key column, or None when a key is missing, empty or repeated."""
+    if not chunks:
+        return None
+    keys = pa.chunked_array(chunks).combine_chunks()
+    if keys.null_count:
+        return None
+    if pa.types.is_integer(keys.type):
+        ordered = np.sort(np.asarray(keys))
+        return None if bool((ordered[1:] == ordered[:-1]).any()) else keys
+    keys = pc.cast(keys, pa.string())
+    if pc.any(pc.equal(keys, "")).as_py():
+        return None
+    if pc.count_distinct(keys).as_py() != len(keys):
+        return None
+    return keys
