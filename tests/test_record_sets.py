@@ -23,7 +23,7 @@ from mlprov.records.setproofs import (
     NonMembershipProof,
     load_set_proof,
 )
-from mlprov.records.sets import RecordSet, SetDiff, diff
+from mlprov.records.sets import FORMAT, RecordSet, SetDiff, diff
 
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -787,6 +787,27 @@ def test_save_and_load_round_trip(ds: list[bytes]) -> None:
         assert path.name == rs.root.hex() + ".parquet"
         assert RecordSet.load(path) == rs
         assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+
+
+def test_save_writes_beside_the_trees_and_leaves_no_draft(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ds = [bytes([i]) * 32 for i in range(40)]
+    first = RecordSet.build(ds, keys=[f"k{i}" for i in range(40)]).save(tmp_path)
+    # Again from a fresh set (its root not yet known): the draft is dropped, the file kept.
+    again = RecordSet.build(ds, keys=[f"k{i}" for i in range(40)]).save(tmp_path)
+    assert again == first and [p.name for p in tmp_path.iterdir()] == [first.name]
+    meta = pq.read_metadata(first).metadata
+    assert meta[b"mlprov.root"] == first.stem.encode()
+    assert meta[b"mlprov.format"] == FORMAT.encode()
+
+    def broken(self: RecordSet) -> object:
+        raise RuntimeError("the trees failed")
+
+    monkeypatch.setattr(RecordSet, "_top", property(broken))
+    with pytest.raises(RuntimeError, match="the trees failed"):
+        RecordSet.build([b"\x07" * 32]).save(tmp_path / "other")
+    assert list((tmp_path / "other").iterdir()) == []  # the draft went with the error
 
 
 def test_load_refuses_an_edited_subject_column(tmp_path: Path) -> None:

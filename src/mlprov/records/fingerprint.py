@@ -1,13 +1,17 @@
 """Fingerprinting: a data source read once into its record set, keys and subject hashes.
 
-The work is a pipeline over the source's batches. A reading thread decodes each batch
-and turns it into Arrow columns (canonical bytes, key text, normalised subjects) with
-kernels that release the GIL, while the calling thread hashes the previous batch's
-canonical bytes in DuckDB; a third thread hashes the file's bytes for its byte digest.
-No stage makes a Python object per row on the flat path (text, integers, booleans).
-Subjects are hashed once per distinct value at the end, and rows sorted by digest one
-column at a time, so memory holds about one copy of the 32-byte columns plus a few
-batches.
+A flat Parquet file or Arrow table (text, integers, booleans) is read, encoded and hashed
+by one DataFusion query on every core (:mod:`mlprov.records.scan`); its rows are then
+sorted by digest while the distinct subjects are found beside them.
+
+Any other source, and any the scan leaves (errors to name with their rows), takes the
+batch pipeline. A reading thread decodes each batch and turns it into Arrow columns
+(canonical bytes, key text, normalised subjects) with kernels that release the GIL,
+while the calling thread hashes the previous batch's canonical bytes; a third thread
+hashes the file's bytes for its byte digest. No stage makes a Python object per row on
+the flat path (text, integers, booleans). Subjects are hashed once per distinct value at
+the end, and rows sorted by digest one column at a time, so memory holds about one copy
+of the 32-byte columns plus a few batches.
 """
 
 from __future__ import annotations

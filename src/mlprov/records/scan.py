@@ -44,7 +44,7 @@ _MAX_INT = 2**53 - 1
 _TABLE = "records"
 _OUT = ("__mlprov_digest", "__mlprov_key", "__mlprov_subject", "__mlprov_empty")
 _NOT_PLAIN = r"[^\x20-\x7e]"
-_QUOTE, _BACKSLASH, _SPACE = 0x22, 0x5C, 0x20
+_SPACE = 0x20
 
 
 @dataclass
@@ -67,9 +67,7 @@ def _name(column: str) -> str:
 
 
 def _is_text(t: pa.DataType) -> bool:
-    return bool(
-        pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t)
-    )
+    return bool(pa.types.is_string(t) or pa.types.is_large_string(t) or pa.types.is_string_view(t))
 
 
 def _value(column: pa.Field) -> tuple[str, bool] | None:
@@ -283,7 +281,10 @@ def _common(column: pa.Array) -> bool:
         data = _text_bytes(column)
         if not len(data):
             return True
-        return not (data.min() < _SPACE or (data == _QUOTE).any() or (data == _BACKSLASH).any())
+        if data.min() < _SPACE:  # a control character
+            return False
+        text = data.tobytes()  # find() scans without an array of comparisons
+        return text.find(b'"') < 0 and text.find(b"\\") < 0
     if pa.types.is_integer(t) and t.bit_width == 64:
         bounds = pc.min_max(column)
         return bool(bounds["min"].as_py() >= -_MAX_INT and bounds["max"].as_py() <= _MAX_INT)
@@ -309,7 +310,7 @@ def _subjects(
     if not _is_text(text.type):
         return hashes  # an integer's digits are printable ASCII
     data = _text_bytes(text)
-    if not len(data) or not bool(((data < _SPACE) | (data > 0x7E)).any()):
+    if not len(data) or (data.min() >= _SPACE and data.max() <= 0x7E):
         return hashes
     assert hasher is not None
     odd = pc.fill_null(pc.match_substring_regex(text, _NOT_PLAIN), False)

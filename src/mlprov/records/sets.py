@@ -415,24 +415,33 @@ class RecordSet:
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        # The rows are written while the root is computed: the file is named after it.
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
-            written = pool.submit(_Draft.write, directory, self.table)
-            try:
-                root = self.root
-            finally:
-                draft = written.result()
+        draft = None
+        if "_top" not in self.__dict__:  # the root is not known yet: write beside it
+            draft = self._draft_while_hashing(directory)
+        root = self.root
         path = directory / f"{root.hex()}.parquet"
         if not path.exists():
-            draft.finish(path, root)
+            (draft or _Draft.write(directory, self.table)).finish(path, root)
             return path
-        draft.discard()
+        if draft is not None:
+            draft.discard()
         table = self._merged_with(path)
         if table is None:
             return path  # the file holds every row already
-        draft = _Draft.write(directory, table)
-        draft.finish(path, root)
+        _Draft.write(directory, table).finish(path, root)
         return path
+
+    def _draft_while_hashing(self, directory: Path) -> _Draft:
+        """The rows written to a draft file while the root is computed (it names the file)."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
+            written = pool.submit(_Draft.write, directory, self.table)
+            try:
+                self.root  # noqa: B018 - computed once, and kept
+            except BaseException:
+                if written.exception() is None:  # waits for it; a failed write removed its file
+                    written.result().discard()
+                raise
+            return written.result()
 
     def _merged_with(self, path: Path) -> Any:
         """The rows of the set file at ``path`` and then this set's rows it lacks, sorted;
