@@ -9,7 +9,8 @@ property test holds the two equal.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -18,34 +19,71 @@ import pyarrow.compute as pc
 
 from mlprov.records.hashing import sha256
 
-__all__ = ["flat_canonical", "flat_canonical_column", "flat_digests"]
+__all__ = [
+    "flat_canonical",
+    "flat_canonical_column",
+    "flat_digests",
+    "needs_escape",
+    "object_pieces",
+    "text_bytes",
+]
 
 _MAX_INT = 2**53 - 1
 # Characters JSON text must escape: controls, the quote and the backslash.
 _NEEDS_ESCAPE = r'[\x00-\x1f"\\]'
-_QUOTE, _BACKSLASH, _SPACE = 0x22, 0x5C, 0x20
+_SPACE = 0x20
+V = TypeVar("V")
 
 
-def _text_bytes(col: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The UTF-8 bytes of a string array's values (no copy): what escaping depends on."""
+def text_bytes(col: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The UTF-8 bytes of a text column's values (a view, without a copy, but for
+    ``string_view``, which is cast first)."""
+    if pa.types.is_string_view(col.type):
+        col = pc.cast(col, pa.string())
     width = np.int64 if pa.types.is_large_string(col.type) else np.int32
     offsets = np.frombuffer(col.buffers()[1], dtype=width)[col.offset : col.offset + len(col) + 1]
     data = col.buffers()[2]
-    if data is None:
+    if data is None or not len(col):
         return np.zeros(0, dtype=np.uint8)
     return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
 
 
-def _may_need_escape(col: pa.Array) -> bool:
-    # One pass of numpy over the bytes is ten times cheaper than a regex over the values,
-    # and text that needs escaping is rare.
-    data = _text_bytes(col)
-    return bool((data < _SPACE).any() or (data == _QUOTE).any() or (data == _BACKSLASH).any())
+def needs_escape(col: pa.Array) -> bool:
+    """Does any value of a text column hold a character JSON must escape?"""
+    # Whole-column passes are many times cheaper than a regex over the values, and text
+    # that needs escaping is rare: the least byte finds a control character, and find()
+    # a quote or backslash without an array of comparisons.
+    data = text_bytes(col)
+    if not len(data):
+        return False
+    if data.min() < _SPACE:
+        return True
+    text = data.tobytes()
+    return text.find(b'"') >= 0 or text.find(b"\\") >= 0
+
+
+def object_pieces(members: Sequence[tuple[str, V, bool]]) -> list[str | V]:
+    """A JSON object as literal text and values in turn, ``[text, value, text, ..., text]``,
+    its members in RFC 8785 order (by the UTF-16 code units of their names).
+
+    Each member is ``(name, value, quoted)``; a quoted value is a string's inside, whose
+    quotes the literal text carries. The text pieces are at the even positions.
+    """
+    pieces: list[str | V] = []
+    literal = "{"
+    for i, (name, value, quoted) in enumerate(
+        sorted(members, key=lambda m: m[0].encode("utf-16-be"))
+    ):
+        literal += ("" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
+        pieces += [literal + ('"' if quoted else ""), value]
+        literal = '"' if quoted else ""
+    pieces.append(literal + "}")
+    return pieces
 
 
 def _json_text(col: pa.Array) -> pa.Array:
     """A text column as the inside of JSON strings (RFC 8785 escaping, via orjson)."""
-    if not _may_need_escape(col):
+    if not needs_escape(col):
         return col
     mask = pc.match_substring_regex(col, _NEEDS_ESCAPE)
     idx = pc.indices_nonzero(mask)
@@ -88,21 +126,15 @@ def flat_canonical_column(batch: pa.RecordBatch) -> pa.Array | None:
     names = batch.schema.names
     if len(set(names)) != len(names):
         return None
-    parts: list[Any] = []
-    literal = "{"  # the JSON between two columns' values, quotes of strings included
-    # RFC 8785 sorts members by the UTF-16 code units of their names.
-    for i, name in enumerate(sorted(names, key=lambda n: n.encode("utf-16-be"))):
-        col = batch.column(names.index(name))
+    members: list[tuple[str, pa.Array, bool]] = []
+    for name, col in zip(names, batch.columns, strict=True):
         if col.null_count:
             return None
         found = _json_column(col)
         if found is None:
             return None
-        text, quoted = found
-        literal += ("" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
-        parts += [literal + ('"' if quoted else ""), text]
-        literal = '"' if quoted else ""
-    parts.append(literal + "}")
+        members.append((name, *found))
+    parts = object_pieces(members)
     joined = pc.binary_join_element_wise(*parts, "")
     return joined.cast(pa.binary())
 

@@ -27,12 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mlprov.records.digests import canonical_column
+from mlprov.records.fastpath import needs_escape, object_pieces, text_bytes
 from mlprov.records.halves import DIGEST_SIZE, Matrix
 from mlprov.records.hashing import as_array, as_matrix, sha256
 from mlprov.records.subjects import SubjectHasher
@@ -88,18 +88,14 @@ def _canonical(schema: pa.Schema) -> str | None:
     # SQL names a column by its text, which cannot hold NUL.
     if not names or len(set(names)) != len(names) or any("\x00" in n for n in names):
         return None
-    parts: list[str] = []
-    literal = "{"  # the JSON between two values, the quotes of strings included
-    # RFC 8785 sorts members by the UTF-16 code units of their names.
-    for i, name in enumerate(sorted(names, key=lambda n: n.encode("utf-16-be"))):
+    members: list[tuple[str, str, bool]] = []
+    for name in names:
         found = _value(schema.field(name))
         if found is None:
             return None
-        value, quoted = found
-        literal += ("" if i == 0 else ",") + orjson.dumps(name).decode() + ":"
-        parts += [_literal(literal + ('"' if quoted else "")), value]
-        literal = '"' if quoted else ""
-    parts.append(_literal(literal + "}"))
+        members.append((name, *found))
+    pieces = object_pieces(members)
+    parts = [_literal(p) if i % 2 == 0 else p for i, p in enumerate(pieces)]
     return "concat(" + ", ".join(parts) + ")"
 
 
@@ -258,19 +254,6 @@ def _row_count(source: Any) -> int:
     return int(pq.ParquetFile(source).metadata.num_rows)
 
 
-def _text_bytes(column: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The UTF-8 bytes of a text column's values (a view, for plain strings)."""
-    if pa.types.is_string_view(column.type):
-        column = pc.cast(column, pa.string())
-    width = np.int64 if pa.types.is_large_string(column.type) else np.int32
-    offsets = np.frombuffer(column.buffers()[1], dtype=width)
-    offsets = offsets[column.offset : column.offset + len(column) + 1]
-    data = column.buffers()[2]
-    if data is None or not len(column):
-        return np.zeros(0, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
-
-
 def _common(column: pa.Array) -> bool:
     """Does the query's concat spell this column's JSON right: no nulls, no text to escape,
     no integer beyond ±(2**53 − 1)?"""
@@ -278,13 +261,7 @@ def _common(column: pa.Array) -> bool:
         return False
     t = column.type
     if _is_text(t):
-        data = _text_bytes(column)
-        if not len(data):
-            return True
-        if data.min() < _SPACE:  # a control character
-            return False
-        text = data.tobytes()  # find() scans without an array of comparisons
-        return text.find(b'"') < 0 and text.find(b"\\") < 0
+        return not needs_escape(column)
     if pa.types.is_integer(t) and t.bit_width == 64:
         bounds = pc.min_max(column)
         return bool(bounds["min"].as_py() >= -_MAX_INT and bounds["max"].as_py() <= _MAX_INT)
@@ -309,7 +286,7 @@ def _subjects(
     hashes = batch.column(_OUT[2])
     if not _is_text(text.type):
         return hashes  # an integer's digits are printable ASCII
-    data = _text_bytes(text)
+    data = text_bytes(text)
     if not len(data) or (data.min() >= _SPACE and data.max() <= 0x7E):
         return hashes
     assert hasher is not None

@@ -69,11 +69,6 @@ def _column(values: Any, kind: Any, what: str) -> Any:
         raise InputError(f"the {what} column is malformed: {exc}", hint) from None
 
 
-def _subject_matrix(table: Any) -> Matrix:
-    """The distinct non-null subject hashes of a table, sorted, as an (n, 32) matrix."""
-    return distinct_subjects(table.column("subject"))
-
-
 def distinct_subjects(column: Any) -> Matrix:
     """The distinct non-null values of a subject column, sorted, as an (n, 32) matrix."""
     if column is None or column.null_count == len(column):
@@ -118,7 +113,7 @@ class RecordSet:
             raise InputError("the table is not sorted by digest", "use RecordSet.from_table")
         object.__setattr__(self, "table", table)
         object.__setattr__(self, "_records", Half(matrix))
-        object.__setattr__(self, "_subjects", Half(_subject_matrix(table)))
+        object.__setattr__(self, "_subjects", Half(distinct_subjects(table.column("subject"))))
 
     # -- making ---------------------------------------------------------------------------
 

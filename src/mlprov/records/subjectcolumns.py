@@ -11,13 +11,14 @@ the two paths equal.
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
 from mlprov.errors import InputError
+from mlprov.records.fastpath import text_bytes
 from mlprov.records.hashing import hash64, hmac_sha256
 from mlprov.records.subjects import normalise
 
@@ -40,22 +41,12 @@ def subject_text(values: pa.Array | pa.ChunkedArray) -> pa.Array:
     raise InputError(f"a subject is text, not {t}", "convert the subject column to text")
 
 
-def _utf8(values: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The bytes of a string array's values, without a copy."""
-    offsets = np.frombuffer(values.buffers()[1], dtype=np.int32)
-    offsets = offsets[values.offset : values.offset + len(values) + 1]
-    data = values.buffers()[2]
-    if data is None or not len(values):
-        return np.zeros(0, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
-
-
 def normalise_column(values: pa.Array, kind: Kind = "auto", first_row: int = 0) -> pa.Array:
     """Each subject of a string column normalised; nulls stay null.
 
     An empty subject raises InputError naming its row (``first_row`` + its index).
     """
-    data = _utf8(values)
+    data = text_bytes(values)
     # Whole-column checks first: most columns need few of the kernels below, or none.
     odd = bool(((data < 0x20) | (data > 0x7E)).any())
     spaced = bool((data == 0x20).any())
