@@ -810,6 +810,25 @@ def test_save_writes_beside_the_trees_and_leaves_no_draft(
     assert list((tmp_path / "other").iterdir()) == []  # the draft went with the error
 
 
+def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprov.records import sets
+
+    monkeypatch.setattr(sets, "_ROW_GROUP_ROWS", 7)
+    rng = random.Random(5)
+    ds = [rng.randbytes(32) for _ in range(40)]
+    people = [rng.randbytes(32) for _ in range(4)]
+    rs = RecordSet.build(
+        ds, keys=[f"k{i}" for i in range(40)], subjects=[people[i % 4] for i in range(40)]
+    )
+    path = rs.save(tmp_path)
+    assert pq.read_metadata(path).num_row_groups == 6  # 40 rows, 7 a group
+    loaded = RecordSet.load(path)
+    assert loaded == rs and loaded.table.equals(rs.table)
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
 def test_load_refuses_an_edited_subject_column(tmp_path: Path) -> None:
     rng = random.Random(11)
     ds = [rng.randbytes(32) for _ in range(10)]

@@ -1,8 +1,9 @@
 """Fingerprinting: a data source read once into its record set, keys and subject hashes.
 
 A flat Parquet file or Arrow table (text, integers, booleans) is read, encoded and hashed
-by one DataFusion query on every core (:mod:`mlprov.records.scan`); its rows are then
-sorted by digest while the distinct subjects are found beside them.
+by one DataFusion query on every core (:mod:`mlprov.records.scan`), which hands its
+rows back sorted by digest; the distinct subjects are then found while the keys become
+text.
 
 Any other source, and any the scan leaves (errors to name with their rows), takes the
 batch pipeline. A reading thread decodes each batch and turns it into Arrow columns
@@ -135,43 +136,30 @@ def _read_set(
 
 
 def _scanned_set(scanned: Scanned) -> RecordSet:
-    """The set of a scan, made from it column by column (each let go once taken); its
-    distinct subjects are found beside the sorting."""
-    unsorted, rows = scanned.digests, scanned.rows
-    assert unsorted is not None
+    """The set of a scan (already sorted by digest), made from it column by column; its
+    distinct subjects are found while the keys become text."""
+    digests = scanned.digests
+    assert digests is not None
     scanned.digests = None
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-subjects") as pool:
         subjects = pool.submit(distinct_subjects, scanned.subjects)
-        order = sort_order(unsorted)
-        digests = unsorted if order is None else take_rows(unsorted, order)
-        del unsorted
-        indices = None if order is None else pa.array(order)
-        del order
-        keys = _ordered_keys(scanned.keys, indices, rows)
+        keys = _text_keys(scanned.keys, scanned.rows)
         scanned.keys = None
-        named = _ordered(scanned.subjects, indices)
         distinct = subjects.result()
+    named = scanned.subjects
     scanned.subjects = None
     columns = [
         as_array(digests),
         keys,
-        named if named is not None else pa.nulls(rows, pa.binary(DIGEST_SIZE)),
+        named if named is not None else pa.nulls(scanned.rows, pa.binary(DIGEST_SIZE)),
     ]
     return RecordSet.of_sorted(pa.Table.from_arrays(columns, schema=SCHEMA), digests, distinct)
 
 
-def _ordered(column: pa.Array | None, indices: pa.Array | None) -> pa.Array | None:
-    if column is None or indices is None:
-        return column
-    return column.take(indices)
-
-
-def _ordered_keys(keys: pa.Array | None, indices: pa.Array | None, rows: int) -> pa.Array:
+def _text_keys(keys: pa.Array | None, rows: int) -> pa.Array:
     if keys is None:
         return pa.nulls(rows, pa.string())
-    taken = _ordered(keys, indices)
-    assert taken is not None
-    return taken if pa.types.is_string(taken.type) else pc.cast(taken, pa.string())
+    return keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
 
 
 def _start_byte_digest(

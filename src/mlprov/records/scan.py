@@ -10,7 +10,9 @@ the columns it read, and each batch is checked against those assumptions (by num
 the bytes, while the query computes the next batches). A batch that breaks one has its
 digests made again by :func:`mlprov.records.digests.canonical_column`, the reference
 encoding, and a subject that is not printable ASCII is hashed by
-:class:`~mlprov.records.subjects.SubjectHasher`, which normalises it.
+:class:`~mlprov.records.subjects.SubjectHasher`, which normalises it. Each batch's rows
+then go to their place by leading byte (:mod:`mlprov.records.buckets`), so that the
+rows come out sorted by digest without a copy of every column.
 
 Whatever the query cannot answer returns None, and the caller takes the batch pipeline,
 which names the row of any error: another column type, a repeated column name, a missing,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +34,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from mlprov.records.buckets import Buckets
 from mlprov.records.digests import canonical_column
 from mlprov.records.fastpath import needs_escape, object_pieces, text_bytes
 from mlprov.records.halves import DIGEST_SIZE, Matrix
@@ -39,7 +43,7 @@ from mlprov.records.subjects import SubjectHasher
 
 __all__ = ["Scanned", "scan"]
 
-_BATCH_ROWS = 1 << 16  # DataFusion's batches: few enough to cost little per batch
+_BATCH_ROWS = 1 << 14  # DataFusion's batches: small enough that its allocator keeps reusing them
 _MAX_INT = 2**53 - 1
 _TABLE = "records"
 _OUT = ("__mlprov_digest", "__mlprov_key", "__mlprov_subject", "__mlprov_empty")
@@ -49,8 +53,8 @@ _SPACE = 0x20
 
 @dataclass
 class Scanned:
-    """Every row's digest, key and subject hash, in no particular row order. Whoever
-    takes a column may set it to None, so that its memory goes as soon as it is used."""
+    """Every row's digest, key and subject hash, sorted by digest. Whoever takes a column
+    may set it to None, so that its memory goes as soon as it is used."""
 
     rows: int
     digests: Matrix | None  # (rows, 32)
@@ -193,8 +197,8 @@ def scan(
     hasher: SubjectHasher | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> Scanned | None:
-    """Digests, keys and subject hashes of a flat Parquet file or Arrow table, or None
-    when the batch pipeline must read it (see the module docstring)."""
+    """Digests, keys and subject hashes of a flat Parquet file or Arrow table, sorted by
+    digest, or None when the batch pipeline must read it (see the module docstring)."""
     schema = _schema_of(source)
     query = None if schema is None else _query(schema, key, subject, hasher)
     if query is None or schema is None:
@@ -202,50 +206,106 @@ def scan(
     total = _row_count(source)
     if not total:
         return None  # nothing to gain, and the batch pipeline handles the empty case
-    digests = np.empty((total, DIGEST_SIZE), dtype=np.uint8)
-    keys: list[pa.Array] = []
-    subjects = np.empty((total if subject is not None else 0, DIGEST_SIZE), dtype=np.uint8)
-    named = np.zeros(total if subject is not None else 0, dtype=bool)
-    rows = 0
+    keys = None if key is None else _Keys(schema.field(key).type)
+    buckets = Buckets(total, subjects=subject is not None, keys=None if keys is None else keys.kind)
     try:
         stream = _context(source).sql(query).execute_stream()
         for item in stream:
-            # What is kept is copied out, and the batch let go: an exported batch's columns
-            # share one release, so keeping any column would keep all the text alive.
+            # The batch's columns are copied into the buckets, and the batch let go: an
+            # exported batch's columns share one release, so keeping any column would keep
+            # all the text alive.
             batch = item.to_pyarrow()
             n = batch.num_rows
             if not n:
                 continue
-            if rows + n > total:
+            if buckets.rows + n > total:
                 return None
             data = pa.RecordBatch.from_arrays(
                 batch.columns[batch.num_columns - len(schema) :], names=schema.names
             )
-            digests[rows : rows + n] = _digests(batch.column(_OUT[0]), data)
-            if key is not None:
-                keys.append(pa.concat_arrays([batch.column(_OUT[1])]))
-            if subject is not None:
-                hashes = _subjects(batch, data.column(subject), hasher)
-                if hashes is None:
+            digests = _digests(batch.column(_OUT[0]), data)
+            numbers = None
+            if keys is not None:
+                numbers = keys.add(batch.column(_OUT[1]), buckets.rows)
+                if numbers is None:
                     return None
-                subjects[rows : rows + n] = as_matrix(hashes)
-                named[rows : rows + n] = np.asarray(hashes.is_valid(), dtype=bool)
-            del batch, data
-            rows += n
+            hashes = named = None
+            if subject is not None:
+                found = _subjects(batch, data.column(subject), hasher)
+                if found is None:
+                    return None
+                hashes, named = as_matrix(found), np.asarray(found.is_valid(), dtype=bool)
+            buckets.add(digests, hashes, named, numbers)
+            del batch, data, digests, hashes
             if progress is not None:
-                progress(rows)
+                progress(buckets.rows)
     except Exception:  # noqa: BLE001 - DataFusion raises plain exceptions; the batch
         return None  # pipeline reads the source again and names what is wrong
-    if rows != total:
+    if buckets.rows != total:
         return None
-    key_column = _checked_keys(keys) if key is not None else None
-    if key is not None and key_column is None:
-        return None
+    ordered = buckets.ordered()
+    key_column = None
+    if keys is not None:
+        assert ordered.keys is not None
+        key_column = keys.column(ordered.keys)
+        if key_column is None:
+            return None
     subject_column = None
-    if subject is not None:
+    if ordered.subjects is not None and ordered.named is not None:
+        named = ordered.named
         validity = None if named.all() else pa.array(named).buffers()[1]
-        subject_column = as_array(subjects, validity)
-    return Scanned(rows, digests, key_column, subject_column)
+        subject_column = as_array(ordered.subjects, validity)
+    return Scanned(total, ordered.digests, key_column, subject_column)
+
+
+class _Keys:
+    """A key column as the scan reads it: integers go to the buckets as they are; text
+    stays here, in batches, and the buckets carry each row's number instead."""
+
+    def __init__(self, kind: pa.DataType) -> None:
+        self.numeric = pa.types.is_integer(kind)
+        self.kind = np.dtype(kind.to_pandas_dtype()) if self.numeric else np.dtype(np.int64)
+        # Each batch's integers, when they rise strictly, as (first, last): if no two of
+        # these ranges overlap, no key repeats, and no sort of all the keys is needed.
+        self._runs: list[tuple[int, int]] | None = []
+        self._text: list[pa.Array] = []
+
+    def add(self, column: pa.Array, first_row: int) -> Any:
+        """What the buckets carry for these rows, or None when a key is missing."""
+        if column.null_count:
+            return None
+        if not self.numeric:
+            self._text.append(pa.concat_arrays([column]))  # a copy: see the loop
+            return np.arange(first_row, first_row + len(column), dtype=np.int64)
+        values = column.to_numpy()
+        if self._runs is not None:
+            if bool((values[1:] > values[:-1]).all()):
+                self._runs.append((int(values[0]), int(values[-1])))
+            else:
+                self._runs = None
+        return values
+
+    def _repeat(self, carried: Any) -> bool:
+        if self._runs is not None:
+            runs = sorted(self._runs)
+            if all(later[0] > earlier[1] for earlier, later in pairwise(runs)):
+                return False
+        ordered = np.sort(carried)
+        return bool((ordered[1:] == ordered[:-1]).any())
+
+    def column(self, carried: Any) -> pa.Array | None:
+        """The key column in digest order, or None when a key is empty or repeated."""
+        if self.numeric:
+            return None if self._repeat(carried) else pa.array(carried)
+        if not self._text:
+            return None
+        keys = pc.cast(pa.chunked_array(self._text), pa.string())
+        self._text = []
+        if pc.any(pc.equal(keys, "")).as_py():
+            return None
+        if pc.count_distinct(keys).as_py() != len(keys):
+            return None
+        return keys.take(pa.array(carried)).combine_chunks()
 
 
 def _row_count(source: Any) -> int:
@@ -294,21 +354,3 @@ def _subjects(
     rows = pc.indices_nonzero(odd)
     done = [hasher.hash(v) for v in text.take(rows).to_pylist()]  # InputError: empty
     return pc.replace_with_mask(hashes, odd, pa.array(done, pa.binary(DIGEST_SIZE)))
-
-
-def _checked_keys(chunks: list[pa.Array]) -> pa.Array | None:
-    """The key column, or None when a key is missing, empty or repeated."""
-    if not chunks:
-        return None
-    keys = pa.chunked_array(chunks).combine_chunks()
-    if keys.null_count:
-        return None
-    if pa.types.is_integer(keys.type):
-        ordered = np.sort(np.asarray(keys))
-        return None if bool((ordered[1:] == ordered[:-1]).any()) else keys
-    keys = pc.cast(keys, pa.string())
-    if pc.any(pc.equal(keys, "")).as_py():
-        return None
-    if pc.count_distinct(keys).as_py() != len(keys):
-        return None
-    return keys

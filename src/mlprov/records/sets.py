@@ -55,6 +55,7 @@ SCHEMA = pa.schema(
     ]
 )
 _NAME = re.compile(r"[0-9a-f]{64}\.parquet")
+_ROW_GROUP_ROWS = 1 << 18  # rows written, synced and dropped from the page cache at once
 
 
 def _column(values: Any, kind: Any, what: str) -> Any:
@@ -510,15 +511,18 @@ class RecordSet:
 
 class _Draft:
     """A set's rows written to a temporary file beside where it will be kept: finished
-    (the root in its metadata, synced, renamed into place) or discarded."""
+    (the root in its metadata, synced, renamed into place) or discarded.
 
-    def __init__(self, tmp: str, writer: pq.ParquetWriter) -> None:
-        self.tmp, self._writer = tmp, writer
+    The rows go out a row group at a time, each synced and then dropped from the page
+    cache: a set file is written once and read rarely, and caching the whole of it would
+    take new memory the size of the file."""
+
+    def __init__(self, tmp: str, fd: int, writer: pq.ParquetWriter) -> None:
+        self.tmp, self._fd, self._writer = tmp, fd, writer
 
     @classmethod
     def write(cls, directory: Path, table: Any) -> _Draft:
         fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-        os.close(fd)
         try:
             # By path, Arrow writes from its own threads; through a Python file object every
             # page would pass through the interpreter. Digests and subject hashes are random
@@ -532,24 +536,26 @@ class _Draft:
                 write_statistics=False,
             )
             try:
-                writer.write_table(table.replace_schema_metadata(writer.schema.metadata))
+                table = table.replace_schema_metadata(writer.schema.metadata)
+                for start in range(0, max(table.num_rows, 1), _ROW_GROUP_ROWS):
+                    writer.write_table(table.slice(start, _ROW_GROUP_ROWS))
+                    _sync_and_drop(fd)
             except BaseException:
                 writer.close()
                 raise
         except BaseException:
+            os.close(fd)
             Path(tmp).unlink(missing_ok=True)
             raise
-        return cls(tmp, writer)
+        return cls(tmp, fd, writer)
 
     def finish(self, path: Path, root: bytes) -> None:
         try:
             self._writer.add_key_value_metadata({b"mlprov.root": root.hex().encode()})
             self._writer.close()
-            fd = os.open(self.tmp, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
+            os.fsync(self._fd)
+            os.close(self._fd)
+            self._fd = -1
             os.replace(self.tmp, path)
         except BaseException:
             self.discard()
@@ -559,7 +565,17 @@ class _Draft:
         try:
             self._writer.close()
         finally:
+            if self._fd >= 0:
+                os.close(self._fd)
+                self._fd = -1
             Path(self.tmp).unlink(missing_ok=True)
+
+
+def _sync_and_drop(fd: int) -> None:
+    """Put what was written to ``fd`` on disk, and drop it from the page cache."""
+    getattr(os, "fdatasync", os.fsync)(fd)
+    if hasattr(os, "posix_fadvise"):
+        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 _ABSENT, _PRESENT = pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x01", pa.binary())
