@@ -97,7 +97,14 @@ def unique_rows(matrix: Matrix) -> Matrix:
     if len(matrix) < 2:
         return matrix
     words = np.ascontiguousarray(matrix).view(np.uint64)  # equality needs no byte order
-    repeat = (words[1:] == words[:-1]).all(axis=1)
+    # Only rows whose first word repeats the one before can be repeats: compare the rest
+    # of those alone, without a table of every word of every row.
+    first = words[:, 0]
+    ties = np.flatnonzero(first[1:] == first[:-1])
+    if not len(ties):
+        return matrix
+    repeat = np.zeros(len(matrix) - 1, dtype=bool)
+    repeat[ties] = (words[ties + 1] == words[ties]).all(axis=1)
     if not bool(repeat.any()):
         return matrix
     keep = np.concatenate(([True], ~repeat))
@@ -113,8 +120,10 @@ class Half:
         """Take an (n, 32) matrix of bytes whose rows are sorted (repeats allowed)."""
         self.values = np.ascontiguousarray(unique_rows(matrix))
         leading = np.ascontiguousarray(self.values[:, 0])
-        offsets = np.searchsorted(leading, np.arange(SHARDS + 1), side="left")
-        self.offsets = tuple(int(o) for o in offsets)  # shard s: values [o[s], o[s+1])
+        # Bytes against bytes: numpy would otherwise widen the whole column to compare it.
+        starts = np.searchsorted(leading, np.arange(SHARDS, dtype=np.uint8), side="left")
+        # shard s: values [o[s], o[s+1])
+        self.offsets = (*(int(o) for o in starts), len(self.values))
         self._trees: dict[int, merkle.MemoryTree] = {}
 
     def __len__(self) -> int:
