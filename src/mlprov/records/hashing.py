@@ -369,24 +369,33 @@ def _next_level(level: Matrix, counts: np.ndarray[Any, Any]) -> tuple[Matrix, An
     """One level up in every tree: pair neighbours, and carry a lone last node unchanged.
 
     Carrying the odd node up yields exactly RFC 9162's split at the largest power of two
-    below the size (the same rule as ``mlprov.merkle.root_of``).
+    below the size (the same rule as ``mlprov.merkle.root_of``). A tree's pairs lie side
+    by side, so once the lone last nodes are taken out, the level read 64 bytes a row is
+    every message's two halves; no row is gathered one by one.
     """
-    starts = np.cumsum(counts) - counts
+    ends = np.cumsum(counts)
     pairs = counts // 2
-    total = int(pairs.sum())
-    first_pair = np.cumsum(pairs) - pairs
-    within = np.arange(total) - np.repeat(first_pair, pairs)
-    left = np.repeat(starts, pairs) + 2 * within
-    messages = np.empty((total, 1 + 2 * DIGEST_SIZE), dtype=np.uint8)
-    messages[:, 0] = 1
-    messages[:, 1 : 1 + DIGEST_SIZE] = level[left]
-    messages[:, 1 + DIGEST_SIZE :] = level[left + 1]
-    new_counts = pairs + (counts & 1)
-    new_starts = np.cumsum(new_counts) - new_counts
-    out = np.empty((int(new_counts.sum()), DIGEST_SIZE), dtype=np.uint8)
-    out[np.repeat(new_starts, pairs) + within] = sha256_rows(messages)
     odd = np.flatnonzero(counts & 1)
-    out[new_starts[odd] + pairs[odd]] = level[starts[odd] + counts[odd] - 1]
+    lone = ends[odd] - 1  # each odd tree's last node, carried up
+    paired = level
+    if len(odd):
+        keep = np.ones(len(level), dtype=bool)
+        keep[lone] = False
+        words = np.compress(keep, np.ascontiguousarray(level).view(np.uint64), axis=0)
+        paired = words.view(np.uint8)
+    messages = np.empty((int(pairs.sum()), 1 + 2 * DIGEST_SIZE), dtype=np.uint8)
+    messages[:, 0] = 1
+    messages[:, 1:] = paired.reshape(-1, 2 * DIGEST_SIZE)
+    hashed = sha256_rows(messages)
+    new_counts = pairs + (counts & 1)
+    if not len(odd):
+        return hashed, new_counts
+    out = np.empty((int(new_counts.sum()), DIGEST_SIZE), dtype=np.uint8)
+    carried = np.cumsum(new_counts)[odd] - 1  # a carried node ends its tree's new level
+    is_hash = np.ones(len(out), dtype=bool)
+    is_hash[carried] = False
+    out.view(np.uint64)[is_hash] = hashed.view(np.uint64)
+    out[carried] = level[lone]
     return out, new_counts
 
 
