@@ -64,7 +64,14 @@ def _unfilled(shape: tuple[int, ...], dtype: np.dtype[Any]) -> Any:
 
 def _as_void(matrix: Matrix) -> Vector:
     """An (n, 32) byte matrix as n 32-byte items, which numpy moves whole."""
-    return matrix.view(np.dtype((np.void, DIGEST_SIZE))).reshape(-1)
+    return np.ascontiguousarray(matrix).view(np.dtype((np.void, DIGEST_SIZE))).reshape(-1)
+
+
+def _take(column: Vector, order: Vector) -> Vector:
+    return take_rows(column, order) if column.ndim == 2 else np.take(column, order)
+
+
+Columns = tuple[Matrix, Matrix | None, Vector | None, Vector | None]  # as Ordered's fields
 
 
 class Buckets:
@@ -78,11 +85,14 @@ class Buckets:
         self.starts = np.arange(SHARDS, dtype=np.int64) * self.capacity
         self.fill = np.zeros(SHARDS, dtype=np.int64)
         self.rows = 0
-        self.digests = _unfilled((size, DIGEST_SIZE), np.dtype(np.uint8))
-        self.subjects = _unfilled((size, DIGEST_SIZE), np.dtype(np.uint8)) if subjects else None
-        self.named = _unfilled((size,), np.dtype(bool)) if subjects else None
-        self.keys = _unfilled((size,), keys) if keys is not None else None
-        self._aside: list[tuple[Matrix, Matrix | None, Vector | None, Vector | None]] = []
+        matrix = (size, DIGEST_SIZE)
+        self._columns: Columns = (
+            _unfilled(matrix, np.dtype(np.uint8)),
+            _unfilled(matrix, np.dtype(np.uint8)) if subjects else None,
+            _unfilled((size,), np.dtype(bool)) if subjects else None,
+            _unfilled((size,), keys) if keys is not None else None,
+        )
+        self._aside: list[Columns] = []
 
     def add(
         self,
@@ -105,44 +115,26 @@ class Buckets:
         fits = rank < room[sorted_lead]
         target = np.empty(n, dtype=np.int64)
         target[order] = (self.starts + self.fill)[sorted_lead] + rank
+        batch: Columns = (digests, subjects, named, keys)
         if not bool(fits.all()):
             kept = np.zeros(n, dtype=bool)
             kept[order[fits]] = True
-            self._set_aside(~kept, digests, subjects, named, keys)
-            target, digests = target[kept], digests[kept]
-            subjects = None if subjects is None else subjects[kept]
-            named = None if named is None else named[kept]
-            keys = None if keys is None else keys[kept]
-        np.put(_as_void(self.digests), target, _as_void(np.ascontiguousarray(digests)))
-        if self.subjects is not None and subjects is not None:
-            np.put(_as_void(self.subjects), target, _as_void(np.ascontiguousarray(subjects)))
-        if self.named is not None and named is not None:
-            np.put(self.named, target, named)
-        if self.keys is not None and keys is not None:
-            np.put(self.keys, target, keys)
+            self._aside.append(_rows(batch, ~kept))
+            batch, target = _rows(batch, kept), target[kept]
+        for column, part in zip(self._columns, batch, strict=True):
+            if column is None or part is None:
+                continue
+            if column.ndim == 2:
+                np.put(_as_void(column), target, _as_void(part))
+            else:
+                np.put(column, target, part)
         self.fill += np.minimum(counts, room)
         self.rows += n
 
-    def _set_aside(
-        self,
-        rows: Vector,
-        digests: Matrix,
-        subjects: Matrix | None,
-        named: Vector | None,
-        keys: Vector | None,
-    ) -> None:
-        self._aside.append(
-            (
-                digests[rows].copy(),
-                None if subjects is None else subjects[rows].copy(),
-                None if named is None else named[rows].copy(),
-                None if keys is None else keys[rows].copy(),
-            )
-        )
-
     def ordered(self) -> Ordered:
-        """Every row, sorted by digest (rows of equal digests keep their arrival order
-        when no row was set aside). The buckets are used up: their buffers are reused."""
+        """Every row, sorted by digest (rows of equal digests keep their arrival order).
+        The buckets are used up: the rows are sorted and moved within their buffers."""
+        present = [c for c in self._columns if c is not None]
         if not self._aside:  # else one sort of everything follows
             with ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="mlprov-sort") as pool:
                 list(pool.map(self._sort_region, range(SHARDS)))
@@ -150,64 +142,46 @@ class Buckets:
         for shard in range(SHARDS):  # down over regions already moved: in shard order
             lo, count = int(self.starts[shard]), int(self.fill[shard])
             if lo != done:
-                for column in self._columns():
+                for column in present:
                     column[done : done + count] = column[lo : lo + count]
             done += count
+        for aside in self._aside:  # after the rest: they arrived after their region filled
+            n = len(aside[0])
+            for into, part in zip(self._columns, aside, strict=True):
+                if into is not None and part is not None:
+                    into[done : done + n] = part
+            done += n
+        columns = _rows(self._columns, slice(0, done))
         if self._aside:
-            done = self._join_aside(done)
-        ordered = Ordered(
-            done,
-            self.digests[:done],
-            None if self.subjects is None else self.subjects[:done],
-            None if self.named is None else self.named[:done],
-            None if self.keys is None else self.keys[:done],
-        )
-        if self._aside:
-            ordered = _sorted_whole(ordered)
-        self._aside = []
-        return ordered
-
-    def _columns(self) -> list[Vector]:
-        return [c for c in (self.digests, self.subjects, self.named, self.keys) if c is not None]
+            self._aside = []
+            order = sort_order(columns[0])  # stable: equal digests keep their order
+            if order is not None:
+                columns = _rows(columns, order)
+        return Ordered(done, *columns)
 
     def _sort_region(self, shard: int) -> None:
         """Sort one region's rows where they lie (a region is small: this stays in cache)."""
         lo, count = int(self.starts[shard]), int(self.fill[shard])
-        order = sort_order(self.digests[lo : lo + count])
+        order = sort_order(self._columns[0][lo : lo + count])
         if order is None:
             return
-        for column in self._columns():
-            part = column[lo : lo + count]
-            part[...] = take_rows(part, order) if part.ndim == 2 else np.take(part, order)
-
-    def _join_aside(self, done: int) -> int:
-        for digests, subjects, named, keys in self._aside:
-            n = len(digests)
-            self.digests[done : done + n] = digests
-            for column, part in ((self.subjects, subjects), (self.named, named)):
-                if column is not None and part is not None:
-                    column[done : done + n] = part
-            if self.keys is not None and keys is not None:
-                self.keys[done : done + n] = keys
-            done += n
-        return done
+        for column in self._columns:
+            if column is not None:
+                part = column[lo : lo + count]
+                part[...] = _take(part, order)
 
 
-def _sorted_whole(columns: Ordered) -> Ordered:
-    """All rows sorted by one stable sort (after rows were set aside)."""
-    order = sort_order(columns.digests)
-    if order is None:
-        return columns
+def _rows(columns: Columns, rows: Any) -> Columns:
+    """The same rows of every column: a mask or an order (copies), or a slice (views)."""
 
-    def taken(column: Vector | None) -> Vector | None:
+    def pick(column: Vector | None) -> Vector | None:
         if column is None:
             return None
-        return take_rows(column, order) if column.ndim == 2 else np.take(column, order)
+        if isinstance(rows, slice) or rows.dtype == bool:
+            picked: Vector = column[rows]
+            return picked
+        return _take(column, rows)
 
-    return Ordered(
-        columns.rows,
-        take_rows(columns.digests, order),
-        taken(columns.subjects),
-        taken(columns.named),
-        taken(columns.keys),
-    )
+    digests = pick(columns[0])
+    assert digests is not None
+    return (digests, pick(columns[1]), pick(columns[2]), pick(columns[3]))
