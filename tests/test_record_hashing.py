@@ -120,3 +120,65 @@ def test_each_engine_keeps_row_order_across_queries_and_pieces(
     got = hashing.sha256(pa.array(values, pa.large_binary())).to_pylist()
     assert got == [hashlib.sha256(v).digest() for v in values]
     assert hashing._FUSION.usable() is (engine == "datafusion")
+
+
+_INTEGERS = [
+    pa.int8(),
+    pa.int16(),
+    pa.int32(),
+    pa.int64(),
+    pa.uint8(),
+    pa.uint16(),
+    pa.uint32(),
+    pa.uint64(),
+]
+
+
+@pytest.mark.parametrize("engine", ["datafusion", "arrow"])
+@pytest.mark.parametrize("kind", _INTEGERS, ids=str)
+def test_decimal_text_spells_integers_as_str_does_in_row_order(
+    engine: str, kind: pa.DataType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "arrow":  # as in a child forked after DataFusion ran in its parent
+        monkeypatch.setattr(hashing._FUSION, "used_by", -2)
+    monkeypatch.setattr(hashing, "_MIN_PIECE_ROWS", 7)  # many pieces, one partition each
+    info = np.iinfo(kind.to_pandas_dtype())
+    rng = np.random.default_rng(11)
+    values = [
+        int(v) for v in rng.integers(info.min, info.max, 3001, dtype=info.dtype, endpoint=True)
+    ]
+    values += [int(info.min), int(info.max), 0]
+    text = hashing.decimal_text(pa.array(values, kind))
+    assert text.type == pa.string()
+    assert text.to_pylist() == [str(v) for v in values]
+
+
+def test_decimal_text_of_a_sliced_column() -> None:
+    values = pa.array(range(-50_000, 50_000), pa.int64()).slice(12_345, 60_000)
+    assert hashing.decimal_text(values).to_pylist() == [str(v) for v in values.to_pylist()]
+
+
+@pytest.mark.parametrize("rows", [0, 5, 30_000])
+@pytest.mark.parametrize("engine", ["datafusion", "arrow"])
+def test_distinct_rows_are_the_distinct_non_null_values(
+    rows: int, engine: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if engine == "arrow":
+        monkeypatch.setattr(hashing._FUSION, "used_by", -2)
+    rng = random.Random(rows)
+    pool = [rng.randbytes(32) for _ in range(max(1, rows // 7))]
+    values = [None if rng.random() < 0.1 else rng.choice(pool) for _ in range(rows + 9)]
+    column = pa.array(values, pa.binary(32)).slice(9)  # an offset into every buffer
+    got = hashing.distinct_rows(column)
+    assert got.shape == (len({v for v in values[9:] if v is not None}), 32)
+    assert {bytes(row) for row in got} == {v for v in values[9:] if v is not None}
+
+
+def test_a_fixed_size_column_read_as_binary_shares_its_bytes() -> None:
+    rng = random.Random(3)
+    values = [None if i % 5 == 0 else rng.randbytes(32) for i in range(1000)]
+    column = pa.array(values, pa.binary(32)).slice(3, 900)
+    view = hashing._binary_view(column)
+    assert view.type == pa.binary()
+    assert view.to_pylist() == values[3:903]
+    assert view.buffers()[2].address == column.buffers()[1].address

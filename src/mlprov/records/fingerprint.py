@@ -35,7 +35,7 @@ from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError
 from mlprov.records.digests import canonical_column
 from mlprov.records.halves import DIGEST_SIZE, Matrix, sort_order, take_rows
-from mlprov.records.hashing import as_array, sha256
+from mlprov.records.hashing import as_array, decimal_text, sha256
 from mlprov.records.readers import read_batches
 from mlprov.records.scan import Scanned, scan
 from mlprov.records.sets import SCHEMA, RecordSet, distinct_subjects
@@ -159,7 +159,7 @@ def _scanned_set(scanned: Scanned) -> RecordSet:
 def _text_keys(keys: pa.Array | None, rows: int) -> pa.Array:
     if keys is None:
         return pa.nulls(rows, pa.string())
-    return keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
+    return keys if pa.types.is_string(keys.type) else decimal_text(keys)
 
 
 def _start_byte_digest(

@@ -77,8 +77,7 @@ def distinct_subjects(column: Any) -> Matrix:
     # A subject names many rows: sorting only the distinct hashes is the cheaper way.
     if isinstance(column, pa.ChunkedArray):
         column = column.combine_chunks()
-    distinct = hashing.distinct(column).drop_null()
-    matrix = as_matrix(distinct)
+    matrix = hashing.distinct_rows(column)
     order = sort_order(matrix)
     return matrix if order is None else take_rows(matrix, order)
 
