@@ -102,6 +102,28 @@ def test_the_scan_equals_the_row_by_row_reference(table: pa.Table) -> None:
     assert scanned(table) == expected(table)
 
 
+@pytest.mark.parametrize("text_type", [pa.string(), pa.large_string()], ids=str)
+def test_only_the_rows_the_query_cannot_spell_take_the_reference(text_type: pa.DataType) -> None:
+    count = 20_000  # two of the scan's batches
+    text = [f"plain text {i}" for i in range(count)]
+    wide: list[int | None] = list(range(count))
+    who: list[str | None] = [f"user{i % 97}@example.com" for i in range(count)]
+    for row, odd in ((0, '"'), (1, "\\"), (7_777, "\n"), (16_383, "\x1f"), (19_999, '"')):
+        text[row] = f"say {odd} {row}"
+    text[123] = None  # type: ignore[call-overload]
+    wide[5_000], wide[17_000] = 2**53, None
+    who[9] = None
+    table = pa.table(
+        {
+            "text": pa.array(text, text_type),
+            "wide": pa.array(wide, pa.int64()),
+            "id": pa.array(range(count), pa.int64()),
+            "who": pa.array(who, pa.string()),
+        }
+    )
+    assert scanned(table) == expected(table)
+
+
 def test_a_parquet_file_many_batches_and_the_whole_set(tmp_path: Path) -> None:
     n = 150_000  # more than two of the query's batches
     table = pa.table(

@@ -7,9 +7,9 @@ computes each row's subject HMAC (RFC 2104 over the ``mlprov-subject/1`` text), 
 Rust on every core. The query assumes the common case: no nulls, no text that JSON must
 escape, no integer beyond ±(2**53 − 1), subjects of printable ASCII. It also hands back
 the columns it read, and each batch is checked against those assumptions (by numpy over
-the bytes, while the query computes the next batches). A batch that breaks one has its
-digests made again by :func:`mlprov.records.digests.canonical_column`, the reference
-encoding, and a subject that is not printable ASCII is hashed by
+the bytes, while the query computes the next batches). The rows that break one have
+their digests made again by :func:`mlprov.records.digests.canonical_column`, the
+reference encoding, and a subject that is not printable ASCII is hashed by
 :class:`~mlprov.records.subjects.SubjectHasher`, which normalises it. Each batch's rows
 then go to their place by leading byte (:mod:`mlprov.records.buckets`), so that the
 rows come out sorted by digest without a copy of every column.
@@ -314,26 +314,50 @@ def _row_count(source: Any) -> int:
     return int(pq.ParquetFile(source).metadata.num_rows)
 
 
-def _common(column: pa.Array) -> bool:
-    """Does the query's concat spell this column's JSON right: no nulls, no text to escape,
-    no integer beyond ±(2**53 − 1)?"""
+def _uncommon(column: pa.Array) -> Any:
+    """The rows (a bool mask) whose value the query's concat does not spell as JSON: a
+    null, text to escape, an integer beyond ±(2**53 − 1); None when there are none."""
+    bad = None
     if column.null_count:
-        return False
+        bad = np.asarray(column.is_null())
     t = column.type
-    if _is_text(t):
-        return not needs_escape(column)
-    if pa.types.is_integer(t) and t.bit_width == 64:
+    if _is_text(t) and needs_escape(column):  # a whole-column pass first: escapes are rare
+        text = pc.cast(column, pa.string()) if pa.types.is_string_view(t) else column
+        data = text_bytes(text)
+        width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+        offsets = np.frombuffer(text.buffers()[1], dtype=width)[
+            text.offset : text.offset + len(text) + 1
+        ]
+        found = np.flatnonzero((data < _SPACE) | (data == ord('"')) | (data == ord("\\")))
+        rows = np.zeros(len(column), dtype=bool)
+        rows[np.searchsorted(offsets[1:] - offsets[0], found, side="right")] = True
+        bad = rows if bad is None else bad | rows
+    elif pa.types.is_integer(t) and t.bit_width == 64:
         bounds = pc.min_max(column)
-        return bool(bounds["min"].as_py() >= -_MAX_INT and bounds["max"].as_py() <= _MAX_INT)
-    return True
+        low, high = bounds["min"].as_py(), bounds["max"].as_py()
+        if low is not None and (low < -_MAX_INT or high > _MAX_INT):
+            wide = pc.greater(column, pa.scalar(_MAX_INT, t))
+            if pa.types.is_signed_integer(t):
+                wide = pc.or_(wide, pc.less(column, pa.scalar(-_MAX_INT, t)))
+            rows = np.asarray(pc.fill_null(wide, False))
+            bad = rows if bad is None else bad | rows
+    return bad
 
 
 def _digests(computed: pa.Array, data: pa.RecordBatch) -> Matrix:
-    """A batch's digests: the query's, or the reference encoding's when a column is not of
-    the common case."""
-    if all(_common(column) for column in data.columns):
+    """A batch's digests: the query's, and the reference encoding's for the rows it does
+    not spell right."""
+    bad = None
+    for column in data.columns:
+        rows = _uncommon(column)
+        if rows is not None:
+            bad = rows if bad is None else bad | rows
+    if bad is None:
         return as_matrix(computed)
-    return as_matrix(sha256(canonical_column(data)))
+    digests = np.array(as_matrix(computed))
+    redo = np.flatnonzero(bad)
+    digests[redo] = as_matrix(sha256(canonical_column(data.take(pa.array(redo)))))
+    return digests
 
 
 def _subjects(
