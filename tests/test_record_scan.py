@@ -110,6 +110,7 @@ def test_only_the_rows_the_query_cannot_spell_take_the_reference(text_type: pa.D
     who: list[str | None] = [f"user{i % 97}@example.com" for i in range(count)]
     for row, odd in ((0, '"'), (1, "\\"), (7_777, "\n"), (16_383, "\x1f"), (19_999, '"')):
         text[row] = f"say {odd} {row}"
+    text[3] = '"' + text[3]  # an escape as a row's first byte: the row, not the one before
     text[123] = None  # type: ignore[call-overload]
     wide[5_000], wide[17_000] = 2**53, None
     who[9] = None
