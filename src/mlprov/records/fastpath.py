@@ -26,6 +26,7 @@ __all__ = [
     "needs_escape",
     "object_pieces",
     "text_bytes",
+    "text_layout",
 ]
 
 _MAX_INT = 2**53 - 1
@@ -35,17 +36,23 @@ _SPACE = 0x20
 V = TypeVar("V")
 
 
-def text_bytes(col: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
-    """The UTF-8 bytes of a text column's values (a view, without a copy, but for
-    ``string_view``, which is cast first)."""
+def text_layout(col: pa.Array) -> tuple[np.ndarray[Any, np.dtype[np.uint8]], Any]:
+    """The UTF-8 bytes of a text column's values, and where each value ends in them (a
+    view, without a copy, but for ``string_view``, which is cast first)."""
     if pa.types.is_string_view(col.type):
         col = pc.cast(col, pa.string())
     width = np.int64 if pa.types.is_large_string(col.type) else np.int32
     offsets = np.frombuffer(col.buffers()[1], dtype=width)[col.offset : col.offset + len(col) + 1]
+    ends = offsets[1:] - offsets[0]
     data = col.buffers()[2]
     if data is None or not len(col):
-        return np.zeros(0, dtype=np.uint8)
-    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]]
+        return np.zeros(0, dtype=np.uint8), ends
+    return np.frombuffer(data, dtype=np.uint8)[offsets[0] : offsets[-1]], ends
+
+
+def text_bytes(col: pa.Array) -> np.ndarray[Any, np.dtype[np.uint8]]:
+    """The UTF-8 bytes of a text column's values (see :func:`text_layout`)."""
+    return text_layout(col)[0]
 
 
 def needs_escape(col: pa.Array) -> bool:

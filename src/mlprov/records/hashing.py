@@ -249,9 +249,7 @@ def distinct_rows(values: pa.FixedSizeBinaryArray) -> Matrix:
     )
     context = SessionContext(config)
     pieces = _pieces(_binary_view(values))
-    context.register_record_batches(
-        "v", [[pa.RecordBatch.from_arrays([piece], names=["v"])] for piece in pieces]
-    )
+    _register(context, pieces)
     batches = context.sql("SELECT DISTINCT v FROM v WHERE v IS NOT NULL").collect()
     out = np.empty((sum(b.num_rows for b in batches), DIGEST_SIZE), dtype=np.uint8)
     row = 0
@@ -275,9 +273,7 @@ def decimal_text(values: pa.Array) -> pa.ChunkedArray:
     _FUSION.used_by = os.getpid()
     pieces = _pieces(values)
     context = SessionContext(SessionConfig().with_target_partitions(len(pieces)))
-    context.register_record_batches(
-        "v", [[pa.RecordBatch.from_arrays([piece], names=["v"])] for piece in pieces]
-    )
+    _register(context, pieces)
     # A projection keeps each partition's rows in order, and partitions are given back
     # in order: the digits line up with the values.
     parts = context.sql("SELECT arrow_cast(v, 'Utf8') FROM v").collect_partitioned()
@@ -285,6 +281,13 @@ def decimal_text(values: pa.Array) -> pa.ChunkedArray:
     if [sum(len(b) for b in part) for part in parts] != [len(p) for p in pieces]:
         raise RuntimeError("DataFusion's cast did not give back one value per row")
     return pa.chunked_array(columns, pa.string())
+
+
+def _register(context: Any, pieces: list[pa.Array]) -> None:
+    """Register ``pieces`` as table ``v`` of column ``v``, one partition each."""
+    context.register_record_batches(
+        "v", [[pa.RecordBatch.from_arrays([piece], names=["v"])] for piece in pieces]
+    )
 
 
 def _binary_view(values: pa.FixedSizeBinaryArray) -> pa.Array:

@@ -36,7 +36,7 @@ import pyarrow.parquet as pq
 
 from mlprov.records.buckets import Buckets
 from mlprov.records.digests import canonical_column
-from mlprov.records.fastpath import needs_escape, object_pieces, text_bytes
+from mlprov.records.fastpath import needs_escape, object_pieces, text_bytes, text_layout
 from mlprov.records.halves import DIGEST_SIZE, Matrix
 from mlprov.records.hashing import as_array, as_matrix, sha256
 from mlprov.records.subjects import SubjectHasher
@@ -322,15 +322,10 @@ def _uncommon(column: pa.Array) -> Any:
         bad = np.asarray(column.is_null())
     t = column.type
     if _is_text(t) and needs_escape(column):  # a whole-column pass first: escapes are rare
-        text = pc.cast(column, pa.string()) if pa.types.is_string_view(t) else column
-        data = text_bytes(text)
-        width = np.int64 if pa.types.is_large_string(text.type) else np.int32
-        offsets = np.frombuffer(text.buffers()[1], dtype=width)[
-            text.offset : text.offset + len(text) + 1
-        ]
+        data, ends = text_layout(column)
         found = np.flatnonzero((data < _SPACE) | (data == ord('"')) | (data == ord("\\")))
         rows = np.zeros(len(column), dtype=bool)
-        rows[np.searchsorted(offsets[1:] - offsets[0], found, side="right")] = True
+        rows[np.searchsorted(ends, found, side="right")] = True
         bad = rows if bad is None else bad | rows
     elif pa.types.is_integer(t) and t.bit_width == 64:
         bounds = pc.min_max(column)
