@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from hashlib import sha256
 from pathlib import Path
 from typing import Any
@@ -775,6 +778,11 @@ def test_from_table_and_the_guarded_constructor() -> None:
 # -- files --------------------------------------------------------------------------------
 
 
+def _files(directory: Path) -> list[str]:
+    """What a directory of set files holds, besides the lock saves take turns on."""
+    return sorted(p.name for p in directory.iterdir() if p.name != ".save.lock")
+
+
 @SETTINGS
 @given(digest_lists(max_bulk=100))
 def test_save_and_load_round_trip(ds: list[bytes]) -> None:
@@ -786,7 +794,7 @@ def test_save_and_load_round_trip(ds: list[bytes]) -> None:
         path = rs.save(Path(tmp) / "sets")
         assert path.name == rs.root.hex() + ".parquet"
         assert RecordSet.load(path) == rs
-        assert [p.name for p in path.parent.iterdir()] == [path.name]  # no temp file left
+        assert _files(path.parent) == [path.name]  # no temp file left
 
 
 def test_save_writes_beside_the_trees_and_leaves_no_draft(
@@ -796,7 +804,7 @@ def test_save_writes_beside_the_trees_and_leaves_no_draft(
     first = RecordSet.build(ds, keys=[f"k{i}" for i in range(40)]).save(tmp_path)
     # Again from a fresh set (its root not yet known): the draft is dropped, the file kept.
     again = RecordSet.build(ds, keys=[f"k{i}" for i in range(40)]).save(tmp_path)
-    assert again == first and [p.name for p in tmp_path.iterdir()] == [first.name]
+    assert again == first and _files(tmp_path) == [first.name]
     meta = pq.read_metadata(first).metadata
     assert meta[b"mlprov.root"] == first.stem.encode()
     assert meta[b"mlprov.format"] == FORMAT.encode()
@@ -826,7 +834,7 @@ def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
     assert pq.read_metadata(path).num_row_groups == 6  # 40 rows, 7 a group
     loaded = RecordSet.load(path)
     assert loaded == rs and loaded.table.equals(rs.table)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+    assert _files(tmp_path) == [path.name]
 
 
 def test_load_refuses_an_edited_subject_column(tmp_path: Path) -> None:
@@ -921,6 +929,37 @@ def test_saving_a_set_with_the_same_root_merges_its_rows(tmp_path: Path) -> None
     again = path.read_bytes()
     second.save(tmp_path)
     assert path.read_bytes() == again  # saving either set again adds nothing
+
+
+def test_saves_of_one_root_at_once_keep_every_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two saves that would both read the file before either replaced it: they take turns,
+    and the file ends with the rows of both."""
+    rng = random.Random(13)
+    ds = [rng.randbytes(32) for _ in range(4)]
+    RecordSet.build(ds, keys=[f"a{i}" for i in range(4)]).save(tmp_path)
+    sets = [RecordSet.build(ds, keys=[f"{who}{i}" for i in range(4)]) for who in "bc"]
+    for rs in sets:
+        rs.root  # noqa: B018 - known before the threads start, as after a fingerprint
+    both_read = threading.Barrier(2)
+    merged_with = RecordSet._merged_with
+
+    def read_then_wait(self: RecordSet, path: Path) -> Any:
+        table = merged_with(self, path)
+        # The other save gets here too, unless it must wait for this one to finish.
+        with contextlib.suppress(threading.BrokenBarrierError):
+            both_read.wait(timeout=1)
+        return table
+
+    monkeypatch.setattr(RecordSet, "_merged_with", read_then_wait)
+    with ThreadPoolExecutor(2) as pool:
+        paths = set(pool.map(lambda rs: rs.save(tmp_path), sets))
+    (path,) = paths
+    kept = RecordSet.load(path)
+    assert [kept.keys_of(d) for d in ds] == [[f"a{i}", f"b{i}", f"c{i}"] for i in range(4)]
+    assert both_read.broken  # the second save waited: the first never met it
+    assert _files(tmp_path) == [path.name]
 
 
 def test_saving_over_an_altered_file_refuses_and_keeps_it(tmp_path: Path) -> None:

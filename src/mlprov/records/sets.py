@@ -20,6 +20,7 @@ import re
 import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -55,6 +56,7 @@ SCHEMA = pa.schema(
     ]
 )
 _NAME = re.compile(r"[0-9a-f]{64}\.parquet")
+_LOCK_FILE = ".save.lock"
 _ROW_GROUP_ROWS = 1 << 18  # rows written, synced and dropped from the page cache at once
 
 
@@ -405,8 +407,10 @@ class RecordSet:
         root commits to: another set with the same root may differ in its rows, keys and
         pairing of records to subjects (the index beside the commitment). Saving it where
         the first is kept merges the two: the file keeps every row it has and gains the
-        rows it lacks, so no key ever recorded under a root is lost (ADR 0004). A file
-        there that does not verify is left alone, and IntegrityError raised.
+        rows it lacks, so no key ever recorded under a root is lost (ADR 0004), even when
+        several processes save sets of the same root at once: they take turns (a lock
+        on ``<directory>/.save.lock``, POSIX systems). A file there that does not verify
+        is left alone, and IntegrityError raised.
         """
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -415,16 +419,17 @@ class RecordSet:
             draft = self._draft_while_hashing(directory)
         root = self.root
         path = directory / f"{root.hex()}.parquet"
-        if not path.exists():
-            (draft or _Draft.write(directory, self.table)).finish(path, root)
+        with _saving(directory):
+            if not path.exists():
+                (draft or _Draft.write(directory, self.table)).finish(path, root)
+                return path
+            if draft is not None:
+                draft.discard()
+            table = self._merged_with(path)
+            if table is None:
+                return path  # the file holds every row already
+            _Draft.write(directory, table).finish(path, root)
             return path
-        if draft is not None:
-            draft.discard()
-        table = self._merged_with(path)
-        if table is None:
-            return path  # the file holds every row already
-        _Draft.write(directory, table).finish(path, root)
-        return path
 
     def _draft_while_hashing(self, directory: Path) -> _Draft:
         """The rows written to a draft file while the root is computed (it names the file)."""
@@ -506,6 +511,26 @@ class RecordSet:
                 "the file was altered or renamed; restore it from a trusted copy",
             )
         return loaded
+
+
+@contextmanager
+def _saving(directory: Path) -> Iterator[None]:
+    """Hold ``directory``'s save lock. Deciding that a set file is new and renaming a draft
+    into place, or reading the file and replacing it with the merge, is one step: without
+    the lock, two saves of the same root could both read the old file and the second
+    replace the first's merge, losing its rows. The lock goes with its descriptor, so a
+    process that dies holding it releases it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: saves of one root are not serialised
+        yield
+        return
+    fd = os.open(directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 class _Draft:
