@@ -17,7 +17,8 @@ import sqlalchemy as sa
 from mlprov.digest import Digest
 from mlprov.ledger import Event, Ledger
 from mlprov.ledger.checkpoint import SignedCheckpoint
-from mlprov.ledger.keys import SignerKey
+from mlprov.ledger.keys import SignerKey, write_keypair
+from mlprov.review import record_review
 
 Rewrite = Callable[[list[Event]], list[Event]]
 
@@ -325,6 +326,31 @@ def test_no_trusted_key_is_a_warning_not_silence(ledger: Ledger) -> None:
     report = ledger.verify()
     assert report.ok and report.signatures == 0
     assert any("signatures were not checked" in w for w in report.warnings)
+
+
+def test_review_signatures_are_checked(ledger: Ledger) -> None:
+    """A review signed by a trusted key verifies; one signed by a key not trusted here is a
+    warning; a signature carried over to another judgement, by someone who can write the
+    store but holds no reviewer's key, is a problem."""
+    build(ledger)
+    carol, dave = SignerKey.generate("carol"), SignerKey.generate("dave")
+    assert ledger.location and ledger.location.keys_dir
+    write_keypair(carol, ledger.location.keys_dir)
+    signed = record_review(ledger, "train", "accepted", "carol", signer=carol)
+    report = ledger.verify()
+    assert report.ok and report.reviews == 1 and report.to_json()["review_signatures"] == 1
+    assert not any("review" in w for w in report.warnings)
+
+    record_review(ledger, "chats@1", "accepted", "dave", signer=dave)
+    report = ledger.verify()
+    assert report.ok and report.reviews == 1
+    assert any(dave.key_id in w and "not trusted" in w for w in report.warnings)
+
+    forged = dict(signed.event.payload, status="rejected")
+    wrong = ledger.append(Event.create("review", forged, actor="mallory"))
+    report = ledger.verify()
+    assert [(p.code, p.seq) for p in report.problems] == [("review-signature", wrong.seq)]
+    assert f"signature by {carol.key_id} that does not verify" in report.problems[0].message
 
 
 @pytest.mark.parametrize("chunk", [70, 256])

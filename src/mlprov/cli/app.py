@@ -204,7 +204,8 @@ def verify(
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
         out.print(
             f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
-            f"{report.checkpoints} checkpoints ({report.signatures} signatures); "
+            f"{report.checkpoints} checkpoints ({report.signatures} signatures), "
+            f"{report.reviews} signed reviews; "
             f"root {report.root.hex()}"
         )
     if not report.ok:

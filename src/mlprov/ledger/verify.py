@@ -8,6 +8,8 @@ its size, and its consistency with the checkpoint before it.
 
 Nothing is trusted but the trusted verifier keys: a checkpoint signed by any other key is
 a problem, since whoever can write the store can also add their own key and checkpoints.
+Every signed review is checked against the same keys (`mlprov.ledger.reviewsigs`): a
+signature that does not verify is a problem, one by a key not trusted here a warning.
 """
 
 from __future__ import annotations
@@ -17,12 +19,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mlprov import merkle
+from mlprov.digest import Digest
 from mlprov.errors import MlprovError
 from mlprov.ledger.checkpoint import SignedCheckpoint
+from mlprov.ledger.events import Entry, Event
 from mlprov.ledger.keys import VerifierKey
 from mlprov.ledger.log import FULL_TILE, TileReader, memory_tiles, split_hashes, store_tiles
+from mlprov.ledger.reviewsigs import check_review
 from mlprov.ledger.scan import CHUNK, scan_log
-from mlprov.store.interface import Reader
+from mlprov.store.interface import EventFilter, Reader
 
 __all__ = ["Problem", "VerifyReport", "verify_ledger"]
 
@@ -52,6 +57,7 @@ class VerifyReport:
     tiles: int = 0
     checkpoints: int = 0
     signatures: int = 0
+    reviews: int = 0  # signed reviews whose signature verified
     covered: int = 0  # events covered by a verified signed checkpoint
     problems: list[Problem] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
@@ -74,6 +80,7 @@ class VerifyReport:
             "tiles": self.tiles,
             "checkpoints": self.checkpoints,
             "signatures": self.signatures,
+            "review_signatures": self.reviews,
             "covered": self.covered,
             "problems": [p.to_json() for p in self.problems],
             "warnings": self.warnings,
@@ -182,6 +189,35 @@ def _check_consistency(
         report.add("consistency", f"{a[0]} and {b[0]} are not consistent: {exc.message}")
 
 
+def _check_reviews(reader: Reader, report: VerifyReport, keys: Sequence[VerifierKey]) -> None:
+    """Check the signature of every signed review against the trusted keys."""
+    untrusted: set[str] = set()
+    for row in reader.select(EventFilter(type="review")):
+        try:
+            event = Event.decode(row.body)
+        except MlprovError:
+            continue  # a damaged body: the scan has reported it
+        entry = Entry(row.seq, Digest.from_raw(row.digest), event, row.body)
+        found = check_review(entry, keys)
+        if found.verdict == "valid":
+            report.reviews += 1
+        elif found.verdict == "invalid":
+            report.add(
+                "review-signature",
+                f"review {entry.digest.short} (event {row.seq}) carries a signature by "
+                f"{found.key_id} that does not verify: it was not made over this review",
+                row.seq,
+            )
+        elif found.verdict == "unknown_key" and found.key_id is not None:
+            untrusted.add(found.key_id)
+    if untrusted:
+        report.warnings.append(
+            "reviews signed by keys not trusted here were not checked: "
+            + ", ".join(sorted(untrusted))
+            + " (put the reviewers' .pub files in the ledger's keys folder, or pass --key)"
+        )
+
+
 def verify_ledger(
     reader: Reader,
     origin: str,
@@ -219,6 +255,7 @@ def verify_ledger(
     # Consistency proofs come from the stored tiles (what outsiders are served), fresh.
     tiles = TileReader(store_tiles(reader, report.size), report.size) if tiles_ok else None
     _check_checkpoints(report, origin, keys, stored, external, roots, tiles)
+    _check_reviews(reader, report, keys)
     if not keys and (stored or external):
         report.warnings.append(
             "no trusted verifier key: checkpoint signatures were not checked "
