@@ -818,6 +818,21 @@ def test_save_writes_beside_the_trees_and_leaves_no_draft(
     assert list((tmp_path / "other").iterdir()) == []  # the draft went with the error
 
 
+def test_a_save_that_cannot_take_the_lock_leaves_no_draft(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprov.records import sets
+
+    def locked_out(directory: Path) -> Any:
+        raise PermissionError(f"{directory}: the save lock cannot be opened")
+
+    monkeypatch.setattr(sets, "_saving", locked_out)
+    fresh = RecordSet.build([bytes([i]) * 32 for i in range(40)])  # root not yet known
+    with pytest.raises(PermissionError, match="save lock"):
+        fresh.save(tmp_path)  # the draft was written beside the trees, then dropped
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -419,17 +419,22 @@ class RecordSet:
             draft = self._draft_while_hashing(directory)
         root = self.root
         path = directory / f"{root.hex()}.parquet"
-        with _saving(directory):
-            if not path.exists():
-                (draft or _Draft.write(directory, self.table)).finish(path, root)
+        try:
+            with _saving(directory):
+                if not path.exists():
+                    (draft or _Draft.write(directory, self.table)).finish(path, root)
+                    return path
+                if draft is not None:
+                    draft.discard()
+                table = self._merged_with(path)
+                if table is None:
+                    return path  # the file holds every row already
+                _Draft.write(directory, table).finish(path, root)
                 return path
+        except BaseException:
             if draft is not None:
-                draft.discard()
-            table = self._merged_with(path)
-            if table is None:
-                return path  # the file holds every row already
-            _Draft.write(directory, table).finish(path, root)
-            return path
+                draft.discard()  # no draft left behind (discarding twice is harmless)
+            raise
 
     def _draft_while_hashing(self, directory: Path) -> _Draft:
         """The rows written to a draft file while the root is computed (it names the file)."""
