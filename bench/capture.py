@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from mlprov.capture import frames, lineage
-from mlprov.ledger import Ledger
+from mlprov.facade import Ledger
 
 EMAIL = r"[\w.+-]+@[\w-]+\.[\w.]+"
 PHONE = r"\+?\d[\d -]{7,}\d"

@@ -35,7 +35,8 @@ from pathlib import Path
 from sqlalchemy import create_engine
 
 from mlprov.digest import Digest
-from mlprov.ledger import Event, Ledger
+from mlprov.facade import Ledger
+from mlprov.ledger import Event
 from mlprov.store import schema
 from mlprov.store.sql import CACHE_KIB
 

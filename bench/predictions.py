@@ -34,7 +34,8 @@ from typing import Any
 
 from mlprov.capture.predictions import PredictionLogger
 from mlprov.digest import Digest
-from mlprov.ledger import Event, Ledger
+from mlprov.facade import Ledger
+from mlprov.ledger import Event
 
 TARGET_P99_US = 1000.0
 

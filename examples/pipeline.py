@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 import mlprov
-from mlprov.review import record_review
+from mlprov.governance.review import record_review
 
 TICKETS = [
     {"ticket_id": 1, "customer_id": "Ann@Example.com", "text": "  My invoice is WRONG "},

@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 import pytest
 
-from mlprov.ledger import Ledger
+from mlprov.facade import Ledger
 
 PG_ENV = "MLPROV_TEST_POSTGRES_URL"
 

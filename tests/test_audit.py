@@ -15,11 +15,12 @@ import sqlalchemy as sa
 import typer
 from typer.testing import CliRunner
 
-from mlprov.audit import CHECKS, Audit, Finding, audit
-from mlprov.audit_html import render_html
+from mlprov.answers.audit import CHECKS, Audit, Finding, audit
+from mlprov.answers.audit.html import render_html
 from mlprov.cli.audit import register
-from mlprov.ledger import Entry, Ledger
-from mlprov.review import record_quarantine, record_review
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_quarantine, record_review
+from mlprov.ledger import Entry
 
 ROWS = [{"ticket_id": i, "customer_id": f"c{i}@example.com", "text": f"t{i}"} for i in range(6)]
 CHATS = "support-chat-export@2026-05-22"

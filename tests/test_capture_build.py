@@ -13,8 +13,9 @@ from tests.test_cli import mlprov, ok
 from mlprov.capture.lineage import load_changes
 from mlprov.digest import Digest, digest_file, digest_json
 from mlprov.errors import GateBlocked, InputError, IntegrityError, NotFoundError
-from mlprov.ledger import Entry, Ledger
-from mlprov.review import record_review
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_review
+from mlprov.ledger import Entry
 
 ROWS = [{"id": i, "user": f"u{i}@example.com", "text": f"ticket {i}"} for i in range(20)]
 

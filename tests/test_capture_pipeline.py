@@ -18,7 +18,8 @@ import mlprov
 from mlprov.capture import lineage
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, InputError
-from mlprov.ledger import Entry, Ledger
+from mlprov.facade import Ledger
+from mlprov.ledger import Entry
 from mlprov.records.canonical import record_digest
 from mlprov.records.sets import RecordSet
 

@@ -24,7 +24,8 @@ import sqlalchemy as sa
 from mlprov.capture.predictions import PredictionLogger, _append_once, content_digest
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError, StoreError
-from mlprov.ledger import Entry, Event, Ledger
+from mlprov.facade import Ledger
+from mlprov.ledger import Entry, Event
 from mlprov.records.canonical import record_digest
 from mlprov.store import SqlStore
 
@@ -292,7 +293,7 @@ def _script(tmp_path: Path, body: str) -> int:
         import os, sys
         from pathlib import Path
         from mlprov.capture.predictions import PredictionLogger
-        from mlprov.ledger import Event, Ledger
+        from mlprov import Event, Ledger
         ledger = Ledger.init(Path({str(tmp_path)!r}))
         build = ledger.append(Event.create("build", {{"name": "m"}}, actor="a")).digest
         logger = PredictionLogger(ledger, build, flush_interval=3600, batch_size=100000)

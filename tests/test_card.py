@@ -17,13 +17,14 @@ from hypothesis import strategies as st
 from tests.test_explain import CHATS, OPTOUT, RISKS, incident
 from typer.testing import CliRunner
 
-from mlprov.card import END, START, patch_card, searchable_line, write_card
+from mlprov.answers.card import END, START, patch_card, searchable_line, write_card
+from mlprov.answers.explain import BuildFacts, build_facts
 from mlprov.cli.card import register
 from mlprov.digest import Digest
 from mlprov.errors import InputError
-from mlprov.explain import BuildFacts, build_facts
-from mlprov.ledger import Entry, Ledger
-from mlprov.review import record_quarantine
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_quarantine
+from mlprov.ledger import Entry
 
 FRONT = """\
 ---

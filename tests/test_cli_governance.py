@@ -9,9 +9,9 @@ from pathlib import Path
 from tests.test_cli import ACTOR, assert_error, mlprov, ok
 from tests.test_policy import CHATS, OPTOUT, run
 
-from mlprov.ledger import Ledger
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_review
 from mlprov.ledger.keys import SignerKey, write_keypair
-from mlprov.review import record_review
 
 
 def test_review_quarantine_check_release_and_status(tmp_path: Path) -> None:

@@ -12,7 +12,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from mlprov.ledger import Ledger
+from mlprov.facade import Ledger
 from mlprov.records.canonical import record_digest
 
 

@@ -10,17 +10,17 @@ import pytest
 from huggingface_hub import ModelCard
 from tests.test_cli import assert_error, mlprov, ok
 
-from mlprov.card import searchable_line
+from mlprov.answers.card import searchable_line
+from mlprov.answers.explain import build_facts, explain
+from mlprov.answers.triage import triage
+from mlprov.answers.why import why
 from mlprov.demo import Demo, Section, run
 from mlprov.demo.story import DATASET, EXPORT, NEW_LIST, OLD_LIST
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError
-from mlprov.explain import build_facts, explain
-from mlprov.ledger import Ledger
-from mlprov.policy import check
-from mlprov.review import State, status_of
-from mlprov.triage import triage
-from mlprov.why import why
+from mlprov.facade import Ledger
+from mlprov.governance.policy import check
+from mlprov.governance.review import State, status_of
 
 
 @pytest.fixture(scope="module")

@@ -10,9 +10,10 @@ import pyarrow as pa
 import pytest
 from tests.test_cli import mlprov, ok
 
-from mlprov.diff import diff, yaml_diff
-from mlprov.ledger import Entry, Ledger
-from mlprov.manifest import from_ledger, load
+from mlprov.facade import Ledger
+from mlprov.governance.diff import diff, yaml_diff
+from mlprov.governance.manifest import from_ledger, load
+from mlprov.ledger import Entry
 
 MANIFESTS = Path(__file__).parent / "manifests"
 ROWS = [{"id": i, "user": f"u{i}@example.com", "text": f"Ticket {i}"} for i in range(10)]

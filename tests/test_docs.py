@@ -190,7 +190,7 @@ def test_readme_relative_links_resolve() -> None:
 
 
 def test_readme_python_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from mlprov.ledger import Ledger
+    from mlprov.facade import Ledger
 
     blocks = [code for lang, code in fenced_blocks(section("## Python")) if lang == "python"]
     assert len(blocks) == 2
@@ -213,7 +213,7 @@ def test_readme_answers_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
     import subprocess
     import sys
 
-    from mlprov.ledger import Ledger
+    from mlprov.facade import Ledger
 
     blocks = [code for lang, code in fenced_blocks(section("## Python")) if lang == "python"]
     for var in ("MLPROV_STORE", "MLPROV_KEYS"):

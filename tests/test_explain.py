@@ -10,12 +10,13 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from mlprov.answers.explain import BuildFacts, build_facts, explain, sentence
 from mlprov.cli.card import register
 from mlprov.digest import Digest
 from mlprov.errors import InputError, IntegrityError, NotFoundError
-from mlprov.explain import BuildFacts, build_facts, explain, sentence
-from mlprov.ledger import Entry, Ledger
-from mlprov.review import record_quarantine, record_release, record_review
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_quarantine, record_release, record_review
+from mlprov.ledger import Entry
 
 CHATS = "support-chat-export@2026-05-22"
 OPTOUT = "opt-out-list@2026-05-22"

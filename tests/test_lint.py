@@ -14,10 +14,10 @@ import pytest
 from tests.test_cli import mlprov, ok
 
 from mlprov.digest import Digest
-from mlprov.gates import GATES
-from mlprov.ledger import Entry, Event, Ledger
-from mlprov.lint import RULES, Finding, all_of, has_errors, lint
-from mlprov.manifest import (
+from mlprov.facade import Ledger
+from mlprov.governance.gates import GATES
+from mlprov.governance.lint import RULES, Finding, all_of, has_errors, lint
+from mlprov.governance.manifest import (
     BuildRef,
     ExclusionReport,
     Input,
@@ -27,9 +27,10 @@ from mlprov.manifest import (
     from_ledger,
     load,
 )
-from mlprov.policy import check
-from mlprov.review import record_quarantine, record_review
-from mlprov.sarif import sarif_log
+from mlprov.governance.policy import check
+from mlprov.governance.review import record_quarantine, record_review
+from mlprov.governance.sarif import sarif_log
+from mlprov.ledger import Entry, Event
 
 FIXTURES = Path(__file__).parent / "manifests"
 SARIF_SCHEMA = json.loads(

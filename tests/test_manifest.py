@@ -13,8 +13,8 @@ from hypothesis import strategies as st
 
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, NotFoundError
-from mlprov.ledger import Ledger
-from mlprov.manifest import (
+from mlprov.facade import Ledger
+from mlprov.governance.manifest import (
     BuildRef,
     ExclusionReport,
     Input,
@@ -27,8 +27,8 @@ from mlprov.manifest import (
     load,
     loads,
 )
-from mlprov.manifest_files import record
-from mlprov.review import record_review
+from mlprov.governance.manifest_files import record
+from mlprov.governance.review import record_review
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).parent / "manifests"

@@ -11,10 +11,9 @@ import pyarrow as pa
 import pytest
 
 from mlprov.errors import GateBlocked, InputError, NotFoundError
-from mlprov.gates import GATES, optout_lists
-from mlprov.ledger import Entry, Event, Ledger
-from mlprov.ledger.keys import SignerKey, write_keypair
-from mlprov.policy import (
+from mlprov.facade import Ledger
+from mlprov.governance.gates import GATES, optout_lists
+from mlprov.governance.policy import (
     DEFAULT_GATES,
     AllOf,
     Policy,
@@ -25,7 +24,9 @@ from mlprov.policy import (
     parse_policy,
     require_clear,
 )
-from mlprov.review import record_quarantine, record_release, record_review, status_of
+from mlprov.governance.review import record_quarantine, record_release, record_review, status_of
+from mlprov.ledger import Entry, Event
+from mlprov.ledger.keys import SignerKey, write_keypair
 
 ALICE, CAROL = "alice@example.com", "carol@example.com"
 CHATS = "chats@2026-05-22"

@@ -826,7 +826,7 @@ def test_a_save_that_cannot_take_the_lock_leaves_no_draft(
     def locked_out(directory: Path) -> Any:
         raise PermissionError(f"{directory}: the save lock cannot be opened")
 
-    monkeypatch.setattr(sets, "_saving", locked_out)
+    monkeypatch.setattr(sets, "saving", locked_out)
     fresh = RecordSet.build([bytes([i]) * 32 for i in range(40)])  # root not yet known
     with pytest.raises(PermissionError, match="save lock"):
         fresh.save(tmp_path)  # the draft was written beside the trees, then dropped
@@ -836,9 +836,9 @@ def test_a_save_that_cannot_take_the_lock_leaves_no_draft(
 def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from mlprov.records import sets
+    from mlprov.records import setfiles
 
-    monkeypatch.setattr(sets, "_ROW_GROUP_ROWS", 7)
+    monkeypatch.setattr(setfiles, "_ROW_GROUP_ROWS", 7)
     rng = random.Random(5)
     ds = [rng.randbytes(32) for _ in range(40)]
     people = [rng.randbytes(32) for _ in range(4)]

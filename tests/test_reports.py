@@ -13,11 +13,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from mlprov.cli.report import register
-from mlprov.errors import InputError, NotFoundError
-from mlprov.ledger import Entry, Ledger
-from mlprov.ledger.payloads import BuildPayload, DatasetPayload, SourcePayload, TransformPayload
-from mlprov.reports import (
+from mlprov.answers.reports import (
     CONFIG_KEYS,
     KINDS,
     Item,
@@ -27,8 +23,13 @@ from mlprov.reports import (
     to_json,
     to_markdown,
 )
-from mlprov.reports.eu import size_bin
-from mlprov.review import record_review
+from mlprov.answers.reports.eu import size_bin
+from mlprov.cli.report import register
+from mlprov.errors import InputError, NotFoundError
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_review
+from mlprov.ledger import Entry
+from mlprov.ledger.payloads import BuildPayload, DatasetPayload, SourcePayload, TransformPayload
 
 CHATS = [{"id": i, "customer": f"c{i}@example.com", "text": f"ticket {i}"} for i in range(6)]
 WEB = [{"id": 100 + i, "customer": f"w{i}@example.com", "text": f"page {i}"} for i in range(4)]
@@ -317,7 +318,7 @@ def test_no_config_leaves_provider_market_date_and_bins_missing(tmp_path: Path) 
 
 
 def test_a_hand_written_manifest_is_reported_from_what_it_says(tmp_path: Path) -> None:
-    from mlprov.manifest_files import record as record_manifest
+    from mlprov.governance.manifest_files import record as record_manifest
 
     written = tmp_path / "manifest.yaml"
     written.write_text(
@@ -480,7 +481,7 @@ def test_the_report_command(full: Ledger, tmp_path: Path) -> None:
 def test_the_command_offers_every_kind_of_report() -> None:
     from typing import get_args
 
+    from mlprov.answers.reports.items import Kind
     from mlprov.cli import report as command
-    from mlprov.reports.items import Kind
 
     assert get_args(command.Kind) == get_args(Kind) == tuple(KINDS)

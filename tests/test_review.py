@@ -9,12 +9,11 @@ from pathlib import Path
 
 import pytest
 
-import mlprov.review as review
+import mlprov.governance.review as review
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, InputError, NotFoundError, SignatureError
-from mlprov.ledger import Entry, Event, Ledger
-from mlprov.ledger.keys import SignerKey, write_keypair
-from mlprov.review import (
+from mlprov.facade import Ledger
+from mlprov.governance.review import (
     LAST_REVIEW,
     TRANSITIONS,
     Move,
@@ -25,7 +24,9 @@ from mlprov.review import (
     status_of,
     target_of,
 )
-from mlprov.signoff import check_review, reviewer_signer, verify_review
+from mlprov.governance.signoff import check_review, reviewer_signer, verify_review
+from mlprov.ledger import Entry, Event
+from mlprov.ledger.keys import SignerKey, write_keypair
 
 ROOT = Path(__file__).resolve().parents[1]
 ALICE, CAROL = "alice@example.com", "carol@example.com"

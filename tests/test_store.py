@@ -10,7 +10,8 @@ import pytest
 from mlprov import merkle
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, InputError, NotFoundError
-from mlprov.ledger import Event, Ledger
+from mlprov.facade import Ledger
+from mlprov.ledger import Event
 from mlprov.store import SqlStore
 
 

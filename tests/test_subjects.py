@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
-from mlprov.ledger import Ledger
+from mlprov.facade import Ledger
 from mlprov.records.subjects import (
     SECRET_FILE,
     SubjectHasher,

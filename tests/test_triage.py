@@ -7,10 +7,11 @@ from pathlib import Path
 import pyarrow as pa
 import pytest
 
+from mlprov.answers.triage import triage
 from mlprov.digest import Digest
-from mlprov.ledger import Entry, Ledger
-from mlprov.review import record_review
-from mlprov.triage import triage
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_review
+from mlprov.ledger import Entry
 
 ROWS = [{"ticket_id": i, "customer_id": f"c{i}@example.com", "text": f"t{i}"} for i in range(8)]
 

@@ -15,10 +15,11 @@ import pytest
 import sqlalchemy as sa
 
 from mlprov.digest import Digest
-from mlprov.ledger import Event, Ledger
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_review
+from mlprov.ledger import Event
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.keys import SignerKey, write_keypair
-from mlprov.review import record_review
 
 Rewrite = Callable[[list[Event]], list[Event]]
 

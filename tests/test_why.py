@@ -13,11 +13,12 @@ import pandas as pd
 import pytest
 from tests.test_cli import assert_error, mlprov, ok
 
+from mlprov.answers.why import Answer, to_json, to_markdown, to_text, why
 from mlprov.errors import GateBlocked, InputError
-from mlprov.ledger import Entry, Ledger
+from mlprov.facade import Ledger
+from mlprov.governance.review import record_quarantine, record_review
+from mlprov.ledger import Entry
 from mlprov.records.setproofs import load_set_proof
-from mlprov.review import record_quarantine, record_review
-from mlprov.why import Answer, to_json, to_markdown, to_text, why
 
 REVIEWER = "carol@example.com"
 # customer_id is whom a ticket concerns; email and channel are what the steps look at.

@@ -18,7 +18,8 @@ from mlprov.errors import (
     NotFoundError,
     StoreError,
 )
-from mlprov.ledger import Entry, Event, EventType, Ledger, VerifyReport
+from mlprov.facade import Ledger
+from mlprov.ledger import Entry, Event, EventType, VerifyReport
 
 if TYPE_CHECKING:
     from mlprov.capture import transform

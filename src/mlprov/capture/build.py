@@ -3,10 +3,10 @@
 `record_build` records a `build` event parented by its dataset (and eval set): the
 artifact's digest (see :mod:`mlprov.capture.artifact` for the file and directory
 semantics), the digest of the dataset's manifest frozen at build time (see
-:mod:`mlprov.manifest_files`), the training config and its digest, the code version (the
+:mod:`mlprov.governance.manifest_files`), the training config and its digest, the code version (the
 caller's git commit and whether the work tree was dirty), and the result of the gates. A gate is a
 callable that looks at the dataset and returns what blocks it; by default the training
-gates of the ledger's policy run (see :mod:`mlprov.policy`). A blocked build is refused
+gates of the ledger's policy run (see :mod:`mlprov.governance.policy`). A blocked build is refused
 with GateBlocked unless forced, and a forced one records the override and its findings.
 """
 
@@ -21,22 +21,22 @@ from typing import Any, ParamSpec
 from mlprov.capture.environment import git_state
 from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import GateBlocked, InputError, NotFoundError
+from mlprov.governance.manifest_files import freeze
+from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
-from mlprov.ledger.ledger import Ledger
 from mlprov.ledger.payloads import trained_dataset
-from mlprov.manifest_files import freeze
 
 __all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded", "trained_on"]
 
 P = ParamSpec("P")
 
 #: A gate: given the ledger and the dataset's event, the reasons it blocks (none: passes).
-Gate = Callable[[Ledger, Entry], Sequence[str]]
+Gate = Callable[[LedgerCore, Entry], Sequence[str]]
 _CONFIG_MAX = 64 * 1024  # larger configs are recorded by digest only
 _DIGEST_LIKE = re.compile(r"[0-9a-fA-F]{6,64}")
 
 
-def recorded(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) -> Entry:
+def recorded(ledger: LedgerCore, ref: Entry | Digest | str, types: tuple[str, ...]) -> Entry:
     """The event `ref` names — an Entry, a digest or prefix, or the newest event of one of
     `types` with that name — checked to be of one of `types`."""
     wanted = " or ".join(types)
@@ -64,7 +64,7 @@ def recorded(ledger: Ledger, ref: Entry | Digest | str, types: tuple[str, ...]) 
     return entry
 
 
-def trained_on(ledger: Ledger, ref: Entry | Digest | str) -> tuple[Entry | None, Entry]:
+def trained_on(ledger: LedgerCore, ref: Entry | Digest | str) -> tuple[Entry | None, Entry]:
     """A build and the dataset it names, or (None, the dataset) when `ref` is a dataset."""
     target = recorded(ledger, ref, ("build", "dataset"))
     if target.event.type.value == "dataset":
@@ -78,7 +78,7 @@ def trained_on(ledger: Ledger, ref: Entry | Digest | str) -> tuple[Entry | None,
     return target, ledger.get(link)
 
 
-def _by_name(ledger: Ledger, name: str, types: tuple[str, ...]) -> Entry | None:
+def _by_name(ledger: LedgerCore, name: str, types: tuple[str, ...]) -> Entry | None:
     if name.startswith("sha256:"):
         return None
     for kind in types:
@@ -106,7 +106,7 @@ def _config(config: Mapping[str, Any] | Path | str | None) -> tuple[dict[str, An
 
 
 def record_build(
-    ledger: Ledger,
+    ledger: LedgerCore,
     name: str,
     *,
     dataset: Entry | Digest | str,
@@ -125,7 +125,7 @@ def record_build(
     for a blocked build unless `force`; nothing is recorded then."""
     data = recorded(ledger, dataset, ("dataset",))
     if gates is None:
-        from mlprov.policy import build_gates
+        from mlprov.governance.policy import build_gates
 
         gates = build_gates(ledger, "training")
     evaluation = recorded(ledger, eval_set, ("dataset", "source")) if eval_set else None
@@ -162,7 +162,7 @@ def record_build(
     return _append(ledger, "build", payload, data, evaluation, actor)
 
 
-def _freeze(ledger: Ledger, dataset: Entry) -> Digest | None:
+def _freeze(ledger: LedgerCore, dataset: Entry) -> Digest | None:
     """The frozen manifest's digest; None for a ledger without a folder for files."""
     try:
         return freeze(ledger, dataset)
@@ -171,7 +171,7 @@ def _freeze(ledger: Ledger, dataset: Entry) -> Digest | None:
 
 
 def _append(
-    ledger: Ledger,
+    ledger: LedgerCore,
     kind: str,
     payload: dict[str, Any],
     parent: Entry,
@@ -187,7 +187,7 @@ def _append(
 
 
 def record_evaluation(
-    ledger: Ledger,
+    ledger: LedgerCore,
     build: Entry | Digest | str,
     name: str,
     metrics: Mapping[str, float],
@@ -207,7 +207,7 @@ def record_evaluation(
 
 
 def evaluates(
-    ledger: Ledger,
+    ledger: LedgerCore,
     build: Entry | Digest | str,
     name: str,
     *,

@@ -27,13 +27,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mlprov import blobs
 from mlprov.digest import Digest
 from mlprov.errors import InputError
 from mlprov.records.hashing import as_array, as_matrix
 from mlprov.records.readers import digest_rows
 from mlprov.records.sets import RecordSet
 from mlprov.records.subjects import SubjectHasher
+from mlprov.store import blobs
 
 __all__ = [
     "CHANGES_SCHEMA",

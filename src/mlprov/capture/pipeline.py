@@ -36,14 +36,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from mlprov.capture import frames, lineage
+from mlprov.capture import arguments, frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
-from mlprov.digest import Digest, canonical_json, digest_file
+from mlprov.digest import Digest, digest_file
 from mlprov.errors import ConflictError, InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
+from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, utc_now
-from mlprov.ledger.ledger import Ledger
-from mlprov.ledger.payloads import step_version
 from mlprov.records.subjects import SubjectHasher
 
 __all__ = ["Pipeline", "active", "transform"]
@@ -52,7 +51,6 @@ T = TypeVar("T")
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
 )
-_ERROR_MAX = 4000
 # Facts of a source version that must not change between two recordings of it.
 _FACTS = (
     "rights_basis",
@@ -93,72 +91,6 @@ def active() -> Pipeline | None:
     return _ACTIVE.get()
 
 
-def _version(name: str, allow: bool) -> str | None:
-    version = step_version(name)
-    if version is not None or allow:
-        return version
-    raise InputError(
-        f"the step name {name!r} has no version",
-        f"name it like {name}-v1 and bump the version when its behaviour changes, "
-        "or pass allow_unversioned=True",
-    )
-
-
-def _params(params: Mapping[str, Any] | None, step: str) -> dict[str, Any]:
-    if params is None:
-        return {}
-    if not isinstance(params, Mapping):
-        raise InputError(f"the params of {step} must be a dict, not {type(params).__name__}")
-    try:
-        canonical_json(dict(params))
-    except (InputError, TypeError, ValueError) as exc:
-        raise InputError(
-            f"the params of {step} are not JSON: {exc}",
-            "give parameters as JSON values (text, numbers, booleans, lists, dicts)",
-        ) from None
-    return dict(params)
-
-
-def _split(ref: str) -> tuple[str, str]:
-    name, at, version = ref.partition("@")
-    if not at or not name or not version:
-        raise InputError(f"{ref!r} is not NAME@VERSION", "e.g. support-chat-export@2026-05-22")
-    return name, version
-
-
-def _mask(where: Any, rows: int, step: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
-    """`where` as one boolean per row."""
-    try:
-        mask = np.asarray(where)
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"step {step}: where= is not a boolean mask: {exc}") from None
-    if mask.shape != (rows,) or mask.dtype != np.bool_:
-        raise InputError(
-            f"step {step}: where= must hold one boolean per row ({rows:,}); "
-            f"got {mask.dtype} of shape {mask.shape}",
-            "pass e.g. a boolean pandas Series, numpy array or list, without missing values",
-        )
-    return mask
-
-
-def _keys_text(values: Any, rows: int, step: str) -> pa.Array:
-    """`duplicate_of` as text keys, one per row (integers as their decimal digits)."""
-    try:
-        array = pa.array(values.to_arrow() if hasattr(values, "to_arrow") else values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-        raise InputError(f"step {step}: duplicate_of= is not a column of keys: {exc}") from None
-    if len(array) != rows:
-        raise InputError(f"step {step}: duplicate_of= has {len(array):,} values for {rows:,} rows")
-    if pa.types.is_floating(array.type):  # pandas puts integer keys beside NaN as floats
-        array = pc.cast(array, pa.int64(), safe=True)
-    return pc.cast(array, pa.string())
-
-
-def _error_text(exc: BaseException) -> str:
-    text = exc.message if isinstance(exc, MlprovError) else str(exc)
-    return f"{type(exc).__name__}: {text}"[:_ERROR_MAX]
-
-
 class Pipeline:
     """One recorded run of a pipeline; use it as a context manager (see the module doc).
 
@@ -170,7 +102,7 @@ class Pipeline:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerCore,
         name: str,
         *,
         actor: str | None = None,
@@ -236,7 +168,7 @@ class Pipeline:
             "run_id": self.run_id,
             "status": "failed" if exc is not None else "succeeded",
             "steps": self._steps,
-            "error": _error_text(exc) if exc is not None else None,
+            "error": arguments.error_text(exc) if exc is not None else None,
         }
         ends = self._outputs or ([self._last] if self._last is not None else [])
         if exc is None:
@@ -316,7 +248,7 @@ class Pipeline:
         earlier event when the records and facts match, and is refused when they differ.
         """
         self._require_open(f"source {ref}")
-        name, version = _split(ref)
+        name, version = arguments.split_ref(ref)
         byte_digest = None
         result: Any = data
         table = frames.to_table(data)
@@ -389,12 +321,14 @@ class Pipeline:
         """
         self._require_open(f"step {name}")
         allow = self.allow_unversioned if allow_unversioned is None else allow_unversioned
-        version = _version(name, allow)
+        version = arguments.versioned(name, allow)
         before = self._lookup(data, f"step {name}")
         used = [("input", before)] + [
             ("input", self._tracked[id(a)]) for a in args if id(a) in self._tracked
         ]
-        step = self._start(name, version, "transform", fn, _params(params, name), used, purpose)
+        step = self._start(
+            name, version, "transform", fn, arguments.step_params(params, name), used, purpose
+        )
         try:
             result = fn(data, *args, **kwargs)
         except BaseException as exc:
@@ -437,7 +371,7 @@ class Pipeline:
         """
         self._require_open(f"step {name}")
         allow = self.allow_unversioned if allow_unversioned is None else allow_unversioned
-        version = _version(name, allow)
+        version = arguments.versioned(name, allow)
         before = self._lookup(data, f"step {name}")
         by_list = using is not None or on is not None
         if by_list == (where is not None) or (by_list and (using is None or on is None)):
@@ -448,7 +382,7 @@ class Pipeline:
             )
         if duplicate_of is not None and by_list:
             raise InputError(f"step {name}: duplicate_of= goes with where=, not with a list")
-        options: dict[str, Any] = _params(params, name)
+        options: dict[str, Any] = arguments.step_params(params, name)
         used = [("input", before)]
         if by_list:
             assert on is not None  # checked above
@@ -467,9 +401,9 @@ class Pipeline:
                 assert on is not None
                 remove = self._matches(before, data, other, using, on, matched_on)
             else:
-                remove = _mask(where, before.snapshot.rows, name)
+                remove = arguments.row_mask(where, before.snapshot.rows, name)
                 if duplicate_of is not None:
-                    dupes = _keys_text(duplicate_of, before.snapshot.rows, name)
+                    dupes = arguments.keys_text(duplicate_of, before.snapshot.rows, name)
             snap, changes = lineage.exclude(before.snapshot, remove, reason or name, dupes)
             result = frames.keep_rows(data, ~remove)
         except MlprovError as exc:
@@ -543,7 +477,7 @@ class Pipeline:
         payload = {
             **step.payload,
             "status": "failed",
-            "error": _error_text(exc),
+            "error": arguments.error_text(exc),
             "ended_at": utc_now(),
         }
         with suppress(MlprovError):  # the step's own error is the one to raise
@@ -616,7 +550,7 @@ def transform(
         @mlprov.transform("dedupe-v2", params={"threshold": 0.84})
         def dedupe(df): ...
     """
-    _version(name, allow_unversioned)
+    arguments.versioned(name, allow_unversioned)
 
     def wrap(fn: Callable[..., T]) -> Callable[..., T]:
         @functools.wraps(fn)

@@ -2,7 +2,7 @@
 
 `PredictionLogger.log` digests its arguments on the calling thread, takes the next index
 of its session and queues the call; one background thread turns queued calls into events
-(parent: the build) and writes them with `Ledger.append_many`, a batch at a time. So a call
+(parent: the build) and writes them with `LedgerCore.append_many`, a batch at a time. So a call
 costs the caller a few microseconds of hashing and a short lock, never a database write.
 
 Guarantees and limits:
@@ -25,8 +25,8 @@ Guarantees and limits:
   while the writer keeps up, about the last `flush_interval`; never more than `max_pending`;
   nothing logged before a `flush()` that returned True.
 
-The writer opens its own `Ledger` on the same store (`store.connect_url`), so none of the
-caller's `Ledger` state and no connection is shared between threads.
+The writer opens its own `LedgerCore` on the same store (`store.connect_url`), so none of the
+caller's `LedgerCore` state and no connection is shared between threads.
 
 Latency: a call costs its hashing plus a lock (about 5 µs; `bench/predictions.py`). The
 writer's Python work (about 30 µs an event) holds the GIL in stretches, though it hands it
@@ -51,8 +51,8 @@ from typing import Any, TypeAlias
 from mlprov.digest import Digest
 from mlprov.errors import DuplicateError, InputError, MlprovError, StoreError
 from mlprov.identity import default_actor
+from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Event, utc_now
-from mlprov.ledger.ledger import Ledger
 from mlprov.ledger.payloads import EventType
 from mlprov.records.canonical import record_digest
 from mlprov.store import Location, SqlStore
@@ -121,7 +121,7 @@ class PredictionLogger:
 
     def __init__(
         self,
-        ledger: Ledger,
+        ledger: LedgerCore,
         build: Digest | str,
         *,
         batch_size: int = 2000,
@@ -313,7 +313,7 @@ class PredictionLogger:
         failed: list[MlprovError],
     ) -> None:
         try:
-            ledger = Ledger(SqlStore.open(url), location)
+            ledger = LedgerCore(SqlStore.open(url), location)
         except MlprovError as exc:
             failed.append(exc)
             return
@@ -360,7 +360,7 @@ class PredictionLogger:
             self._taken += take
             return batch
 
-    def _write(self, ledger: Ledger, events: list[Event]) -> bool:
+    def _write(self, ledger: LedgerCore, events: list[Event]) -> bool:
         """Append the batch, retrying with backoff; False if close() gave up on it."""
         delay = _FIRST_BACKOFF
         while True:
@@ -412,7 +412,7 @@ class PredictionLogger:
         )
 
 
-def _append_once(ledger: Ledger, events: list[Event]) -> None:
+def _append_once(ledger: LedgerCore, events: list[Event]) -> None:
     """Append `events`, leaving out any already recorded.
 
     A batch is atomic, so a DuplicateError on a retry means an earlier attempt committed

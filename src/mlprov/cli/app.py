@@ -28,11 +28,11 @@ from mlprov.cli.render import (
 from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
+from mlprov.facade import Ledger
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.events import Event
-from mlprov.ledger.ledger import Ledger
 from mlprov.ledger.payloads import EventType
 from mlprov.ledger.proofs import load_proof
 

@@ -12,7 +12,7 @@ from rich.text import Text
 from mlprov.cli.options import JsonOpt, StoreOpt, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.errors import GateBlocked
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -30,8 +30,8 @@ def audit(
 ) -> None:
     """Audit the whole ledger's completeness: rights, reviews, quarantines, lint, builds,
     runs and checkpoints; exit 7 on an error finding."""
-    from mlprov.audit import audit as run_audit
-    from mlprov.audit_html import counts_text, render_html
+    from mlprov.answers.audit import audit as run_audit
+    from mlprov.answers.audit.html import counts_text, render_html
 
     with (
         Ledger.open(store) as ledger,

@@ -11,7 +11,7 @@ from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
 from mlprov.errors import InputError
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
 _CHANGES = ("removed", "changed", "added")
@@ -39,7 +39,7 @@ def build(
     """Record a build: the artifact digest linked to its dataset, config, code and eval set.
 
     The training gates run first (exit 7 if one blocks); --force records the override."""
-    from mlprov.policy import build_gates
+    from mlprov.governance.policy import build_gates
 
     shown = not json and err.is_terminal
     with Ledger.open(store) as ledger, progress_bar("hashing the artifact", shown) as cb:

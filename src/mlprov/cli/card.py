@@ -11,7 +11,7 @@ from rich.text import Text
 
 from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_bytes, emit_json, err, out
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 Build = Annotated[str, typer.Argument(help="A build: name or digest.")]
 
@@ -30,8 +30,8 @@ def card(
 ) -> None:
     """Patch a Hugging Face model card with a build's provenance: the `mlprov` metadata key
     and the provenance section; everything else in the card is kept byte for byte."""
-    from mlprov.card import patch_card, write_card
-    from mlprov.explain import build_facts
+    from mlprov.answers.card import patch_card, write_card
+    from mlprov.answers.explain import build_facts
 
     with Ledger.open(store) as ledger:
         facts = build_facts(ledger, build)
@@ -45,7 +45,7 @@ def card(
 def explain(build: Build, store: StoreOpt = None, json: JsonOpt = False) -> None:
     """The postmortem sentence of a build: its manifest, sources, transforms, reviewer
     status and unresolved risks, each from the ledger (missing evidence is said)."""
-    from mlprov.explain import explain as take
+    from mlprov.answers.explain import explain as take
 
     with Ledger.open(store) as ledger:
         found = take(ledger, build)

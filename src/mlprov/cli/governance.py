@@ -11,11 +11,11 @@ from rich.text import Text
 
 from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_json, err, out
+from mlprov.facade import Ledger
+from mlprov.governance.review import ReviewState
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.events import Entry
-from mlprov.ledger.ledger import Ledger
-from mlprov.review import ReviewState
 
 Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
 Target = Annotated[str, typer.Argument(help="A source NAME@VERSION, a dataset name, or a digest.")]
@@ -52,8 +52,8 @@ def review(
     json: JsonOpt = False,
 ) -> None:
     """Record a reviewer's judgement of a source or dataset; signed if the reviewer has a key."""
-    from mlprov.review import record_review
-    from mlprov.signoff import reviewer_signer
+    from mlprov.governance.review import record_review
+    from mlprov.governance.signoff import reviewer_signer
 
     actor = actor or default_actor()
     with Ledger.open(store) as ledger:
@@ -91,7 +91,7 @@ def quarantine(
     json: JsonOpt = False,
 ) -> None:
     """Quarantine a source: every use but the allowed ones is blocked until a release."""
-    from mlprov.review import record_quarantine
+    from mlprov.governance.review import record_quarantine
 
     with Ledger.open(store) as ledger:
         entry = record_quarantine(
@@ -117,7 +117,7 @@ def release(
     json: JsonOpt = False,
 ) -> None:
     """Lift a quarantine, citing evidence recorded after it."""
-    from mlprov.review import record_release
+    from mlprov.governance.review import record_release
 
     with Ledger.open(store) as ledger:
         entry = record_release(ledger, source, evidence, note=note, actor=actor)
@@ -134,9 +134,9 @@ def check(
     json: JsonOpt = False,
 ) -> None:
     """Check a source or dataset against the gates of a use; exit 7 when blocked."""
-    from mlprov.policy import check as run_checks
-    from mlprov.policy import load_policy
-    from mlprov.review import target_of
+    from mlprov.governance.policy import check as run_checks
+    from mlprov.governance.policy import load_policy
+    from mlprov.governance.review import target_of
 
     with Ledger.open(store) as ledger:
         chosen = load_policy(policy, ledger=ledger)
@@ -170,8 +170,8 @@ def check(
 
 def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> None:
     """Where a source or dataset stands: its review state, limits, risks and quarantine."""
-    from mlprov.review import status_of
-    from mlprov.signoff import check_review
+    from mlprov.governance.review import status_of
+    from mlprov.governance.signoff import check_review
 
     with Ledger.open(store) as ledger:
         state = status_of(ledger, target)
@@ -220,7 +220,7 @@ def triage(
     exclusion run, who approved, can the build be explained — `unknown` where no evidence."""
     from rich.table import Table
 
-    from mlprov.triage import triage as take
+    from mlprov.answers.triage import triage as take
 
     with Ledger.open(store) as ledger:
         found = take(ledger, target)

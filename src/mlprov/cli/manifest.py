@@ -13,10 +13,10 @@ from rich.text import Text
 from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_bytes, emit_json, out
 from mlprov.errors import NotFoundError, StoreError
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 if TYPE_CHECKING:
-    from mlprov.manifest import Manifest
+    from mlprov.governance.manifest import Manifest
 
 manifest_app = typer.Typer(
     help="Dataset manifests: generated from the ledger, or recorded by hand.",
@@ -36,7 +36,7 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """The manifest of a recorded dataset, generated from the ledger."""
-    from mlprov.manifest import dump, from_ledger
+    from mlprov.governance.manifest import dump, from_ledger
 
     with Ledger.open(store) as ledger:
         manifest = from_ledger(ledger, dataset)
@@ -51,7 +51,7 @@ def record(
     json: JsonOpt = False,
 ) -> None:
     """Record a hand-written manifest as a dataset, after checking the digests of its files."""
-    from mlprov.manifest_files import record as record_manifest
+    from mlprov.governance.manifest_files import record as record_manifest
 
     with Ledger.open(store) as ledger:
         entry = record_manifest(ledger, file, actor=actor)
@@ -64,7 +64,7 @@ def record(
 @manifest_app.command("schema")
 def schema(store: StoreOpt = None) -> None:
     """The JSON Schema of the manifest (the full form). Needs no ledger."""
-    from mlprov.manifest import json_schema
+    from mlprov.governance.manifest import json_schema
 
     del store  # accepted like every command's, but a schema needs no ledger
     emit_bytes((jsonlib.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
@@ -90,10 +90,10 @@ def lint(
 ) -> None:
     """Lint a manifest file or a recorded dataset's manifest; exit 7 on an error finding."""
     from mlprov import __version__
-    from mlprov.lint import has_errors
-    from mlprov.lint import lint as run_lint
-    from mlprov.manifest import from_ledger, read
-    from mlprov.sarif import sarif_log
+    from mlprov.governance.lint import has_errors
+    from mlprov.governance.lint import lint as run_lint
+    from mlprov.governance.manifest import from_ledger, read
+    from mlprov.governance.sarif import sarif_log
 
     path = Path(target)
     text: str | None = None
@@ -143,7 +143,7 @@ def lint(
 def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     """A manifest file's contents, or the manifest of a recorded dataset or build."""
     from mlprov.capture.build import trained_on
-    from mlprov.manifest import from_ledger, read
+    from mlprov.governance.manifest import from_ledger, read
 
     path = Path(ref)
     if path.is_file():
@@ -164,8 +164,8 @@ def diff(
 ) -> None:
     """Process drift from A to B: sources, rights, transforms, reviews, digests and, where
     both record sets are stored, records and subjects added and removed."""
-    from mlprov.diff import diff as compare
-    from mlprov.diff import yaml_diff
+    from mlprov.governance.diff import diff as compare
+    from mlprov.governance.diff import yaml_diff
 
     files = all(Path(x).is_file() for x in (a, b))
     ledger = _ledger_for_file(store) if files else Ledger.open(store)

@@ -14,7 +14,7 @@ from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
 

@@ -9,9 +9,9 @@ from typing import Annotated, Literal
 import typer
 
 from mlprov.cli.options import StoreOpt, write_output
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
-# mlprov.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
+# mlprov.answers.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
 Kind = Literal["datasheet", "eu-training-summary", "ab2013"]
 Format = Literal["markdown", "json"]
 
@@ -31,8 +31,8 @@ def report(
 ) -> None:
     """A disclosure report filled from the ledger: every item names its ledger fields, and
     what the ledger lacks is listed as missing."""
-    from mlprov.reports import report as make
-    from mlprov.reports import to_json, to_markdown
+    from mlprov.answers.reports import report as make
+    from mlprov.answers.reports import to_json, to_markdown
 
     with Ledger.open(store) as ledger:
         made = make(ledger, kind, target)

@@ -9,7 +9,7 @@ import typer
 from mlprov.cli.options import StoreOpt
 from mlprov.cli.render import emit_bytes, emit_json
 from mlprov.errors import InputError
-from mlprov.ledger.ledger import Ledger
+from mlprov.facade import Ledger
 
 Format = Literal["text", "markdown", "json"]
 
@@ -32,8 +32,8 @@ def why(
 ) -> None:
     """Is the record (or any record of the subject) in the build's training set, with a
     proof; its path from source through every step; and why it was or was not removed."""
-    from mlprov.why import to_json, to_markdown, to_text
-    from mlprov.why import why as answer_why
+    from mlprov.answers.why import to_json, to_markdown, to_text
+    from mlprov.answers.why import why as answer_why
 
     chosen = "json" if json else format
     if chosen not in ("text", "markdown", "json"):

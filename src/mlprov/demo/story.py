@@ -19,8 +19,8 @@ from mlprov.demo import steps
 from mlprov.demo.data import SEED, DemoData, Package, load
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, GateBlocked
+from mlprov.facade import Ledger
 from mlprov.ledger.events import Entry
-from mlprov.ledger.ledger import Ledger
 
 __all__ = ["Demo", "Section", "run"]
 
@@ -122,7 +122,7 @@ class _Story:
         )
 
     def sources(self, paths: dict[str, Path]) -> None:
-        from mlprov.review import record_review, status_of
+        from mlprov.governance.review import record_review, status_of
 
         with self.ledger.pipeline("source-intake") as p:
             p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
@@ -291,7 +291,7 @@ class _Story:
         return build
 
     def asks(self, build: Entry, chapter: str, *before: str) -> Any:
-        from mlprov.why import why
+        from mlprov.answers.why import why
 
         who = self.data.asker
         answer = why(self.ledger, build, subject=who["email"])
@@ -300,7 +300,7 @@ class _Story:
         return answer
 
     def triage(self, build: Entry) -> None:
-        from mlprov.triage import triage
+        from mlprov.answers.triage import triage
 
         table = triage(self.ledger, build)
         self.say(
@@ -309,8 +309,8 @@ class _Story:
         )
 
     def quarantine(self, run: _Run) -> Entry:
-        from mlprov.policy import check
-        from mlprov.review import record_quarantine
+        from mlprov.governance.policy import check
+        from mlprov.governance.review import record_quarantine
 
         entry = record_quarantine(
             self.ledger,
@@ -334,7 +334,7 @@ class _Story:
         return entry
 
     def fix(self, paths: dict[str, Path], quarantine: Entry) -> Entry:
-        from mlprov.review import record_release, record_review
+        from mlprov.governance.review import record_release, record_review
 
         run = self.pipeline("v8", paths)
         review = record_review(
@@ -374,8 +374,8 @@ class _Story:
         return build
 
     def diff(self, v7: Entry, v8: Entry) -> None:
-        from mlprov.diff import diff
-        from mlprov.manifest import from_ledger
+        from mlprov.governance.diff import diff
+        from mlprov.governance.manifest import from_ledger
 
         a = from_ledger(self.ledger, v7.event.payload["dataset"])
         b = from_ledger(self.ledger, v8.event.payload["dataset"])
@@ -383,8 +383,8 @@ class _Story:
         self.say("10. What changed: the manifest diff, v7 to v8", *(str(c) for c in changes))
 
     def card(self, v7: Entry, v8: Entry) -> Path:
-        from mlprov.card import searchable_line, write_card
-        from mlprov.explain import build_facts, explain
+        from mlprov.answers.card import searchable_line, write_card
+        from mlprov.answers.explain import build_facts, explain
 
         path = self.dir / "models" / "support-classifier-v8" / "README.md"
         path.write_text(
@@ -416,7 +416,7 @@ class _Story:
 
 
 def _answer_lines(answer: Any) -> list[str]:
-    from mlprov.why import to_text
+    from mlprov.answers.why import to_text
 
     return [line for line in to_text(answer).splitlines() if line.strip()]
 

@@ -121,7 +121,7 @@ class SourcePayload(_Named):
     """A versioned input, listed as `name@version`.
 
     Beside rights and ownership it may carry the facts the disclosures ask for (see
-    `mlprov.reports`): how it was obtained (`acquisition`: a public dataset, licensed or
+    `mlprov.answers.reports`): how it was obtained (`acquisition`: a public dataset, licensed or
     purchased from a rightsholder, crawled, user data, synthetic, other), the original
     purpose of collection, its modality and languages, a description of its data points,
     its copyright status, and whether it holds aggregate consumer information. `collected`
@@ -199,7 +199,7 @@ class DatasetPayload(_Named):
 
     A pipeline fills the first fields. A dataset recorded from a hand-written manifest
     (`mlprov manifest record`) also carries that manifest, normalised to the JSON form of
-    `mlprov.manifest.Manifest` (checked by that model when it is read back), and the
+    `mlprov.governance.manifest.Manifest` (checked by that model when it is read back), and the
     SHA-256 of the file as given.
     """
 
@@ -235,8 +235,8 @@ class ReviewPayload(Payload):
     """A reviewer's judgement of a source or dataset (the target event).
 
     A signed review carries the reviewer's Ed25519 signature over the rest of the payload
-    (see `mlprov.signoff`): `key_name` names the key, and `signature` is base64 of the key's
-    4-byte hash and the signature, as in a C2SP signed-note signature line.
+    (see `mlprov.governance.signoff`): `key_name` names the key, and `signature` is base64
+    of the key's 4-byte hash and the signature, as in a C2SP signed-note signature line.
     """
 
     label_field: ClassVar[str | None] = None
@@ -286,7 +286,7 @@ class BuildPayload(_Named):
     artifact_semantics: Text | None = None
     dataset: Digest | None = None
     manifest: Digest | None = None  # a dataset event recorded from a hand-written manifest
-    manifest_digest: Digest | None = None  # the frozen manifest (mlprov.manifest_files)
+    manifest_digest: Digest | None = None  # the frozen manifest (mlprov.governance.manifest_files)
     config: dict[str, Any] = Field(default_factory=dict)
     config_digest: Digest | None = None
     code_version: Text | None = None

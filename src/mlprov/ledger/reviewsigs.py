@@ -11,7 +11,7 @@ generate` writes and checkpoints use.
 A signature is checked against the verifier keys trusted here (the ledger's keys folder
 and any given): `valid`, `invalid` (the payload or signature was changed after signing),
 `unknown_key` (no trusted key of that name and hash) or `unsigned`. Signing, and finding
-a reviewer's key, are in :mod:`mlprov.signoff`; `verify` checks every signed review.
+a reviewer's key, are in :mod:`mlprov.governance.signoff`; `verify` checks every signed review.
 """
 
 from __future__ import annotations

@@ -15,12 +15,9 @@ root, but a proof builds (and caches) only its own shard's tree.
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -36,6 +33,7 @@ from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.records import hashing
 from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
 from mlprov.records.hashing import as_matrix
+from mlprov.records.setfiles import FORMAT, SCHEMA, Draft, saving
 from mlprov.records.setproofs import (
     SHARDS,
     Kind,
@@ -46,18 +44,8 @@ from mlprov.records.setproofs import (
 
 __all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff", "distinct_subjects"]
 
-FORMAT = "mlprov.record-set/v2"
 _RETIRED_FORMAT = b"mlprov.record-set/v1"  # its root committed to the record digests only
-SCHEMA = pa.schema(
-    [
-        pa.field("digest", pa.binary(DIGEST_SIZE), nullable=False),
-        pa.field("key", pa.string()),
-        pa.field("subject", pa.binary(DIGEST_SIZE)),
-    ]
-)
 _NAME = re.compile(r"[0-9a-f]{64}\.parquet")
-_LOCK_FILE = ".save.lock"
-_ROW_GROUP_ROWS = 1 << 18  # rows written, synced and dropped from the page cache at once
 
 
 def _column(values: Any, kind: Any, what: str) -> Any:
@@ -420,26 +408,26 @@ class RecordSet:
         root = self.root
         path = directory / f"{root.hex()}.parquet"
         try:
-            with _saving(directory):
+            with saving(directory):
                 if not path.exists():
-                    (draft or _Draft.write(directory, self.table)).finish(path, root)
+                    (draft or Draft.write(directory, self.table)).finish(path, root)
                     return path
                 if draft is not None:
                     draft.discard()
                 table = self._merged_with(path)
                 if table is None:
                     return path  # the file holds every row already
-                _Draft.write(directory, table).finish(path, root)
+                Draft.write(directory, table).finish(path, root)
                 return path
         except BaseException:
             if draft is not None:
                 draft.discard()  # no draft left behind (discarding twice is harmless)
             raise
 
-    def _draft_while_hashing(self, directory: Path) -> _Draft:
+    def _draft_while_hashing(self, directory: Path) -> Draft:
         """The rows written to a draft file while the root is computed (it names the file)."""
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
-            written = pool.submit(_Draft.write, directory, self.table)
+            written = pool.submit(Draft.write, directory, self.table)
             try:
                 self.root  # noqa: B018 - computed once, and kept
             except BaseException:
@@ -516,95 +504,6 @@ class RecordSet:
                 "the file was altered or renamed; restore it from a trusted copy",
             )
         return loaded
-
-
-@contextmanager
-def _saving(directory: Path) -> Iterator[None]:
-    """Hold ``directory``'s save lock. Deciding that a set file is new and renaming a draft
-    into place, or reading the file and replacing it with the merge, is one step: without
-    the lock, two saves of the same root could both read the old file and the second
-    replace the first's merge, losing its rows. The lock goes with its descriptor, so a
-    process that dies holding it releases it."""
-    try:
-        import fcntl
-    except ImportError:  # not POSIX: saves of one root are not serialised
-        yield
-        return
-    fd = os.open(directory / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-class _Draft:
-    """A set's rows written to a temporary file beside where it will be kept: finished
-    (the root in its metadata, synced, renamed into place) or discarded.
-
-    The rows go out a row group at a time, each synced and then dropped from the page
-    cache: a set file is written once and read rarely, and caching the whole of it would
-    take new memory the size of the file."""
-
-    def __init__(self, tmp: str, fd: int, writer: pq.ParquetWriter) -> None:
-        self.tmp, self._fd, self._writer = tmp, fd, writer
-
-    @classmethod
-    def write(cls, directory: Path, table: Any) -> _Draft:
-        fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".parquet")
-        try:
-            # By path, Arrow writes from its own threads; through a Python file object every
-            # page would pass through the interpreter. Digests and subject hashes are random
-            # bytes: compressing them, a dictionary of them or their min and max would only
-            # cost time (a third of it, for large sets).
-            writer = pq.ParquetWriter(
-                tmp,
-                SCHEMA.with_metadata({b"mlprov.format": FORMAT.encode()}),
-                compression={"digest": "none", "key": "snappy", "subject": "none"},
-                use_dictionary=False,
-                write_statistics=False,
-            )
-            try:
-                table = table.replace_schema_metadata(writer.schema.metadata)
-                for start in range(0, max(table.num_rows, 1), _ROW_GROUP_ROWS):
-                    writer.write_table(table.slice(start, _ROW_GROUP_ROWS))
-                    _sync_and_drop(fd)
-            except BaseException:
-                writer.close()
-                raise
-        except BaseException:
-            os.close(fd)
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        return cls(tmp, fd, writer)
-
-    def finish(self, path: Path, root: bytes) -> None:
-        try:
-            self._writer.add_key_value_metadata({b"mlprov.root": root.hex().encode()})
-            self._writer.close()
-            os.fsync(self._fd)
-            os.close(self._fd)
-            self._fd = -1
-            os.replace(self.tmp, path)
-        except BaseException:
-            self.discard()
-            raise
-
-    def discard(self) -> None:
-        try:
-            self._writer.close()
-        finally:
-            if self._fd >= 0:
-                os.close(self._fd)
-                self._fd = -1
-            Path(self.tmp).unlink(missing_ok=True)
-
-
-def _sync_and_drop(fd: int) -> None:
-    """Put what was written to ``fd`` on disk, and drop it from the page cache."""
-    getattr(os, "fdatasync", os.fsync)(fd)
-    if hasattr(os, "posix_fadvise"):
-        os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
 
 
 _ABSENT, _PRESENT = pa.scalar(b"\x00", pa.binary()), pa.scalar(b"\x01", pa.binary())

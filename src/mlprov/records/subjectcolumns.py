@@ -1,6 +1,6 @@
 """Subject columns: ``mlprov-subject/1`` normalisation and HMAC over whole Arrow columns.
 
-:func:`mlprov.records.subjects.normalise` defines the normalisation one value at a time.
+:func:`mlprov.records.subjecttext.normalise` defines the normalisation one value at a time.
 For a value of printable ASCII alone (bytes 0x20-0x7E: most customer ids and e-mail
 addresses) Arrow's kernels do exactly the same: NFKC leaves ASCII unchanged, the only
 whitespace is the space, and ASCII lower-casing is Python's ``str.lower``. Any other value
@@ -11,8 +11,6 @@ the two paths equal.
 
 from __future__ import annotations
 
-from typing import Literal
-
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -20,11 +18,10 @@ import pyarrow.compute as pc
 from mlprov.errors import InputError
 from mlprov.records.fastpath import text_bytes
 from mlprov.records.hashing import hash64, hmac_sha256
-from mlprov.records.subjects import normalise
+from mlprov.records.subjecttext import Kind, normalise
 
 __all__ = ["hmac_distinct", "normalise_column", "subject_text"]
 
-Kind = Literal["auto", "email", "id"]
 _NOT_PLAIN = r"[^\x20-\x7e]"
 _EMPTY_HINT = "drop rows without a subject, or fill them"
 

@@ -24,12 +24,12 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
-from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
+from mlprov.errors import ConflictError, KeyFormatError, NotFoundError
+from mlprov.records.subjecttext import Kind, normalise
 
 if TYPE_CHECKING:  # the ledger imports this module and must not need pyarrow
     import pyarrow as pa
@@ -39,23 +39,6 @@ __all__ = ["SECRET_FILE", "SPEC", "SubjectHasher", "create_secret", "load_secret
 SPEC = "mlprov-subject/1"
 SECRET_FILE = "subject.secret"
 _SECRET_BYTES = 32
-
-Kind = Literal["auto", "email", "id"]
-
-
-def normalise(value: str, kind: Kind = "auto") -> str:
-    """The subject text that is hashed (see the module docstring)."""
-    if not isinstance(value, str):
-        raise InputError(
-            f"a subject is text, not {type(value).__name__}", "convert the subject column to text"
-        )
-    if not value.isascii():  # NFKC leaves ASCII as it is
-        value = unicodedata.normalize("NFKC", value)
-    text = " ".join(value.split())
-    if not text:
-        raise InputError("a subject is empty", "drop rows without a subject, or fill them")
-    is_email = kind == "email" or (kind == "auto" and text.count("@") == 1 and " " not in text)
-    return text.lower() if is_email else text
 
 
 class SubjectHasher:

@@ -1,0 +1,272 @@
+"""Triage: the incident table for a dataset or build, answered from recorded evidence only.
+
+The five questions of an incident ("why was my record in the training set of model X?"):
+
+1. Did the final file change?  (the dataset's record set, and its file if one is named)
+2. Was the source allowed?  (each source's review state and rights basis)
+3. Did exclusion run?  (exclusion steps, the opt-out list version each used, and whether it
+   is the newest recorded)
+4. Who approved the manifest?  (the dataset's review)
+5. Can the model build be explained?  (dataset, config, code version, artifact, eval set)
+
+Each answer is `yes`, `no`, `partially` or `unknown`, with the evidence it rests on (event
+digests) and the risk it leaves. Where the ledger holds no evidence the answer is
+`unknown` — never a guess.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mlprov.capture.build import trained_on
+from mlprov.digest import Digest, digest_file
+from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.governance.gates import optout_lists
+from mlprov.governance.lint import vague_rights_basis
+from mlprov.governance.review import State, status_of
+from mlprov.ledger.core import LedgerCore
+from mlprov.ledger.events import Entry
+
+__all__ = ["Answer", "Triage", "TriageRow", "triage"]
+
+Answer = Literal["yes", "no", "partially", "unknown"]
+_ALLOWED = (State.ACCEPTED, State.ACCEPTED_WITH_LIMITS)
+
+
+@dataclass(frozen=True)
+class TriageRow:
+    question: str
+    answer: Answer
+    evidence: str
+    risk: str
+
+    def to_json(self) -> dict[str, str]:
+        return {
+            "question": self.question,
+            "answer": self.answer,
+            "evidence": self.evidence,
+            "risk": self.risk,
+        }
+
+
+@dataclass(frozen=True)
+class Triage:
+    target: Entry
+    dataset: Entry
+    rows: tuple[TriageRow, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "target": str(self.target.digest),
+            "name": self.target.event.name,
+            "type": self.target.event.type.value,
+            "dataset": str(self.dataset.digest),
+            "rows": [r.to_json() for r in self.rows],
+        }
+
+
+def triage(ledger: LedgerCore, ref: Entry | Digest | str) -> Triage:
+    """The triage table of a build or dataset (by name or digest)."""
+    build, dataset = trained_on(ledger, ref)
+    target = build or dataset
+    rows = (
+        _file_changed(ledger, dataset),
+        _sources_allowed(ledger, dataset),
+        _exclusion_ran(ledger, dataset),
+        _approved(ledger, dataset),
+        _build_explained(ledger, target),
+    )
+    return Triage(target, dataset, rows)
+
+
+def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+    q = "Did the final file change?"
+    payload = dataset.event.payload
+    uri, recorded_bytes = payload.get("uri"), payload.get("byte_digest")
+    if uri and recorded_bytes:
+        path = Path(uri)
+        if path.is_file():
+            now = digest_file(path)
+            if now != recorded_bytes:
+                return TriageRow(
+                    q,
+                    "yes",
+                    f"{uri} is now {now.short}, recorded {Digest(recorded_bytes).short}",
+                    "byte drift: the file trained on is not the one recorded",
+                )
+    root = payload.get("record_root")
+    if root is None:
+        return TriageRow(q, "unknown", "no record set was recorded", "nothing to compare")
+    try:
+        held = ledger.record_set(Digest(root).hex)
+    except NotFoundError:
+        return TriageRow(
+            q, "unknown", f"record set {Digest(root).short} is not here", "cannot re-check"
+        )
+    except (IntegrityError, InputError) as exc:  # altered, or no longer readable
+        return TriageRow(q, "yes", exc.message, "the stored record set was altered")
+    return TriageRow(
+        q,
+        "no",
+        f"the stored record set still gives root {Digest(root).short} ({held.size:,} records)",
+        "byte identity is not the issue",
+    )
+
+
+def _sources_allowed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+    q = "Was the source allowed?"
+    refs = list(dataset.event.payload.get("sources", ()))
+    if not refs:
+        return TriageRow(q, "unknown", "the dataset names no source", "rights review missing")
+    # An opt-out list is consulted, not trained on: it needs a review, not a rights basis.
+    lists = {e.event.payload["name"] for e in optout_lists(ledger)}
+    notes, answers = [], []
+    for ref in refs:
+        try:
+            state = status_of(ledger, ref)
+        except (NotFoundError, InputError):
+            notes.append(f"{ref}: not recorded here")
+            answers.append("unknown")
+            continue
+        rights = str(state.target.event.payload.get("rights_basis") or "").strip()
+        who = state.review.event.payload["reviewer"] if state.review else None
+        notes.append(
+            f"{ref}: {state.state.value}"
+            + (f" by {who}" if who else "")
+            + f"; rights basis {rights or 'none recorded'!s}"
+        )
+        if state.state in (State.QUARANTINED, State.REJECTED):
+            answers.append("no")
+        elif state.state not in _ALLOWED or (
+            vague_rights_basis(rights) and ref.partition("@")[0] not in lists
+        ):
+            answers.append("unknown")
+        else:
+            answers.append("yes")
+    answer: Answer = "no" if "no" in answers else "unknown" if "unknown" in answers else "yes"
+    risk = {
+        "yes": "none recorded",
+        "no": "a source is quarantined or rejected",
+        "unknown": "rights review missing or vague",
+    }[answer]
+    return TriageRow(q, answer, "; ".join(notes), risk)
+
+
+def _steps(ledger: LedgerCore, dataset: Entry) -> Iterator[Entry]:
+    for entry in ledger.trace(dataset.digest):
+        if entry.event.type.value == "transform":
+            yield entry
+
+
+def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+    q = "Did exclusion run?"
+    newest = {e.event.payload["name"]: e for e in optout_lists(ledger)}
+    ran, notes, stale = [], [], []
+    for step in _steps(ledger, dataset):
+        payload = step.event.payload
+        lists = [u for u in payload.get("used", ()) if u.get("role") == "using"]
+        if payload.get("kind") != "exclusion" or payload.get("status") != "succeeded" or not lists:
+            continue  # a removal by mask (a dedupe) honours no opt-out list
+        ran.append(step)
+        for used in payload.get("used", ()):
+            if used.get("role") != "using":
+                continue
+            label = str(used.get("name"))
+            base = label.partition("@")[0]
+            latest = newest.get(base)
+            current = latest is None or latest.digest == used["event"]
+            if not current:
+                assert latest is not None
+                stale.append(f"{label} (newest: {latest.event.name})")
+            removed = payload.get("counts", {}).get("removed", "?")
+            notes.append(
+                f"{payload['name']} (step {payload.get('step', '?')}, event "
+                f"{step.digest.short}) removed {removed} using {label}"
+                + ("" if current else " — an older version")
+            )
+    if not ran:
+        if newest:
+            names = ", ".join(e.event.name or "?" for e in newest.values())
+            return TriageRow(
+                q,
+                "no",
+                f"no exclusion step in the dataset's history; opt-out lists recorded: {names}",
+                "opted-out records may be in",
+            )
+        return TriageRow(
+            q,
+            "unknown",
+            "no exclusion step and no opt-out list recorded",
+            "opt-out process may be absent",
+        )
+    if stale:
+        return TriageRow(
+            q, "partially", "; ".join(notes), "used an older opt-out list: " + ", ".join(stale)
+        )
+    return TriageRow(q, "yes", "; ".join(notes), "none recorded")
+
+
+def _approved(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+    q = "Who approved the manifest?"
+    state = status_of(ledger, dataset)
+    if state.review is None:
+        return TriageRow(q, "unknown", f"{state.label}: never reviewed", "reviewer status missing")
+    review = state.review.event.payload
+    limits = f"; limits: {', '.join(state.limits)}" if state.limits else ""
+    risks = f"; unresolved risks: {', '.join(state.risks)}" if state.risks else ""
+    evidence = (
+        f"{review['reviewer']}: {review['status']} (review {state.review.digest.short})"
+        + limits
+        + risks
+    )
+    answer: Answer = "yes" if state.state in _ALLOWED else "no"
+    return TriageRow(
+        q,
+        answer,
+        evidence,
+        "carried to the model card"
+        if state.risks or state.limits
+        else ("none recorded" if answer == "yes" else state.state),
+    )
+
+
+def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
+    q = "Can the model build be explained?"
+    if target.event.type.value != "build":
+        builds = [e for e in ledger.children(target.digest) if e.event.type.value == "build"]
+        if not builds:
+            return TriageRow(
+                q, "unknown", "no build recorded on this dataset", "cannot link a model to it"
+            )
+        target = builds[-1]
+    payload = target.event.payload
+    wanted = {
+        "dataset": "dataset",
+        "config_digest": "training config",
+        "code_version": "code version",
+        "artifact_digest": "artifact digest",
+        "eval_set": "eval set",
+    }
+    missing = [label for key, label in wanted.items() if not payload.get(key)]
+    have = [
+        f"{label} {str(payload[key])[:19]}" for key, label in wanted.items() if payload.get(key)
+    ]
+    caveats = []
+    if payload.get("code_dirty"):
+        caveats.append("the code had uncommitted changes")
+    if payload.get("forced"):
+        caveats.append("a blocking gate was overridden: " + "; ".join(payload.get("findings", ())))
+    evidence = f"build {target.event.name} ({target.digest.short}): " + ", ".join(have)
+    if missing:
+        return TriageRow(
+            q,
+            "partially",
+            evidence,
+            "missing: " + ", ".join(missing) + ("; " + "; ".join(caveats) if caveats else ""),
+        )
+    if caveats:
+        return TriageRow(q, "partially", evidence, "; ".join(caveats))
+    return TriageRow(q, "yes", evidence, "none recorded")

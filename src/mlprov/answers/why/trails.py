@@ -1,0 +1,270 @@
+"""Trails: one record's path from its source through each step of a dataset's history.
+
+A record is found in a source's record set (by subject hash, key or digest) and followed
+forward through the steps that consumed that source, using each step's changes file:
+by key when the step matched records by key (a `changed` row gives the new digest and the
+columns that changed), by digest otherwise. Each step says what it did to the record —
+kept, changed or removed (with its reason and, for a duplicate, the key kept instead) —
+or that the evidence is missing. Nothing is guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from mlprov.capture.lineage import load_changes
+from mlprov.digest import Digest
+from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.ledger.core import LedgerCore
+from mlprov.ledger.events import Entry
+from mlprov.records.sets import RecordSet
+
+__all__ = ["Fate", "History", "Row", "Trail", "walk"]
+
+Did = Literal["kept", "changed", "removed", "unknown"]
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of a record set: its digest, key and subject hash."""
+
+    digest: bytes
+    key: str | None
+    subject: bytes | None
+
+
+@dataclass(frozen=True)
+class Fate:
+    """What one step did to the record."""
+
+    step: Entry
+    did: Did
+    detail: str = ""
+    columns: tuple[str, ...] | None = None  # changed: the columns it changed (None: unknown)
+    duplicate_of: str | None = None  # removed as a duplicate of this key
+
+    @property
+    def name(self) -> str:
+        return str(self.step.event.payload["name"])
+
+    @property
+    def number(self) -> int | None:
+        n = self.step.event.payload.get("step")
+        return int(n) if n is not None else None
+
+    @property
+    def label(self) -> str:
+        n = self.number
+        return f"{self.name} (step {n})" if n is not None else self.name
+
+
+@dataclass(frozen=True)
+class Trail:
+    """A record from its source to the end of the dataset's history."""
+
+    source: Entry
+    origin: Row
+    fates: tuple[Fate, ...]
+    digest: bytes  # its digest after the last step it passed
+
+    @property
+    def removed_by(self) -> Fate | None:
+        return next((f for f in self.fates if f.did == "removed"), None)
+
+    @property
+    def key(self) -> str | None:
+        return self.origin.key
+
+    @property
+    def subject(self) -> bytes | None:
+        return self.origin.subject
+
+
+@dataclass
+class History:
+    """A dataset's recorded history, with the record sets and changes files loaded once."""
+
+    ledger: LedgerCore
+    dataset: Entry
+    entries: list[Entry] = field(init=False)
+    missing: list[str] = field(default_factory=list)
+    _sets: dict[str, RecordSet | None] = field(default_factory=dict)
+    _changes: dict[str, pa.Table | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.entries = self.ledger.trace(self.dataset.digest)
+
+    @property
+    def sources(self) -> list[Entry]:
+        return [e for e in self.entries if e.event.type.value == "source"]
+
+    @property
+    def trained_sources(self) -> list[Entry]:
+        """The sources whose records the data is made of: those a step took as its input,
+        or the dataset's own parents — not the lists a step only consulted."""
+        inputs = {
+            u.get("event")
+            for s in self.steps
+            for u in s.event.payload.get("used", ())
+            if u.get("role") == "input"
+        }
+        parents = set(self.dataset.event.parents)
+        return [e for e in self.sources if e.digest in inputs or e.digest in parents]
+
+    @property
+    def steps(self) -> list[Entry]:
+        return [
+            e
+            for e in self.entries
+            if e.event.type.value == "transform" and e.event.payload.get("status") != "failed"
+        ]
+
+    def record_set(self, entry: Entry, root: str | None = None) -> RecordSet | None:
+        """The record set of a source or dataset (or a given root); None, noted, if absent."""
+        root = root or entry.event.payload.get("record_root")
+        if root is None:
+            self._note(f"{entry.event.name or entry.digest.short} has no record set recorded")
+            return None
+        hexroot = Digest(root).hex
+        if hexroot not in self._sets:
+            try:
+                self._sets[hexroot] = self.ledger.record_set(hexroot)
+            except (NotFoundError, IntegrityError, InputError) as exc:
+                self._note(f"record set {Digest(root).short} of {entry.event.name}: {exc.message}")
+                self._sets[hexroot] = None
+        return self._sets[hexroot]
+
+    def changes(self, step: Entry) -> pa.Table | None:
+        digest = step.event.payload.get("changes")
+        if digest is None:
+            return None
+        if digest not in self._changes:
+            try:
+                self._changes[digest] = load_changes(self.ledger.blobs_dir, Digest(digest))
+            except (NotFoundError, IntegrityError) as exc:
+                self._note(f"changes of {step.event.payload['name']}: {exc.message}")
+                self._changes[digest] = None
+        return self._changes[digest]
+
+    def _note(self, text: str) -> None:
+        if text not in self.missing:
+            self.missing.append(text)
+
+    def consumers(self, event: Digest) -> list[Entry]:
+        """The steps that took `event`'s data as their input, in log order."""
+        return [
+            s
+            for s in self.steps
+            if any(
+                u.get("role") == "input" and u.get("event") == event
+                for u in s.event.payload.get("used", ())
+            )
+        ]
+
+
+def rows_where(records: RecordSet, column: str, value: Any) -> list[Row]:
+    """The rows of a record set whose `column` equals `value`."""
+    table = records.table
+    kind = table.schema.field(column).type
+    hits = table.filter(pc.equal(table.column(column), pa.scalar(value, kind)))
+    return [
+        Row(d, k, s)
+        for d, k, s in zip(
+            hits.column("digest").to_pylist(),
+            hits.column("key").to_pylist(),
+            hits.column("subject").to_pylist(),
+            strict=True,
+        )
+    ]
+
+
+def _rows(table: pa.Table, column: str, value: Any) -> list[dict[str, Any]]:
+    kind = table.schema.field(column).type
+    found = table.filter(pc.equal(table.column(column), pa.scalar(value, kind)))
+    return found.to_pylist()  # type: ignore[no-any-return]
+
+
+def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tuple[Fate, bytes]:
+    payload = step.event.payload
+    if payload.get("changes") is None:
+        detail = "kept it unchanged (the step changed no record)" + _consulted(payload)
+        return Fate(step, "kept", detail), digest
+    table = history.changes(step)
+    if table is None:
+        return Fate(step, "unknown", "its changes file is missing: what it did is unknown"), digest
+    by_key = payload.get("matched_by") == "key" and key is not None
+    rows = _rows(table, "key", key) if by_key else _rows(table, "before", digest)
+    for row in rows:
+        if row["change"] == "removed":
+            reason = row.get("reason") or payload["name"]
+            dupe = row.get("duplicate_of")
+            detail = f"removed it (reason: {reason})" + (
+                f", as a duplicate of key {dupe}" if dupe is not None else ""
+            )
+            return Fate(step, "removed", detail, duplicate_of=dupe), digest
+        if row["change"] == "changed":
+            columns = tuple(row["columns"]) if row.get("columns") is not None else None
+            what = f" ({', '.join(columns)})" if columns else ""
+            return Fate(step, "changed", f"changed it{what}", columns), row["after"]
+    return Fate(step, "kept", "kept it unchanged" + _consulted(payload)), digest
+
+
+def _consulted(payload: Mapping[str, Any]) -> str:
+    """For an exclusion by list: what it matched on, against which list."""
+    lists = [str(u.get("name")) for u in payload.get("used", ()) if u.get("role") == "using"]
+    if not lists:
+        return ""
+    params = payload.get("params", {})
+    how = (
+        "by subject hash"
+        if params.get("matched_on") == "subject_hash"
+        else f"on the value of {params.get('on')!r}"
+    )
+    return f" (it matched {how} against {', '.join(lists)})"
+
+
+def walk(history: History, source: Entry, row: Row) -> Trail:
+    """Follow one source row forward through the dataset's steps."""
+    fates: list[Fate] = []
+    digest, current = row.digest, source.digest
+    seen: set[Digest] = set()
+    while True:
+        nxt = [s for s in history.consumers(current) if s.digest not in seen]
+        if not nxt:
+            break
+        step = nxt[0]
+        seen.add(step.digest)
+        fate, digest = _fate(history, step, row.key, digest)
+        fates.append(fate)
+        if fate.did == "removed":
+            break
+        current = step.digest
+    return Trail(source, row, tuple(fates), digest)
+
+
+def removed_as_duplicates_of(history: History, key: str) -> Iterator[tuple[Entry, str]]:
+    """(step, removed key) for each record a step removed as a duplicate of `key`."""
+    for step in history.steps:
+        table = history.changes(step)
+        if table is None or table.num_rows == 0:
+            continue
+        for row in _rows(table, "duplicate_of", key):
+            if row["change"] == "removed" and row.get("key") is not None:
+                yield step, row["key"]
+
+
+def unique(rows: Iterable[tuple[Entry, Row]]) -> list[tuple[Entry, Row]]:
+    """Rows without repeats (the same source row found twice)."""
+    seen: set[tuple[Digest, bytes, str | None]] = set()
+    found = []
+    for source, row in rows:
+        mark = (source.digest, row.digest, row.key)
+        if mark not in seen:
+            seen.add(mark)
+            found.append((source, row))
+    return found

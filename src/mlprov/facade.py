@@ -1,0 +1,90 @@
+"""The ledger as users hold it: what `mlprov.open()` returns.
+
+:class:`Ledger` is the core ledger (:class:`mlprov.ledger.LedgerCore`: events, the log,
+checkpoints, keys, record sets) with the domain's conveniences on top — the pipeline,
+builds, evaluations, predictions and `why` — each delegating to the package that holds
+it. It holds no logic of its own, and nothing below it imports it. The domain packages
+are imported on first use, so opening a ledger needs neither pyarrow nor the answers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from mlprov.digest import Digest
+from mlprov.ledger.core import LedgerCore
+from mlprov.ledger.events import Entry
+
+if TYPE_CHECKING:
+    from mlprov.answers.why.answer import Answer
+    from mlprov.capture.pipeline import Pipeline
+    from mlprov.capture.predictions import PredictionLogger
+
+__all__ = ["Ledger"]
+
+
+class Ledger(LedgerCore):
+    """A provenance ledger: open one with `mlprov.open()`, or create one with
+    `Ledger.init(directory)`."""
+
+    # -- capture (see mlprov.capture) -----------------------------------------------------
+    def pipeline(self, name: str, **options: Any) -> Pipeline:
+        """A recorded pipeline run named `name`: use it as `with ledger.pipeline(...) as p:`.
+
+        Options: `actor`, `allow_unversioned`, `repo` (whose git state is recorded; default:
+        the caller's folder), `checkpoint` (sign a checkpoint when the run ends; default on).
+        """
+        from mlprov.capture.environment import caller_directory
+        from mlprov.capture.pipeline import Pipeline
+
+        options.setdefault("repo", caller_directory(1))
+        return Pipeline(self, name, **options)
+
+    def build(self, name: str, **options: Any) -> Entry:
+        """Record a training run; see `mlprov.capture.build.record_build` for the options
+        (`dataset`, `config`, `eval_set`, `artifact`, `code_version`, `gates`, `force`)."""
+        from mlprov.capture.build import record_build
+        from mlprov.capture.environment import caller_directory
+
+        options.setdefault("repo", caller_directory(1))
+        return record_build(self, name, **options)
+
+    def evaluation(
+        self, build: Entry | Digest | str, name: str, metrics: Mapping[str, float], **options: Any
+    ) -> Entry:
+        """Record a build's metrics on an evaluation set (`eval_set=`, a dataset or source)."""
+        from mlprov.capture.build import record_evaluation
+
+        return record_evaluation(self, build, name, metrics, **options)
+
+    def evaluates(
+        self, build: Entry | Digest | str, name: str, **options: Any
+    ) -> Callable[[Callable[..., Mapping[str, float]]], Callable[..., Mapping[str, float]]]:
+        """Decorate a metrics function: each call records its result as an evaluation."""
+        from mlprov.capture.build import evaluates
+
+        return evaluates(self, build, name, **options)
+
+    def predictions(self, build: Entry | Digest | str, **options: Any) -> PredictionLogger:
+        """A batched, thread-safe logger of a build's predictions; close it (or use `with`)."""
+        from mlprov.capture.build import recorded
+        from mlprov.capture.predictions import PredictionLogger
+
+        return PredictionLogger(self, recorded(self, build, ("build",)).digest, **options)
+
+    # -- answers (see mlprov.answers) -----------------------------------------------------
+    def why(
+        self,
+        build: Entry | Digest | str,
+        *,
+        subject: str | None = None,
+        key: str | None = None,
+        record: Any = None,
+        digest: str | None = None,
+    ) -> Answer:
+        """Is the record (or any record of the subject) in the build's training set, how did
+        it get there, and why was it not removed: see :mod:`mlprov.answers.why`."""
+        from mlprov.answers.why import why
+
+        return why(self, build, subject=subject, key=key, record=record, digest=digest)

@@ -1,0 +1,427 @@
+"""The core ledger: append-only events, their DAG, the Merkle log, signed checkpoints,
+keys and record sets.
+
+It imports nothing above the core: the pipeline, builds, predictions and answers are
+offered to users by the facade, :class:`mlprov.facade.Ledger`, which subclasses it.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Self
+
+from mlprov.digest import Digest, sha256_raw
+from mlprov.errors import (
+    ConflictError,
+    DuplicateError,
+    InputError,
+    IntegrityError,
+    NotFoundError,
+)
+from mlprov.identity import default_actor
+from mlprov.ledger import keys as keyfiles
+from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
+from mlprov.ledger.events import Entry, Event, parse_time, utc_now
+from mlprov.ledger.keys import SignerKey, VerifierKey
+from mlprov.ledger.log import TileAppender, TileCache, TileReader, store_tiles
+from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
+from mlprov.ledger.scan import CHUNK
+from mlprov.ledger.verify import VerifyReport, verify_ledger
+from mlprov.records import subjects
+from mlprov.records.subjects import SubjectHasher
+from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
+
+if TYPE_CHECKING:
+    from mlprov.records.sets import RecordSet
+
+__all__ = ["LedgerCore"]
+
+_MIN_PREFIX = 6
+
+
+def _entry(row: EventRow) -> Entry:
+    try:
+        event = Event.decode(row.body)
+    except InputError as exc:  # what the store holds is damaged, not what the user typed
+        raise IntegrityError(
+            f"event {row.seq} in the store is damaged: {exc.message}",
+            "run `mlprov verify` to see what was changed",
+        ) from None
+    return Entry(row.seq, Digest.from_raw(row.digest), event, row.body)
+
+
+class LedgerCore:
+    """The core of a provenance ledger over a store: events, the log, checkpoints, keys and
+    record sets. Users open the facade, `mlprov.open()` (a :class:`mlprov.facade.Ledger`)."""
+
+    def __init__(self, store: SqlStore, location: Location | None = None) -> None:
+        self.store = store
+        self.location = location
+        with store.reader() as r:
+            meta = r.meta()
+        self.origin = meta["origin"]
+        self.ledger_id = meta["ledger_id"]
+        self._tiles = TileCache()
+        self._appender: TileAppender | None = None
+
+    # -- opening ------------------------------------------------------------------------
+    @classmethod
+    def open(cls, store: str | None = None, *, cwd: Path | None = None) -> Self:
+        """Open the ledger named by `store`, `MLPROV_STORE`, or the nearest `.mlprov/`."""
+        location = find(store, cwd=cwd)
+        return cls(SqlStore.open(location.url), location)
+
+    @classmethod
+    def init(
+        cls,
+        directory: Path,
+        *,
+        store: str | None = None,
+        origin: str | None = None,
+    ) -> Self:
+        """Create `.mlprov/` in `directory` with a new store and the ledger's signing key."""
+        location = for_directory(directory)
+        if store:
+            location = Location(find(store, cwd=directory).url, location.home, location.keys_dir)
+        assert location.home is not None and location.keys_dir is not None
+        ledger_id = secrets.token_hex(8)
+        origin = origin or f"mlprov/{ledger_id}"
+        problem = keyfiles.key_name_problem(origin)
+        if problem:
+            raise InputError(f"invalid origin {origin!r}: {problem}", "use e.g. example.com/ledger")
+        location.home.mkdir(parents=True, exist_ok=True)
+        (location.home / "blobs").mkdir(exist_ok=True)
+        location.keys_dir.mkdir(mode=0o700, exist_ok=True)
+        sql = SqlStore.create(
+            location.url, {"origin": origin, "ledger_id": ledger_id, "created_at": utc_now()}
+        )
+        if not list(location.keys_dir.glob("*.key")):
+            keyfiles.write_keypair(SignerKey.generate(origin), location.keys_dir)
+        if not (location.keys_dir / subjects.SECRET_FILE).exists():
+            subjects.create_secret(location.keys_dir)
+        return cls(sql, location)
+
+    def close(self) -> None:
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- writing ------------------------------------------------------------------------
+    def append(self, event: Event) -> Entry:
+        """Record one event; its parents must already be in the ledger."""
+        return self.append_many([event])[0]
+
+    def record(
+        self,
+        type: str,
+        payload: Mapping[str, Any],
+        *,
+        parents: Iterable[Digest | str] = (),
+        actor: str | None = None,
+    ) -> Entry:
+        """Create and append one event: `payload` is validated against its type's model
+        (fields left None are not recorded); the actor defaults to `default_actor()`."""
+        event = Event.create(type, payload, actor=actor or default_actor(), parents=parents)
+        return self.append(event)
+
+    def append_many(self, events: Sequence[Event]) -> list[Entry]:
+        """Record events in order, atomically: all of them or none.
+
+        A parent may be an earlier event of the same batch. Duplicates and unknown parents
+        are refused with ConflictError, and nothing of the batch is written.
+        """
+        bodies = [ev.encode() for ev in events]
+        raws = [sha256_raw(b) for b in bodies]
+        digests = [Digest.from_raw(r) for r in raws]
+        batch: dict[bytes, int] = {}
+        for i, raw in enumerate(raws):
+            if raw in batch:
+                raise DuplicateError(f"event {digests[i]} appears twice in the batch")
+            batch[raw] = i
+        outside = {p.raw for ev in events for p in ev.parents} - batch.keys()
+        try:
+            with self.store.writer() as w:
+                size = w.size()
+                known = w.seqs_of(outside) if outside else {}
+                rows: list[EventRow] = []
+                edges: list[tuple[int, int]] = []
+                for i, (ev, body, raw) in enumerate(zip(events, bodies, raws, strict=True)):
+                    seq = size + i
+                    for parent in ev.parents:
+                        pseq = known.get(parent.raw)
+                        if pseq is None:
+                            j = batch.get(parent.raw)
+                            if j is None or j >= i:
+                                raise ConflictError(
+                                    f"parent {parent} of event {i + 1} of the batch is not in "
+                                    "the ledger",
+                                    "record the parent first; `mlprov log` lists what is recorded",
+                                )
+                            pseq = size + j
+                        edges.append((seq, pseq))
+                    rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
+                # The cached right edge is reused only if nobody appended since; it is dropped
+                # until this commit succeeds, so a failed append never leaves it ahead.
+                cached, self._appender = self._appender, None
+                appender = cached if cached is not None and cached.size == size else None
+                appender = appender or TileAppender(w, size)
+                appender.extend(raws)
+                w.insert(rows, edges)  # the unique digest index refuses a recorded event
+                w.put_tiles(appender.changed())
+                w.set_size(size + len(rows))
+        except DuplicateError:
+            with self.store.reader() as r:
+                found = r.seqs_of(raws)
+            first = next((i for i, raw in enumerate(raws) if raw in found), 0)
+            raise DuplicateError(
+                f"event {digests[first]} is already recorded (at position "
+                f"{found.get(raws[first], '?')})",
+                "an event is recorded once; refer to it by its digest",
+            ) from None
+        appender.mark_written()
+        self._appender = appender
+        return [Entry(r.seq, d, ev, r.body) for r, d, ev in zip(rows, digests, events, strict=True)]
+
+    # -- reading ------------------------------------------------------------------------
+    @property
+    def size(self) -> int:
+        with self.store.reader() as r:
+            return r.size()
+
+    def resolve(self, ref: str | Digest) -> Digest:
+        """A digest from its full form, its hex, or a unique hex prefix of 6+ digits."""
+        text = str(ref).strip().lower().removeprefix("sha256:")
+        if len(text) == 64:
+            return Digest("sha256:" + text)
+        if len(text) < _MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
+            raise InputError(
+                f"{ref!r} is not a digest",
+                f"give sha256:<64 hex digits> or a unique prefix of at least {_MIN_PREFIX}",
+            )
+        with self.store.reader() as r:
+            rows = r.by_hex_prefix(text, 2)
+        if not rows:
+            raise NotFoundError(f"no event digest starts with {text}", "see `mlprov log`")
+        if len(rows) > 1:
+            raise InputError(f"prefix {text} matches several events", "give more digits")
+        return Digest.from_raw(rows[0].digest)
+
+    def get(self, ref: str | Digest) -> Entry:
+        """The recorded event with this digest (or unique prefix)."""
+        digest = self.resolve(ref)
+        with self.store.reader() as r:
+            rows = r.by_digest([digest.raw])
+        if not rows:
+            raise NotFoundError(f"no event {digest} in this ledger", "see `mlprov log`")
+        return _entry(rows[0])
+
+    def parents(self, ref: str | Digest) -> list[Entry]:
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.parent_seqs([entry.seq]).get(entry.seq, []))]
+
+    def children(self, ref: str | Digest) -> list[Entry]:
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.child_seqs(entry.seq))]
+
+    def trace(self, ref: str | Digest) -> list[Entry]:
+        """The event and all its ancestors back to every root, oldest first (log order)."""
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            return [_entry(x) for x in r.by_seq(r.ancestor_seqs(entry.seq))]
+
+    def entries(
+        self,
+        *,
+        type: str | None = None,
+        name: str | None = None,
+        since: str | None = None,
+        until: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+    ) -> Iterator[Entry]:
+        """Recorded events, filtered by type, name and time (`since` <= recorded_at < `until`).
+
+        Times are ISO 8601 (`2026-05-22`, `2026-05-22T09:30:00+02:00`); no zone means UTC.
+        """
+        since = parse_time(since) if since is not None else None
+        until = parse_time(until) if until is not None else None
+        where = EventFilter(type, name, since, until, limit, newest_first)
+        with self.store.reader() as r:
+            for row in r.select(where):
+                yield _entry(row)
+
+    # -- the log ------------------------------------------------------------------------
+    def root(self, size: int | None = None) -> bytes:
+        with self.store.reader() as r:
+            n = r.size() if size is None else self._check_size(size, r.size())
+            return TileReader(store_tiles(r, n), n, self._tiles).root()
+
+    @staticmethod
+    def _check_size(size: int, current: int) -> int:
+        if not 0 <= size <= current:
+            raise InputError(f"tree size {size} is out of range", f"the log has {current} events")
+        return size
+
+    def inclusion_proof(self, ref: str | Digest, size: int | None = None) -> InclusionProof:
+        """Prove the event is in the log: at the newest checkpoint covering it, else now."""
+        entry = self.get(ref)
+        with self.store.reader() as r:
+            current = r.size()
+            note = None
+            covering = [c for c in r.checkpoints() if c.size > entry.seq]
+            if size is None and covering:
+                signed = SignedCheckpoint.parse(covering[-1].note)
+                size, note = signed.checkpoint.size, signed.serialize().decode()
+            n = current if size is None else self._check_size(size, current)
+            if entry.seq >= n:
+                raise InputError(f"event {entry.digest} is not in the log of size {n}")
+            tiles = TileReader(store_tiles(r, n), n, self._tiles)
+            hashes = tiles.inclusion_proof(entry.seq, n)
+            root = tiles.root()
+        return InclusionProof(
+            origin=self.origin,
+            event=entry.digest,
+            index=entry.seq,
+            tree_size=n,
+            root=root.hex(),
+            hashes=[h.hex() for h in hashes],
+            checkpoint=note,
+        )
+
+    def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
+        """Prove the log of `old_size` is a prefix of the log of `new_size` (default: now)."""
+        notes = {c.checkpoint.size: c.serialize().decode() for c in self.checkpoints()}
+        with self.store.reader() as r:
+            current = r.size()
+            n = current if new_size is None else self._check_size(new_size, current)
+            m = self._check_size(old_size, n)
+            tiles = TileReader(store_tiles(r, n), n, self._tiles)
+            hashes = tiles.consistency_proof(m, n) if m else []
+            old_root, new_root = tiles.root(m), tiles.root(n)
+        return ConsistencyProof(
+            origin=self.origin,
+            old_size=m,
+            new_size=n,
+            old_root=old_root.hex(),
+            new_root=new_root.hex(),
+            hashes=[h.hex() for h in hashes],
+            old_checkpoint=notes.get(m),
+            new_checkpoint=notes.get(n),
+        )
+
+    # -- record sets ----------------------------------------------------------------------
+    @property
+    def blobs_dir(self) -> Path:
+        """Where record sets are kept, content-addressed: `.mlprov/blobs/`."""
+        if self.location is None or self.location.home is None:
+            raise NotFoundError(
+                "this ledger has no local folder for record sets",
+                "run from the folder that holds its .mlprov/",
+            )
+        return self.location.home / "blobs"
+
+    def record_set(self, ref: str) -> RecordSet:
+        """The record set of a root (hex), or of the newest source or dataset named `ref`."""
+        from mlprov.records.sets import RecordSet
+
+        text = ref.strip().lower().removeprefix("sha256:")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            found = next(
+                (
+                    e
+                    for e in self.entries(name=ref, newest_first=True)
+                    if "record_root" in e.event.payload
+                ),
+                None,
+            )
+            if found is None:
+                raise NotFoundError(
+                    f"no source or dataset {ref!r} with a record set in this ledger",
+                    "record one with `mlprov fingerprint`, or give a set root",
+                )
+            text = Digest(found.event.payload["record_root"]).hex
+        return RecordSet.load(self.blobs_dir / f"{text}.parquet")
+
+    def subject_hasher(self) -> SubjectHasher:
+        """Keyed hashing of subjects under this ledger's secret (kept with its keys)."""
+        folder = self.location.keys_dir if self.location else None
+        if folder is None:
+            raise NotFoundError("this ledger has no keys folder", "set MLPROV_KEYS")
+        return subjects.load_secret(folder)
+
+    # -- checkpoints and keys -----------------------------------------------------------
+    def signer(self, path: Path | None = None) -> SignerKey:
+        """The signing key: the file given, else the keys folder's key named for the log's
+        origin (the one `init` made), else its only key."""
+        if path is not None:
+            return keyfiles.load_signer(path)
+        folder = self.location.keys_dir if self.location else None
+        found = sorted(folder.glob("*.key")) if folder and folder.is_dir() else []
+        signers = [keyfiles.load_signer(p) for p in found]
+        own = [s for s in signers if s.name == self.origin]
+        if own or len(signers) == 1:
+            return (own or signers)[0]
+        raise NotFoundError(
+            f"{'no' if not found else 'more than one'} signing key in {folder}, and none "
+            f"named {self.origin}",
+            "pass --key FILE, or create one with `mlprov keys generate`",
+        )
+
+    def trusted_keys(self, extra: Iterable[VerifierKey] = ()) -> list[VerifierKey]:
+        """The verifier keys trusted here: those given, and the keys folder's `.pub` files."""
+        keys = list(extra)
+        folder = self.location.keys_dir if self.location else None
+        if folder and folder.is_dir():
+            keys.extend(keyfiles.load_verifier(p) for p in sorted(folder.glob("*.pub")))
+        return keys
+
+    def checkpoint(self, signer: SignerKey | None = None) -> SignedCheckpoint:
+        """Sign the current tree head and store the checkpoint; returns it."""
+        key = signer or self.signer()
+        with self.store.writer() as w:
+            size = w.size()
+            root = TileReader(store_tiles(w, size), size, self._tiles).root()
+            signed = sign_checkpoint(Checkpoint(self.origin, size, root), [key])
+            w.add_checkpoint(size, signed.serialize(), utc_now())
+        return signed
+
+    def checkpoints(self) -> list[SignedCheckpoint]:
+        """The stored checkpoints, oldest first, parsed from their exact stored bytes."""
+        with self.store.reader() as r:
+            rows = r.checkpoints()
+        return [SignedCheckpoint.parse(row.note) for row in rows]
+
+    def verify(
+        self,
+        keys: Iterable[VerifierKey] = (),
+        *,
+        external: Sequence[SignedCheckpoint] = (),
+        progress: Callable[[int, int], None] | None = None,
+        workers: int | None = None,
+        chunk: int = CHUNK,
+    ) -> VerifyReport:
+        """Recompute every digest, link, tile, root and checkpoint; report every problem.
+
+        A large log is scanned by `workers` processes (default: the CPUs, up to 4), each
+        with its own connection, in chunks of `chunk` events.
+        """
+        trusted = self.trusted_keys(keys)
+        with self.store.reader() as r:
+            return verify_ledger(
+                r,
+                self.origin,
+                trusted,
+                external,
+                progress,
+                url=self.store.connect_url,
+                workers=workers,
+                chunk=chunk,
+            )
