@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from mlprov.errors import InputError, IntegrityError, NotFoundError, ProofError
 from mlprov.merkle import EMPTY_ROOT as EMPTY
 from mlprov.merkle import MemoryTree, leaf_hash
+from mlprov.records.setfiles import read_rows
 from mlprov.records.setproofs import (
     MembershipProof,
     Neighbour,
@@ -838,7 +839,7 @@ def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
 ) -> None:
     from mlprov.records import setfiles
 
-    monkeypatch.setattr(setfiles, "_ROW_GROUP_ROWS", 7)
+    monkeypatch.setattr(setfiles, "GROUP_ROWS", 7)
     rng = random.Random(5)
     ds = [rng.randbytes(32) for _ in range(40)]
     people = [rng.randbytes(32) for _ in range(4)]
@@ -846,7 +847,8 @@ def test_a_set_is_written_a_row_group_at_a_time_and_reads_back_whole(
         ds, keys=[f"k{i}" for i in range(40)], subjects=[people[i % 4] for i in range(40)]
     )
     path = rs.save(tmp_path)
-    assert pq.read_metadata(path).num_row_groups == 6  # 40 rows, 7 a group
+    # 40 rows, 7 a group; then the 40 subject rows, 7 a group
+    assert pq.read_metadata(path).num_row_groups == 12
     loaded = RecordSet.load(path)
     assert loaded == rs and loaded.table.equals(rs.table)
     assert _files(tmp_path) == [path.name]
@@ -859,8 +861,8 @@ def test_load_refuses_an_edited_subject_column(tmp_path: Path) -> None:
     rs = RecordSet.build(ds, subjects=[people[i % 3] if i < 6 else None for i in range(10)])
     path = rs.save(tmp_path)
     assert RecordSet.load(path) == rs
-    saved = pq.read_table(path)
-    meta = saved.schema.metadata
+    saved = read_rows(path)[0]  # the set's rows, without the subject rows after them
+    meta = pq.read_table(path).schema.metadata
     column = saved.column("subject").to_pylist()
     edits = {
         "a subject erased": [None if h == people[0] else h for h in column],
@@ -900,7 +902,7 @@ def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a readable Parquet file"):
         RecordSet.load(path)
     pq.write_table(rs.table, path)  # no mlprov metadata
-    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v2 file"):
+    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v3 file"):
         RecordSet.load(path)
     retired = {b"mlprov.format": b"mlprov.record-set/v1", b"mlprov.root": b"0" * 64}
     pq.write_table(rs.table.replace_schema_metadata(retired), path)

@@ -351,3 +351,32 @@ def test_an_unknown_key_is_not_claimed_proven_absent(incident: Incident) -> None
     answer = why(incident.ledger, incident.v7, key="no-such-ticket")
     assert answer.present is False and answer.proofs == () and answer.trails == ()
     assert any("cannot be proven" in m for m in answer.missing)
+
+
+def test_answers_from_set_files_read_by_shard_are_those_of_whole_sets(tmp_path: Path) -> None:
+    """Set files of the earlier format have no index and are read whole: the answers,
+    proofs included, are the same byte for byte."""
+    import pyarrow.parquet as pq
+
+    from mlprov.records.setfile import SetFile
+    from mlprov.records.setfiles import EARLIER, read_rows
+
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("opt-out-intake") as p:
+        optout_list(p, OPT_OUT_NEW, "2026-05-22")
+    build = ledger.build("support-classifier-v7", dataset=v7_pipeline(ledger), gates=())
+    questions = [{"subject": c} for c in ("C1", "C2", "C3", "C4", "C5", "nobody")]
+    questions += [{"key": "4"}, {"key": "5"}, {"key": "404"}]
+
+    def answers() -> list[bytes]:
+        return [json.dumps(to_json(why(ledger, build, **q))).encode() for q in questions]
+
+    indexed = answers()
+    sets = sorted(ledger.blobs_dir.glob("[0-9a-f]*[0-9a-f].parquet"))
+    assert sets and all(isinstance(ledger.open_record_set(p.stem), SetFile) for p in sets)
+    for path in sets:
+        rows, _ = read_rows(path)
+        meta = {b"mlprov.format": EARLIER.encode(), b"mlprov.root": path.stem.encode()}
+        pq.write_table(rows.replace_schema_metadata(meta), path)
+    assert not any(isinstance(ledger.open_record_set(p.stem), SetFile) for p in sets)
+    assert answers() == indexed

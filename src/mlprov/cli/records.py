@@ -177,11 +177,8 @@ def _targets(records: Any, record: str | None, digest: str | None, key: str | No
         return [record_digest(value)]
     if digest is not None:
         return [Digest.parse(digest).raw]
-    import pyarrow.compute as pc
-
-    table = records.table  # a column scan in Arrow, not a Python loop over every record
-    matches = table.filter(pc.equal(table.column("key"), key)).column("digest").to_pylist()
-    found = sorted(set(matches))
+    assert key is not None
+    found = sorted(set(records.where("key", key).column("digest").to_pylist()))
     if not found:
         raise NotFoundError(
             f"no record has the key {key!r} in this set",
@@ -208,7 +205,7 @@ def prove(
     if sum(x is not None for x in (record, digest, key, subject)) != 1:
         raise InputError("give exactly one of --record, --digest, --key, --subject")
     with Ledger.open(store) as ledger:
-        records = ledger.record_set(in_)
+        records = ledger.open_record_set(in_)
         if subject is not None:
             # One proof about the subject's hash: some row names it, or none does.
             proofs = [records.prove_subject(ledger.subject_hasher().hash(subject))]

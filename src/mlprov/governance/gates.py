@@ -250,7 +250,7 @@ def _opt_out(ledger: LedgerCore, target: Entry, _use: str) -> Iterator[_Found]:
     if not lists:
         return
     try:
-        held = ledger.record_set(Digest(target.event.payload["record_root"]).hex)
+        held = ledger.open_record_set(Digest(target.event.payload["record_root"]).hex)
     except (KeyError, InputError, NotFoundError) as exc:
         why = exc.message if isinstance(exc, InputError) else "it records no record set"
         yield _Found(

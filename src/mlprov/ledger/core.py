@@ -35,6 +35,7 @@ from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_di
 
 if TYPE_CHECKING:
     from mlprov.records.sets import RecordSet
+    from mlprov.records.setviews import SetView
 
 __all__ = ["LedgerCore"]
 
@@ -329,9 +330,20 @@ class LedgerCore:
         return self.location.home / "blobs"
 
     def record_set(self, ref: str) -> RecordSet:
-        """The record set of a root (hex), or of the newest source or dataset named `ref`."""
+        """The record set of a root (hex), or of the newest source or dataset named `ref`,
+        read whole."""
         from mlprov.records.sets import RecordSet
 
+        return RecordSet.load(self._set_path(ref))
+
+    def open_record_set(self, ref: str) -> SetView:
+        """The record set of `ref` (as for :meth:`record_set`), read a shard at a time as
+        questions need them, each checked against the root (``mlprov.records.setfile``)."""
+        from mlprov.records.setfile import open_set
+
+        return open_set(self._set_path(ref))
+
+    def _set_path(self, ref: str) -> Path:
         text = ref.strip().lower().removeprefix("sha256:")
         if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
             found = next(
@@ -348,7 +360,7 @@ class LedgerCore:
                     "record one with `mlprov fingerprint`, or give a set root",
                 )
             text = Digest(found.event.payload["record_root"]).hex
-        return RecordSet.load(self.blobs_dir / f"{text}.parquet")
+        return self.blobs_dir / f"{text}.parquet"
 
     def subject_hasher(self) -> SubjectHasher:
         """Keyed hashing of subjects under this ledger's secret (kept with its keys)."""

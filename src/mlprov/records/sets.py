@@ -26,26 +26,20 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.parquet as pq
 
 from mlprov import merkle
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.records import hashing
 from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
 from mlprov.records.hashing import as_matrix
-from mlprov.records.setfiles import FORMAT, SCHEMA, Draft, saving
-from mlprov.records.setproofs import (
-    SHARDS,
-    Kind,
-    MembershipProof,
-    Neighbour,
-    NonMembershipProof,
-)
+from mlprov.records.setfiles import EARLIER, FORMAT, SCHEMA, Draft, read_rows, saving
+from mlprov.records.setproofs import Kind
+from mlprov.records.setviews import SetView, lookup
 
 __all__ = ["FORMAT", "SCHEMA", "RecordSet", "SetDiff", "diff", "distinct_subjects"]
 
 _RETIRED_FORMAT = b"mlprov.record-set/v1"  # its root committed to the record digests only
-_NAME = re.compile(r"[0-9a-f]{64}\.parquet")
+NAME = re.compile(r"[0-9a-f]{64}\.parquet")
 
 
 def _column(values: Any, kind: Any, what: str) -> Any:
@@ -72,11 +66,8 @@ def distinct_subjects(column: Any) -> Matrix:
     return matrix if order is None else take_rows(matrix, order)
 
 
-_NOUN: dict[Kind, str] = {"record": "record digest", "subject": "subject hash"}
-
-
 @dataclass(frozen=True, eq=False)
-class RecordSet:
+class RecordSet(SetView):
     """An immutable set of record digests and subject hashes, with each row's optional key.
 
     Make one with :meth:`build`, :meth:`from_table` or :meth:`load`; the constructor
@@ -204,9 +195,6 @@ class RecordSet:
         """Number of rows, duplicates included."""
         return int(self.table.num_rows)
 
-    def __len__(self) -> int:
-        return self.size
-
     def __iter__(self) -> Iterator[bytes]:
         """The members in ascending order."""
         return iter(self._records)
@@ -222,129 +210,27 @@ class RecordSet:
     def __repr__(self) -> str:
         return f"RecordSet(size={self.size}, rows={self.rows}, root={self.root.hex()})"
 
-    def _checked(self, value: bytes, kind: Kind) -> bytes:
-        if len(value) != DIGEST_SIZE:
-            hint = "pass the raw 32 bytes of the SHA-256 (or HMAC-SHA256), not hex text"
-            raise InputError(f"a {_NOUN[kind]} is {len(value)} bytes long, expected 32", hint)
-        return bytes(value)
-
-    def _half(self, kind: Kind) -> Half:
-        return self._subjects if kind == "subject" else self._records
-
-    def __contains__(self, digest: object) -> bool:
-        if not isinstance(digest, (bytes, bytearray, memoryview)) or len(digest) != DIGEST_SIZE:
-            return False
-        return self._records.holds(bytes(digest))
-
-    def has_subject(self, subject_hash: bytes) -> bool:
-        """Is this subject hash named by a row of the set?"""
-        return self._subjects.holds(self._checked(subject_hash, "subject"))
-
     # -- the commitment -------------------------------------------------------------------
 
     @cached_property
     def _top(self) -> merkle.MemoryTree:
         return merkle.MemoryTree(self._records.top_leaves() + self._subjects.top_leaves())
 
-    @property
-    def root(self) -> bytes:
-        """The set root (32 bytes), computed once."""
-        return self._top.root()
-
-    def shard(self, shard: int) -> tuple[bytes, int]:
-        """Return the ``(root, size)`` of one record shard."""
-        return self._shard("record", shard)
-
-    def subject_shard(self, shard: int) -> tuple[bytes, int]:
-        """Return the ``(root, size)`` of one subject shard."""
-        return self._shard("subject", shard)
-
     def _shard(self, kind: Kind, shard: int) -> tuple[bytes, int]:
-        if not 0 <= shard < SHARDS:
-            raise InputError(
-                f"shard {shard} does not exist", f"shards are numbered 0 to {SHARDS - 1}"
-            )
+        self._shard_number(shard)
         half = self._half(kind)
         return half.roots[shard], half.size(shard)
 
-    # -- proofs ---------------------------------------------------------------------------
+    def _half(self, kind: Kind) -> Half:
+        return self._subjects if kind == "subject" else self._records
 
-    def _common(self, kind: Kind, value: bytes) -> dict[str, Any]:
-        s = value[0]
-        shard_root, size = self._shard(kind, s)
-        top = s + (SHARDS if kind == "subject" else 0)
-        return {
-            "kind": kind,
-            "digest": value.hex(),
-            "root": self.root.hex(),
-            "shard": s,
-            "shard_size": size,
-            "shard_root": shard_root.hex(),
-            "top_path": [h.hex() for h in self._top.inclusion_proof(top)],
-        }
+    def _shard_half(self, kind: Kind, shard: int) -> Half:
+        return self._half(kind)
 
-    @staticmethod
-    def _path(half: Half, shard: int, index: int) -> list[str]:
-        return [h.hex() for h in half.tree(shard).inclusion_proof(index)]
-
-    def _neighbour(self, half: Half, shard: int, at: int) -> Neighbour | None:
-        lo, hi = half.offsets[shard], half.offsets[shard + 1]
-        if not lo <= at < hi:
-            return None
-        index = at - lo
-        return Neighbour(
-            digest=half.item(at).hex(), index=index, path=self._path(half, shard, index)
-        )
-
-    def _membership(self, kind: Kind, value: bytes) -> MembershipProof:
-        value, half = self._checked(value, kind), self._half(kind)
-        i = half.position(value)
-        if i >= len(half) or half.item(i) != value:
-            msg = f"{_NOUN[kind]} {value.hex()} is not in this set"
-            raise NotFoundError(msg, "ask for a non-membership proof instead")
-        s = value[0]
-        index = i - half.offsets[s]
-        path = self._path(half, s, index)
-        return MembershipProof(**self._common(kind, value), index=index, path=path)
-
-    def _non_membership(self, kind: Kind, value: bytes) -> NonMembershipProof:
-        value, half = self._checked(value, kind), self._half(kind)
-        i = half.position(value)
-        if i < len(half) and half.item(i) == value:
-            msg = f"{_NOUN[kind]} {value.hex()} is in this set"
-            raise InputError(msg, "ask for a membership proof instead")
-        s = value[0]
-        left = self._neighbour(half, s, i - 1)
-        right = self._neighbour(half, s, i)
-        return NonMembershipProof(**self._common(kind, value), left=left, right=right)
-
-    def prove(self, digest: bytes) -> MembershipProof | NonMembershipProof:
-        """Prove a record digest in (membership) or out (non-membership) of the set."""
-        if self._records.holds(self._checked(digest, "record")):
-            return self.membership_proof(digest)
-        return self.non_membership_proof(digest)
-
-    def membership_proof(self, digest: bytes) -> MembershipProof:
-        """Prove that record ``digest`` is a member; NotFoundError if it is not."""
-        return self._membership("record", digest)
-
-    def non_membership_proof(self, digest: bytes) -> NonMembershipProof:
-        """Prove that record ``digest`` is not a member; InputError if it is."""
-        return self._non_membership("record", digest)
-
-    def prove_subject(self, subject_hash: bytes) -> MembershipProof | NonMembershipProof:
-        """Prove a subject hash in (membership) or out (non-membership) of the set."""
-        if self.has_subject(subject_hash):
-            return self.subject_membership_proof(subject_hash)
-        return self.subject_non_membership_proof(subject_hash)
-
-    def subject_membership_proof(self, subject_hash: bytes) -> MembershipProof:
-        """Prove that a row of the set names this subject; NotFoundError if none does."""
-        return self._membership("subject", subject_hash)
-
-    def subject_non_membership_proof(self, subject_hash: bytes) -> NonMembershipProof:
-        """Prove that no row of the set names this subject; InputError if one does."""
-        return self._non_membership("subject", subject_hash)
+    def shards(self) -> list[tuple[bytes, int]]:
+        """The 512 top-tree leaves' data: each record shard's root and size, then each
+        subject shard's."""
+        return [self._shard(kind, s) for kind in ("record", "subject") for s in range(256)]
 
     # -- algebra --------------------------------------------------------------------------
 
@@ -365,6 +251,12 @@ class RecordSet:
     def intersection(self, other: RecordSet) -> RecordSet:
         """The rows of this set whose digest is a member of ``other``."""
         return self._keep(other, inside=True)
+
+    def where(self, column: str, value: Any) -> pa.Table:
+        """The rows (in digest order) whose ``column`` (digest, key or subject) equals
+        ``value``."""
+        scalar = lookup(column, value)
+        return self.table.filter(pc.equal(self.table.column(column), scalar))
 
     def keys_of(self, digest: bytes) -> list[str]:
         """The keys (sorted, unique, nulls left out) of the rows with this digest."""
@@ -410,14 +302,14 @@ class RecordSet:
         try:
             with saving(directory):
                 if not path.exists():
-                    (draft or Draft.write(directory, self.table)).finish(path, root)
+                    (draft or Draft.write(directory, self.table)).finish(path, root, self.shards())
                     return path
                 if draft is not None:
                     draft.discard()
                 table = self._merged_with(path)
                 if table is None:
-                    return path  # the file holds every row already
-                Draft.write(directory, table).finish(path, root)
+                    return path  # the file holds every row already, and its index
+                Draft.write(directory, table).finish(path, root, self.shards())
                 return path
         except BaseException:
             if draft is not None:
@@ -438,11 +330,15 @@ class RecordSet:
 
     def _merged_with(self, path: Path) -> Any:
         """The rows of the set file at ``path`` and then this set's rows it lacks, sorted;
-        None when it lacks none."""
+        None when it lacks none and has its index (a file of an earlier format is
+        written again, with one)."""
+        indexed = False
         try:  # the same rows already there: nothing to write, nothing to trust
-            if pq.read_table(path).replace_schema_metadata(None).equals(self.table):
+            rows, form = read_rows(path)
+            indexed = form == FORMAT.encode()
+            if indexed and rows.replace_schema_metadata(None).equals(self.table):
                 return None
-        except (pa.ArrowException, OSError):
+        except (pa.ArrowException, OSError, ValueError):
             pass  # loading it below says what is wrong
         try:
             earlier = RecordSet.load(path)
@@ -456,12 +352,10 @@ class RecordSet:
                 f"cannot add rows to {path}: {exc.message}",
                 "move it aside (it may be evidence of tampering), then save again",
             ) from None
-        if earlier.table.equals(self.table):
-            return None
         known = _row_keys(earlier.table)
         extra = self.table.filter(pc.invert(pc.is_in(_row_keys(self.table), value_set=known)))
         if not extra.num_rows:
-            return None
+            return None if indexed else earlier.table
         # The same members and subjects, so the same root; a stable sort keeps the file's
         # rows first among equal digests.
         return RecordSet.from_table(pa.concat_tables([earlier.table, extra])).table
@@ -474,25 +368,24 @@ class RecordSet:
         refused; keys are not covered.
         """
         path = Path(path)
-        if not _NAME.fullmatch(path.name):
+        if not NAME.fullmatch(path.name):
             hint = "record-set files are named <64 hex digits of the root>.parquet"
             raise InputError(f"{path.name} is not the name of a record-set file", hint)
         if not path.is_file():
             raise NotFoundError(f"no record-set file at {path}", "check the path")
         try:
-            table = pq.read_table(path)
-        except (pa.ArrowException, OSError) as exc:
+            table, form = read_rows(path)
+        except (pa.ArrowException, OSError, ValueError) as exc:
             raise InputError(
                 f"{path} is not a readable Parquet file: {exc}", "save it again"
             ) from None
-        meta = table.schema.metadata or {}
-        if meta.get(b"mlprov.format") == _RETIRED_FORMAT:
+        if form == _RETIRED_FORMAT:
             raise InputError(
                 f"{path} was saved by an earlier mlprov, whose record-set root did not commit "
                 "to subject hashes",
                 "fingerprint the source again to record it under today's root",
             )
-        if meta.get(b"mlprov.format") != FORMAT.encode():
+        if form not in (FORMAT.encode(), EARLIER.encode()):
             raise InputError(f"{path} is not an {FORMAT} file", "save it with RecordSet.save")
         loaded = cls.from_table(table.replace_schema_metadata(None))
         want = path.name.removesuffix(".parquet")

@@ -28,7 +28,7 @@ from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 from mlprov.ledger.payloads import trained_dataset
 from mlprov.records.setproofs import MembershipProof, NonMembershipProof
-from mlprov.records.sets import RecordSet
+from mlprov.records.setviews import SetView
 
 __all__ = ["Answer", "Proof", "Query", "SourceState", "why"]
 
@@ -126,7 +126,7 @@ def _query(
     return Query("digest", f"record {raw.hex()[:16]}…", raw)
 
 
-def _matches(records: RecordSet, query: Query) -> list[Row]:
+def _matches(records: SetView, query: Query) -> list[Row]:
     if query.kind == "subject":
         return rows_where(records, "subject", query.digest)
     if query.kind == "key":
@@ -148,7 +148,7 @@ def _origins(history: History, query: Query, final: list[Row]) -> list[tuple[Ent
     return unique(found)
 
 
-def _proofs(records: RecordSet, query: Query, trails: list[Trail], final: list[Row]) -> list[Proof]:
+def _proofs(records: SetView, query: Query, trails: list[Trail], final: list[Row]) -> list[Proof]:
     if query.kind == "subject":
         assert query.digest is not None
         return [Proof(query.shown, records.prove_subject(query.digest))]
@@ -181,7 +181,7 @@ def _others(
     return found
 
 
-def _kept_instead(trail: Trail, records: RecordSet | None) -> tuple[list[Cause], list[Proof]]:
+def _kept_instead(trail: Trail, records: SetView | None) -> tuple[list[Cause], list[Proof]]:
     """A record removed as a duplicate whose kept twin is in the set: the content lives on
     (the cause, and a membership proof of each twin)."""
     removed = trail.removed_by
@@ -221,7 +221,9 @@ def why(
     history = History(ledger, dataset)
     records = history.record_set(dataset)
     final = _matches(records, query) if records is not None else []
-    trails = [walk(history, s, r) for s, r in _origins(history, query, final)]
+    origins = _origins(history, query, final)
+    history.expect([r.key for _, r in origins], [r.digest for _, r in origins])
+    trails = [walk(history, s, r) for s, r in origins]
     proofs = _proofs(records, query, trails, final) if records is not None else []
     present: bool | None
     if records is None:

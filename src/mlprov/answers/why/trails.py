@@ -14,15 +14,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-import pyarrow as pa
-import pyarrow.compute as pc
-
-from mlprov.capture.lineage import load_changes
+from mlprov.answers.why.deltas import Deltas
 from mlprov.digest import Digest
 from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
-from mlprov.records.sets import RecordSet
+from mlprov.records.setviews import SetView
 
 __all__ = ["Fate", "History", "Row", "Trail", "walk"]
 
@@ -93,8 +90,9 @@ class History:
     dataset: Entry
     entries: list[Entry] = field(init=False)
     missing: list[str] = field(default_factory=list)
-    _sets: dict[str, RecordSet | None] = field(default_factory=dict)
-    _changes: dict[str, pa.Table | None] = field(default_factory=dict)
+    _sets: dict[str, SetView | None] = field(default_factory=dict)
+    _changes: dict[str, Deltas | None] = field(default_factory=dict)
+    _wanted: dict[str, set[Any]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.entries = self.ledger.trace(self.dataset.digest)
@@ -124,7 +122,7 @@ class History:
             if e.event.type.value == "transform" and e.event.payload.get("status") != "failed"
         ]
 
-    def record_set(self, entry: Entry, root: str | None = None) -> RecordSet | None:
+    def record_set(self, entry: Entry, root: str | None = None) -> SetView | None:
         """The record set of a source or dataset (or a given root); None, noted, if absent."""
         root = root or entry.event.payload.get("record_root")
         if root is None:
@@ -133,19 +131,30 @@ class History:
         hexroot = Digest(root).hex
         if hexroot not in self._sets:
             try:
-                self._sets[hexroot] = self.ledger.record_set(hexroot)
+                self._sets[hexroot] = self.ledger.open_record_set(hexroot)
             except (NotFoundError, IntegrityError, InputError) as exc:
                 self._note(f"record set {Digest(root).short} of {entry.event.name}: {exc.message}")
                 self._sets[hexroot] = None
         return self._sets[hexroot]
 
-    def changes(self, step: Entry) -> pa.Table | None:
+    def expect(self, keys: Iterable[str | None], digests: Iterable[bytes]) -> None:
+        """The records the question is about: changes files are read for these (and
+        again, for another record asked after later)."""
+        self._wanted.setdefault("key", set()).update(k for k in keys if k is not None)
+        self._wanted.setdefault("duplicate_of", set()).update(k for k in keys if k is not None)
+        self._wanted.setdefault("before", set()).update(digests)
+
+    def changes(self, step: Entry) -> Deltas | None:
         digest = step.event.payload.get("changes")
         if digest is None:
             return None
         if digest not in self._changes:
+            deltas = Deltas(self.ledger.blobs_dir, Digest(digest))
+            for column, values in self._wanted.items():
+                deltas.want(column, values)
             try:
-                self._changes[digest] = load_changes(self.ledger.blobs_dir, Digest(digest))
+                deltas.read()
+                self._changes[digest] = deltas
             except (NotFoundError, IntegrityError) as exc:
                 self._note(f"changes of {step.event.payload['name']}: {exc.message}")
                 self._changes[digest] = None
@@ -167,11 +176,9 @@ class History:
         ]
 
 
-def rows_where(records: RecordSet, column: str, value: Any) -> list[Row]:
+def rows_where(records: SetView, column: str, value: Any) -> list[Row]:
     """The rows of a record set whose `column` equals `value`."""
-    table = records.table
-    kind = table.schema.field(column).type
-    hits = table.filter(pc.equal(table.column(column), pa.scalar(value, kind)))
+    hits = records.where(column, value)
     return [
         Row(d, k, s)
         for d, k, s in zip(
@@ -183,12 +190,6 @@ def rows_where(records: RecordSet, column: str, value: Any) -> list[Row]:
     ]
 
 
-def _rows(table: pa.Table, column: str, value: Any) -> list[dict[str, Any]]:
-    kind = table.schema.field(column).type
-    found = table.filter(pc.equal(table.column(column), pa.scalar(value, kind)))
-    return found.to_pylist()  # type: ignore[no-any-return]
-
-
 def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tuple[Fate, bytes]:
     payload = step.event.payload
     if payload.get("changes") is None:
@@ -198,7 +199,7 @@ def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tupl
     if table is None:
         return Fate(step, "unknown", "its changes file is missing: what it did is unknown"), digest
     by_key = payload.get("matched_by") == "key" and key is not None
-    rows = _rows(table, "key", key) if by_key else _rows(table, "before", digest)
+    rows = table.rows("key", key) if by_key else table.rows("before", digest)
     for row in rows:
         if row["change"] == "removed":
             reason = row.get("reason") or payload["name"]
@@ -251,9 +252,9 @@ def removed_as_duplicates_of(history: History, key: str) -> Iterator[tuple[Entry
     """(step, removed key) for each record a step removed as a duplicate of `key`."""
     for step in history.steps:
         table = history.changes(step)
-        if table is None or table.num_rows == 0:
+        if table is None:
             continue
-        for row in _rows(table, "duplicate_of", key):
+        for row in table.rows("duplicate_of", key):
             if row["change"] == "removed" and row.get("key") is not None:
                 yield step, row["key"]
 
