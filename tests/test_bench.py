@@ -60,3 +60,16 @@ def test_capture_bench_prints_the_overhead_per_step_and_the_prediction_latency()
     }
     assert figures["hash_source_once_s"] > 0 and figures["same_root_every_run"] is True
     assert figures["predictions"]["log_p99_us"] > 0
+
+
+def test_why_bench_prints_each_question_beside_opening_the_ledger_and_the_whole_read() -> None:
+    figures = figures_of("why.py", "--records", "3000")
+    assert figures["records"] == 3000 and figures["steps"] == 10
+    assert set(figures["questions"]) == {"in", "removed", "out"}
+    for name, q in figures["questions"].items():
+        for key in ("open_ms", "why_ms", "whole_why_ms", "rss_before_mib", "rss_peak_mib"):
+            assert q[key] > 0, (name, key)
+        assert q["same_answer"] is True, name
+    assert figures["questions"]["in"]["present"] is True
+    assert figures["questions"]["removed"]["present"] is False
+    assert figures["questions"]["out"]["present"] is False

@@ -56,6 +56,8 @@ def check_same(rs: RecordSet, view: Any, rng: random.Random) -> None:
     for k in keys:
         assert view.where("key", k).equals(rs.where("key", k))
     assert view.subjects_in(subjects) == rs.subjects_in(subjects)
+    for column, values in (("digest", digests), ("subject", subjects), ("key", keys)):
+        assert view.where_any(column, values).equals(rs.where_any(column, values))
     for s in (0, 17, 255):
         assert view.shard(s) == rs.shard(s) and view.subject_shard(s) == rs.subject_shard(s)
 

@@ -204,30 +204,36 @@ class SetFile(SetView):
     # -- rows -----------------------------------------------------------------------------
 
     def where(self, column: str, value: Any) -> pa.Table:
-        scalar = lookup(column, value)
+        return self.where_any(column, [value])
+
+    def where_any(self, column: str, values: Iterable[Any]) -> pa.Table:
+        wanted = pa.array([lookup(column, v) for v in values], SCHEMA.field(column).type)
         if column == "digest":
-            return self._in_records([scalar.as_py()], column, scalar)
+            return self._in_records(wanted.to_pylist(), column, wanted)
         if column == "subject":
-            named, _ = self._part("subject", scalar.as_py()[0])
-            digests = named.filter(pc.equal(named.column("subject"), scalar)).column("digest")
-            return self._in_records(digests.to_pylist(), column, scalar)
+            digests = []
+            for shard in sorted({h[0] for h in wanted.to_pylist()}):
+                named, _ = self._part("subject", shard)
+                hits = named.filter(pc.is_in(named.column("subject"), value_set=wanted))
+                digests += hits.column("digest").to_pylist()
+            return self._in_records(digests, column, wanted)
         found = []  # keys: a scan of the key column, a row group at a time
         groups = bisect_right(self._group_starts, self.rows - 1) if self.rows else 0
         for g in range(groups):
             keys = self._file.read_row_group(g, columns=["key"]).column("key")
-            hits = pc.indices_nonzero(pc.fill_null(pc.equal(keys, scalar), False))
+            hits = pc.indices_nonzero(pc.is_in(keys, value_set=wanted))
             if len(hits):
                 digests = self._file.read_row_group(g, columns=["digest"]).column("digest")
                 found += digests.take(hits).to_pylist()
-        return self._in_records(found, column, scalar)
+        return self._in_records(found, column, wanted)
 
-    def _in_records(self, digests: list[bytes], column: str, scalar: Any) -> pa.Table:
-        """The rows of these digests' record shards whose ``column`` equals ``scalar``, in
-        digest order."""
+    def _in_records(self, digests: list[bytes], column: str, wanted: pa.Array) -> pa.Table:
+        """The rows of these digests' record shards whose ``column`` is one of ``wanted``,
+        in digest order."""
         parts = []
         for shard in sorted({d[0] for d in digests}):
             rows, _ = self._part("record", shard)
-            parts.append(rows.filter(pc.equal(rows.column(column), scalar)))
+            parts.append(rows.filter(pc.is_in(rows.column(column), value_set=wanted)))
         if not parts:
             return SCHEMA.empty_table()
         return pa.concat_tables(parts).replace_schema_metadata(None)

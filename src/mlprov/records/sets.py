@@ -258,6 +258,11 @@ class RecordSet(SetView):
         scalar = lookup(column, value)
         return self.table.filter(pc.equal(self.table.column(column), scalar))
 
+    def where_any(self, column: str, values: Iterable[Any]) -> pa.Table:
+        """The rows (in digest order) whose ``column`` equals one of ``values``."""
+        wanted = pa.array([lookup(column, v) for v in values], SCHEMA.field(column).type)
+        return self.table.filter(pc.is_in(self.table.column(column), value_set=wanted))
+
     def keys_of(self, digest: bytes) -> list[str]:
         """The keys (sorted, unique, nulls left out) of the rows with this digest."""
         column = self.table.column("digest")

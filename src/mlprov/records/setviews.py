@@ -67,6 +67,10 @@ class SetView(ABC):
         ``value``."""
 
     @abstractmethod
+    def where_any(self, column: str, values: Iterable[Any]) -> pa.Table:
+        """The rows (in digest order) whose ``column`` equals one of ``values``."""
+
+    @abstractmethod
     def subjects_in(self, subject_hashes: Iterable[bytes]) -> set[bytes]:
         """Which of these subject hashes have a row in this set (e.g. from an opt-out list)."""
 

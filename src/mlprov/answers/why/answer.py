@@ -19,7 +19,15 @@ from typing import Any, Literal
 import orjson
 
 from mlprov.answers.why.causes import Cause, Lists, causes_of, gate_causes, review_causes
-from mlprov.answers.why.trails import History, Row, Trail, rows_where, unique, walk
+from mlprov.answers.why.trails import (
+    History,
+    Row,
+    Trail,
+    rows_where,
+    rows_where_any,
+    unique,
+    walk,
+)
 from mlprov.capture.build import trained_on
 from mlprov.digest import Digest
 from mlprov.errors import InputError
@@ -143,8 +151,9 @@ def _origins(history: History, query: Query, final: list[Row]) -> list[tuple[Ent
         if records is None:
             continue
         found += [(source, r) for r in _matches(records, query)]
-        for key in sorted(keys):
-            found += [(source, r) for r in rows_where(records, "key", key)]
+        by_key = rows_where_any(records, "key", sorted(keys)) if keys else []
+        for key in sorted(keys):  # one look at the keys, for all of them
+            found += [(source, r) for r in by_key if r.key == key]
     return unique(found)
 
 

@@ -178,7 +178,15 @@ class History:
 
 def rows_where(records: SetView, column: str, value: Any) -> list[Row]:
     """The rows of a record set whose `column` equals `value`."""
-    hits = records.where(column, value)
+    return _as_rows(records.where(column, value))
+
+
+def rows_where_any(records: SetView, column: str, values: Iterable[Any]) -> list[Row]:
+    """The rows of a record set whose `column` equals one of `values`, in digest order."""
+    return _as_rows(records.where_any(column, values))
+
+
+def _as_rows(hits: Any) -> list[Row]:
     return [
         Row(d, k, s)
         for d, k, s in zip(
