@@ -176,6 +176,10 @@ class Half:
         """The leaf hashes of this half in the top tree: shard root and size, per shard."""
         return [merkle.leaf_hash(shard_leaf(self.roots[s], self.size(s))) for s in range(SHARDS)]
 
+    def keep_tree(self, shard: int, tree: merkle.MemoryTree) -> None:
+        """Keep a shard's tree, built already (over :meth:`leaves`), for its proofs."""
+        self._trees[shard] = tree
+
     def tree(self, shard: int) -> merkle.MemoryTree:
         tree = self._trees.get(shard)
         if tree is None:

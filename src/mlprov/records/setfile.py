@@ -33,7 +33,7 @@ import pyarrow.parquet as pq
 from mlprov import merkle
 from mlprov.errors import IntegrityError
 from mlprov.records.halves import DIGEST_SIZE, Half, unique_rows
-from mlprov.records.hashing import as_matrix, forest_roots, leaf_hashes
+from mlprov.records.hashing import as_matrix
 from mlprov.records.setfiles import FORMAT, INDEX, SCHEMA
 from mlprov.records.setproofs import SHARDS, Kind, shard_leaf
 from mlprov.records.sets import NAME, RecordSet
@@ -185,10 +185,16 @@ class SetFile(SetView):
         matrix = as_matrix(rows.column(column).combine_chunks())
         unique = np.ascontiguousarray(unique_rows(np.ascontiguousarray(matrix)))
         root, size = self._shard(kind, shard)
-        got = forest_roots(leaf_hashes(unique), [len(unique)])[0].tobytes()
-        if len(unique) != size or got != root:
+        # A shard is a few thousand values: hashlib beats a query per tree level, and the
+        # tree is the one its proofs need.
+        data = unique.tobytes()
+        tree = merkle.MemoryTree(
+            [merkle.leaf_hash(data[i : i + DIGEST_SIZE]) for i in range(0, len(data), DIGEST_SIZE)]
+        )
+        if len(unique) != size or tree.root() != root:
             self._refuse(kind, shard, f"its {len(unique)} values do not give its root and size")
         half = Half(unique)  # out of order, they would not have given the root
+        half.keep_tree(shard, tree)
         self._read[(kind, shard)] = (rows, half)
         return rows, half
 
