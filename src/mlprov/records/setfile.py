@@ -143,10 +143,6 @@ class SetFile(SetView):
     def subject_count(self) -> int:
         return sum(n for _, n in self._leaves[SHARDS:])
 
-    def load(self) -> RecordSet:
-        """The whole set, read and checked as :meth:`RecordSet.load` does."""
-        return RecordSet.load(self.path)
-
     # -- shards, read and checked ---------------------------------------------------------
 
     def _rows(self, lo: int, hi: int, columns: list[str] | None = None) -> pa.Table:
