@@ -207,6 +207,37 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
     require_clear(ledger, again)
 
 
+def test_mpg005_a_subject_shard_altered_in_the_dataset_file_blocks(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    import json
+
+    import pyarrow.parquet as pq  # type: ignore[import-untyped]
+
+    from mlprov.records.setfiles import INDEX
+
+    train = run(ledger, tmp_path)
+    accept(ledger)
+    require_clear(ledger, train)
+    path = (
+        ledger.blobs_dir / f"{train.event.payload['record_root'].removeprefix('sha256:')}.parquet"
+    )
+    meta = pq.read_metadata(path).metadata
+    whole = pq.read_table(path)
+    subjects = whole.column("subject").to_pylist()
+    listed = ledger.subject_hasher().hash("u3@example.com")  # on the list, not in train
+    index = json.loads(meta[INDEX])
+    at = index["rows"] + index["subjects"][listed[0]]  # where its shard's rows would be
+    assert index["subjects"][listed[0] + 1] == index["subjects"][listed[0]]  # none: removed
+    at = min(at, len(subjects) - 1)  # a row of a shard beside it, moved into its shard
+    subjects[at] = bytes([listed[0]]) + subjects[at][1:]
+    altered = whole.set_column(2, "subject", pa.array(subjects, pa.binary(32)))
+    pq.write_table(altered.replace_schema_metadata(meta), path)
+    [finding] = check(ledger, train)
+    assert finding.gate == "MPG005" and finding.verdict == "blocked"
+    assert "does not match its index" in finding.message
+
+
 def test_mpg005_an_opt_out_list_no_step_used_still_counts(ledger: Ledger, tmp_path: Path) -> None:
     with ledger.pipeline("train", repo=tmp_path) as p:
         chats = p.source(

@@ -284,7 +284,11 @@ def _opt_out(ledger: LedgerCore, target: Entry, _use: str) -> Iterator[_Found]:
                 "unknown",
             )
             continue
-        present = held.subjects_in(subjects)
+        try:  # the shards of the target it reads are checked as they are read
+            present = held.subjects_in(subjects)
+        except IntegrityError as exc:
+            yield _Found(f"{_label(target)}: {exc.message}", target.digest)
+            return
         if present:
             yield _Found(
                 f"{len(present)} subject(s) on the opt-out list {name} are still in "
