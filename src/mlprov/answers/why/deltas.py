@@ -82,7 +82,9 @@ class Deltas:
         """Check the file and keep the rows wanted; NotFoundError or IntegrityError."""
         source = _opened(self.directory, self.digest)
         try:
-            file = pq.ParquetFile(source)
+            # Streamed a buffer at a time: a capture writes row groups of a million rows,
+            # which read whole would take several times the memory of the rows kept.
+            file = pq.ParquetFile(source, buffer_size=_CHUNK, pre_buffer=False)
             kept = []
             for batch in file.iter_batches(batch_size=_BATCH):
                 table = _complete(pa.Table.from_batches([batch]))
