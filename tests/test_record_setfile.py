@@ -185,3 +185,16 @@ def test_a_file_of_the_earlier_format_is_read_whole_and_upgraded_when_saved_agai
     rs.save(path.parent)  # the same rows: written again, with the index
     assert isinstance(open_set(path), SetFile)
     assert RecordSet.load(path).table.equals(rs.table)
+
+
+def test_subjects_that_tie_on_their_first_eight_bytes_are_sorted_on_all_of_them(
+    tmp_path: Path,
+) -> None:
+    rng = random.Random(21)
+    people = [b"\x33" * 8 + rng.randbytes(24) for _ in range(40)]
+    ds = [rng.randbytes(32) for _ in range(400)]
+    rs = RecordSet.build(ds, subjects=[people[i % 40] for i in range(400)])
+    path = rs.save(tmp_path)
+    named = pq.read_table(path).slice(400).column("subject").to_pylist()
+    assert named == sorted(named) and len(named) == 400
+    check_same(rs, open_set(path), rng)
