@@ -26,7 +26,8 @@ from mlprov.errors import IntegrityError, NotFoundError
 __all__ = ["Deltas"]
 
 _SUFFIX = ".changes.parquet"
-_BATCH = 1 << 16
+_BATCH = 1 << 14  # rows decoded at a time
+_BUFFER = 1 << 20  # bytes read at a time while decoding
 _CHUNK = 1 << 22  # bytes hashed at a time
 _LOOKED_UP = ("key", "before", "duplicate_of")
 
@@ -84,7 +85,7 @@ class Deltas:
         try:
             # Streamed a buffer at a time: a capture writes row groups of a million rows,
             # which read whole would take several times the memory of the rows kept.
-            file = pq.ParquetFile(source, buffer_size=_CHUNK, pre_buffer=False)
+            file = pq.ParquetFile(source, buffer_size=_BUFFER, pre_buffer=False)
             kept = []
             for batch in file.iter_batches(batch_size=_BATCH):
                 table = _complete(pa.Table.from_batches([batch]))
