@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from mlprov.digest import Digest
 from mlprov.errors import InputError
 from mlprov.facade import Ledger
+from mlprov.records.canonical import record_digest
 from mlprov.records.sets import RecordSet
 
 ROWS = pd.DataFrame(
@@ -108,6 +110,7 @@ import os, sys
 from pathlib import Path
 import pandas as pd
 from mlprov.facade import Ledger
+from mlprov.records.canonical import record_digest
 from mlprov.records.sets import RecordSet
 
 ledger = Ledger.open(cwd=Path(sys.argv[1]))
@@ -148,3 +151,31 @@ def test_a_process_killed_between_a_step_and_its_record_set_leaves_a_true_ledger
     # The run opened, and at most its source was recorded: no step, no dataset, no end.
     assert kinds[0] == "run" and set(kinds[1:]) <= {"source"}
     assert_nothing_half_recorded(ledger)
+
+
+def test_a_frame_changed_in_place_after_its_step_returned_is_recorded_as_the_step_made_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from mlprov.capture import lineage
+
+    ledger = Ledger.init(tmp_path)
+    go = threading.Event()
+    real = lineage.follow
+
+    def held(*args: Any) -> Any:
+        assert go.wait(timeout=60)  # the step has returned and its frame been changed
+        return real(*args)
+
+    monkeypatch.setattr(lineage, "follow", held)
+    rows = pd.DataFrame({"ticket_id": [1, 2, 3], "score": [10, 20, 30]})
+    with ledger.pipeline("in-place") as p:
+        df = p.source(rows, "scores@1", key="ticket_id")
+        df = p.transform("double-v1", lambda d: d.assign(score=d["score"] * 2), df)
+        df.loc[0, "score"] = -1  # outside any step, before the worker reads the step's output
+        go.set()
+        p.wait()
+    [step] = list(ledger.entries(type="transform"))
+    changed = lineage.load_changes(ledger.blobs_dir, Digest(step.event.payload["changes"]))
+    made = {"ticket_id": 1, "score": 20}  # what double-v1 returned for ticket 1
+    after = {row["key"]: row["after"] for row in changed.to_pylist()}
+    assert after["1"] == record_digest(made)
