@@ -17,20 +17,16 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from mlprov.capture.arguments import error_text
 from mlprov.errors import InputError
 
-__all__ = ["Abandoned", "Recorder"]
+__all__ = ["Recorder"]
 
 T = TypeVar("T")
-
-
-class Abandoned(Exception):
-    """A job dropped because one queued before it failed."""
 
 
 @dataclass(frozen=True)
@@ -62,7 +58,7 @@ class Recorder:
     def _guarded(self, work: Callable[[], T]) -> Callable[[], T]:
         def run() -> T:
             if self._stopped:
-                raise Abandoned("an earlier step failed")
+                raise CancelledError("an earlier step failed")  # dropped, never handed over
             return work()
 
         return run
