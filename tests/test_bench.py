@@ -47,18 +47,28 @@ def test_fingerprint_bench_prints_every_figure_with_its_baselines() -> None:
 
 
 def test_capture_bench_prints_the_overhead_per_step_and_the_prediction_latency() -> None:
-    figures = figures_of("capture.py", "--rows", "5000", "--repeat", "1", "--calls", "300")
-    assert figures["rows"] == 5000 and 0 < figures["kept"] < 5000
-    assert figures["plain_s"] > 0 and figures["captured_s"] > 0
-    assert set(figures["steps"]) == {
-        "sources",
-        "normalize",
-        "redact",
-        "opt-out",
-        "dedupe",
-        "dataset",
-    }
-    assert figures["hash_source_once_s"] > 0 and figures["same_root_every_run"] is True
+    figures = figures_of("capture.py", "--rows", "3000", "--repeat", "1", "--calls", "300")
+    assert figures["rows"] == 3000
+    assert [run["frames"] for run in figures["runs"]] == ["pandas", "polars"]
+    for run in figures["runs"]:
+        assert 0 < run["kept"] < 3000 and run["same_root_every_run"] is True
+        assert run["hash_source_once_s"] > 0
+        peer = ["mlflow"] if run["mlflow_note"] == "installed" else []
+        for variant in ["plain", "captured", "without_step_sets", *peer]:
+            assert run[variant]["wall_s"] > 0 and run[variant]["cpu_s"] > 0, variant
+            assert "wall_overhead" in run[variant] and "cpu_overhead" in run[variant]
+            assert list(run[variant]["steps"]) == [
+                "open",
+                "sources",
+                "normalize",
+                "redact",
+                "opt-out",
+                "dedupe",
+                "dataset",
+                "close",
+            ]
+        if not peer:
+            assert run["mlflow_note"] == "not installed: pip install 'mlprov[bench]'"
     assert figures["predictions"]["log_p99_us"] > 0
 
 

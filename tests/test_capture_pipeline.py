@@ -262,13 +262,16 @@ def test_a_filter_hashes_nothing_and_a_map_hashes_only_what_it_changed(
     df = pd.DataFrame({"id": range(1000), "text": [f"row {i}" for i in range(1000)]})
     with ledger.pipeline("lean") as p:
         df = p.source(df, "rows@1", key="id")
+        p.wait()  # the workers beside the pipeline have followed every step so far
         assert hashed == [1000]
         df = p.transform("evens-v1", lambda d: d[d["id"] % 2 == 0], df)
         df = p.transform("shuffle-v1", lambda d: d.sample(frac=1, random_state=7), df)
+        p.wait()
         assert hashed == [1000]
         df = p.transform(
             "touch-v1", lambda d: d.assign(text=d["text"].where(d["id"] >= 10, "x")), df
         )
+        p.wait()
         assert hashed == [1000, 5]  # ids 0, 2, 4, 6, 8
         p.dataset(df, "lean")
 

@@ -3,6 +3,7 @@ versions of the packages loaded — recorded so a run can be told apart from its
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import inspect
 import platform
@@ -10,7 +11,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
@@ -103,15 +104,29 @@ def packages() -> dict[str, str]:
     """The versions of the distributions whose top-level modules are loaded now."""
     loaded = {name.partition(".")[0] for name in list(sys.modules)}
     found: dict[str, str] = {}
-    for module, dists in metadata.packages_distributions().items():
+    for module, dists in _distributions().items():
         if module not in loaded:
             continue
         for dist in dists:
-            try:
-                found[dist] = metadata.version(dist)
-            except metadata.PackageNotFoundError:
-                continue
+            version = _version(dist)
+            if version is not None:
+                found[dist] = version
     return dict(sorted(found.items()))
+
+
+# Read once a process: finding every installed distribution's modules takes about a
+# second, and a module loaded already keeps the code it was loaded with.
+@functools.cache
+def _distributions() -> Mapping[str, list[str]]:
+    return metadata.packages_distributions()
+
+
+@functools.cache
+def _version(dist: str) -> str | None:
+    try:
+        return metadata.version(dist)
+    except metadata.PackageNotFoundError:
+        return None
 
 
 def runtime() -> tuple[str, str]:

@@ -47,12 +47,27 @@ def kind_of(data: Any) -> Kind:
 def to_table(data: Any) -> pa.Table:
     """The rows of `data` — a frame, or a file the record readers take — as one Arrow
     table (pandas' index is not part of a record)."""
-    if not isinstance(data, str | os.PathLike):
-        kind_of(data)
+    kind = None if isinstance(data, str | os.PathLike) else kind_of(data)
     batches = list(read_batches(data, batch_size=_WHOLE))
     if not batches:
         return pa.table({})
-    return pa.Table.from_batches(batches)
+    table = pa.Table.from_batches(batches)
+    return _owned(table) if kind == "pandas" else table
+
+
+def _owned(table: pa.Table) -> pa.Table:
+    """`table` with its fixed-width columns in memory of their own.
+
+    Arrow reads pandas' numeric columns without a copy, so a frame changed in place later
+    would change them too; capture reads the table after the step has returned (ADR 0011),
+    so it copies them (a few megabytes; text is Arrow's own already, or copied anyway)."""
+    columns = [
+        pa.chunked_array([pa.concat_arrays([chunk]) for chunk in column.chunks], column.type)
+        if pa.types.is_primitive(column.type)
+        else column
+        for column in table.columns
+    ]
+    return pa.Table.from_arrays(columns, schema=table.schema)
 
 
 def keep_rows(data: Any, keep: np.ndarray[Any, np.dtype[np.bool_]]) -> Any:

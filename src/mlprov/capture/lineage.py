@@ -122,6 +122,46 @@ def _text(keys: pa.Array) -> pa.Array:
     return keys if pa.types.is_string(keys.type) else pc.cast(keys, pa.string())
 
 
+def _kept_keys(table: pa.Table, before: Snapshot) -> pa.Array | None:
+    """The input's keys, when the step left its key column as it was (a map): they need
+    neither checking nor matching again."""
+    column = before.key_column
+    if before.keys is None or column is None or column not in table.column_names:
+        return None
+    values = table.column(column)
+    if values.type != before.keys.type or len(values) != len(before.keys):
+        return None
+    return before.keys if values.combine_chunks().equals(before.keys) else None
+
+
+def _found_keys(table: pa.Table, before: Snapshot) -> tuple[pa.Array, np.ndarray[Any, Any]] | None:
+    """The output's keys and where each is among the input's, when every one of them is an
+    input key named once (a filter, a sort, a sample): being the input's, they are present
+    and unique without checking them again. None otherwise (then they are checked)."""
+    column = before.key_column
+    if before.keys is None or column is None or column not in table.column_names:
+        return None
+    values = table.column(column).combine_chunks()
+    if values.type != before.keys.type:
+        return None
+    found = pc.index_in(values, value_set=before.keys)
+    if found.null_count:
+        return None
+    pos = np.asarray(found.to_numpy(zero_copy_only=False), dtype=np.int64)
+    named = np.zeros(len(before.keys), dtype=bool)
+    named[pos] = True
+    if int(np.count_nonzero(named)) != len(pos):  # an input key named twice
+        return None
+    return values, pos
+
+
+def _equal_rows(a: Matrix, b: Matrix) -> Mask:
+    """Which rows of two (n, 32) matrices hold the same bytes (compared as 64-bit words)."""
+    words_a = np.ascontiguousarray(a).view(np.uint64)
+    words_b = np.ascontiguousarray(b).view(np.uint64)
+    return np.asarray((words_a == words_b).all(axis=1), dtype=bool)
+
+
 def _positions(keys: pa.Array, earlier: pa.Array) -> np.ndarray[Any, Any]:
     """Where each key is among the earlier keys (-1: not there)."""
     if keys.type != earlier.type:  # a step retyped the key column: compare the text
@@ -343,8 +383,16 @@ def follow(
     a removed row carries `reason` (the step's name)."""
     n = after.num_rows
     if before.keys is not None and before.key_column is not None:
-        keys: pa.Array | None = _keys(after, before.key_column, where)
-        pos = _positions(keys, before.keys)
+        keys: pa.Array | None = _kept_keys(after, before)
+        if keys is not None:  # a map: every row where it was, its key checked already
+            pos = np.arange(n, dtype=np.int64)
+        else:
+            found = _found_keys(after, before)
+            if found is None:
+                keys = _keys(after, before.key_column, where)
+                pos = _positions(keys, before.keys)
+            else:
+                keys, pos = found
         compared = _compare(before.table, pos, after)
         same = compared.same
         digests = np.empty((n, 32), dtype=np.uint8)
@@ -361,7 +409,7 @@ def follow(
         matched_by = "digest"
     matched = pos >= 0
     origin = before.digests[np.where(matched, pos, 0)]
-    kept = matched & (digests == origin).all(axis=1)
+    kept = matched & _equal_rows(digests, origin)
     changed = matched & ~kept
     present = np.zeros(before.rows, dtype=bool)
     present[pos[matched]] = True

@@ -17,6 +17,12 @@ parented by the run and by the events of the data it used, with its parameters, 
 code digest, its times, its counts, the record set it produced and the record-level
 changes it made; the run closes with a `succeeded` or `failed` event, and a signed
 checkpoint. A step that raises is recorded as failed before the error reaches the caller.
+
+A step returns as soon as its data is ready: its records are followed, and its record set
+and changes file written, by workers beside the pipeline (:mod:`mlprov.capture.recorder`);
+its event is appended once they are on disk, and `dataset` and the end of the run wait for
+them. An error found there (a step that repeats a key, a source that conflicts with its
+earlier recording) is raised at the next call that waits, and the step recorded failed.
 """
 
 from __future__ import annotations
@@ -28,18 +34,15 @@ import secrets
 import weakref
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import suppress
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
-import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
-
 from mlprov.capture import arguments, frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
+from mlprov.capture.recorder import Recorder
+from mlprov.capture.tracked import Lineage, Step, Tracked, conflicts, matches, saved_set
 from mlprov.digest import Digest, digest_file
-from mlprov.errors import ConflictError, InputError, MlprovError, NotFoundError
+from mlprov.errors import InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, utc_now
@@ -51,39 +54,6 @@ T = TypeVar("T")
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
 )
-# Facts of a source version that must not change between two recordings of it.
-_FACTS = (
-    "rights_basis",
-    "license",
-    "owner",
-    "collected",
-    "personal_data",
-    "acquisition",
-    "purpose",
-    "modality",
-    "languages",
-    "description",
-    "copyright",
-    "aggregate_consumer_info",
-    "record_root",
-)
-
-
-@dataclass
-class _Tracked:
-    snapshot: lineage.Snapshot
-    event: Digest
-    label: str
-    root: Digest | None  # None: a step's set not built (step_sets=False)
-    sources: tuple[str, ...]
-    steps: tuple[str, ...]
-    hold: Any = None  # the data itself, when it cannot be weakly referenced
-
-
-@dataclass
-class _Step:
-    payload: dict[str, Any]
-    parents: list[Digest]
 
 
 def active() -> Pipeline | None:
@@ -121,13 +91,14 @@ class Pipeline:
         self.closed: Entry | None = None
         self.checkpoint = checkpoint
         self.step_sets = step_sets
-        self._tracked: dict[int, _Tracked] = {}
+        self._tracked: dict[int, Tracked] = {}
         self._finalizers: list[weakref.finalize[Any, Any]] = []
         self._steps = 0
         self._outputs: list[Digest] = []
         self._last: Digest | None = None
         self._hasher: SubjectHasher | None = None
         self._token: contextvars.Token[Pipeline | None] | None = None
+        self._recorder = Recorder()
 
     # -- the run ---------------------------------------------------------------------------
     def __enter__(self) -> Pipeline:
@@ -160,18 +131,26 @@ class Pipeline:
             self._token = None
         for fin in self._finalizers:
             fin.detach()
+        found: BaseException | None = None
+        try:  # every step's files written and its event appended, or its failure recorded
+            self._recorder.take(wait=True)
+        except BaseException as failure:  # noqa: BLE001 - raised below, once the run is closed
+            found = failure
+        finally:
+            self._recorder.close()
         self._tracked.clear()
         if self.run is None or self.closed is not None:
             return
+        error = exc if exc is not None else found or self._recorder.failure
         payload = {
             "name": self.name,
             "run_id": self.run_id,
-            "status": "failed" if exc is not None else "succeeded",
+            "status": "failed" if error is not None else "succeeded",
             "steps": self._steps,
-            "error": arguments.error_text(exc) if exc is not None else None,
+            "error": arguments.error_text(error) if error is not None else None,
         }
         ends = self._outputs or ([self._last] if self._last is not None else [])
-        if exc is None:
+        if error is None:
             self.closed = self._append("run", payload, [self.run.digest, *ends])
         else:  # the caller's error matters more than one from recording it
             with suppress(MlprovError):
@@ -179,6 +158,8 @@ class Pipeline:
         if self.checkpoint:
             with suppress(NotFoundError):  # a ledger without a signing key: nothing to sign
                 self.ledger.checkpoint()
+        if exc is None and found is not None:
+            raise found
 
     def _append(self, kind: str, payload: Mapping[str, Any], parents: Sequence[Digest]) -> Entry:
         return self.ledger.record(kind, payload, actor=self.actor, parents=parents)
@@ -189,14 +170,23 @@ class Pipeline:
                 f"{what} outside a running pipeline",
                 "call it inside `with ledger.pipeline(NAME) as p:`",
             )
+        self._recorder.check()
+        self._recorder.take(wait=False)  # append the events whose files are written
         return self.run.digest
+
+    def wait(self) -> None:
+        """Wait until every step so far is recorded: its files written and its event
+        appended. An error found on the way (the step is then recorded failed) is raised.
+        `dataset` and the end of the run wait by themselves."""
+        self._require_open("wait")
+        self._recorder.take(wait=True)
 
     # -- tracking data ---------------------------------------------------------------------
     def tracks(self, data: object) -> bool:
         """Whether `data` came from this pipeline's `source` or one of its steps."""
         return id(data) in self._tracked
 
-    def _track(self, data: Any, tracked: _Tracked) -> None:
+    def _track(self, data: Any, tracked: Tracked) -> None:
         key = id(data)
         self._tracked[key] = tracked
         try:
@@ -204,7 +194,7 @@ class Pipeline:
         except TypeError:  # lists cannot be weakly referenced: hold them for the run
             tracked.hold = data
 
-    def _lookup(self, data: object, step: str) -> _Tracked:
+    def _lookup(self, data: object, step: str) -> Tracked:
         found = self._tracked.get(id(data))
         if found is None:
             raise InputError(
@@ -255,10 +245,7 @@ class Pipeline:
         if isinstance(data, str | os.PathLike):  # a file: its bytes too, and the table back
             byte_digest, uri, result = digest_file(Path(data)), uri or str(data), table
         hasher = self._subject_hasher() if subject else None
-        snap = lineage.first(table, key=key, subject=subject, hasher=hasher, where=ref)
-        records = snap.record_set()
-        root = Digest.from_raw(records.root)
-        payload = {
+        payload: dict[str, Any] = {
             "name": name,
             "version": version,
             "rights_basis": rights_basis,
@@ -275,31 +262,46 @@ class Pipeline:
             "copyright": copyright,
             "aggregate_consumer_info": aggregate_consumer_info,
             "byte_digest": byte_digest,
-            "record_count": snap.rows,
-            "record_root": root,
+            "record_count": table.num_rows,
         }
-        entry = self._recorded_source(ref, payload)
-        if entry is None:
-            records.save(self.ledger.blobs_dir)  # before the event: never a dangling root
-            entry = self._append("source", payload, ())
-        self._track(result, _Tracked(snap, entry.digest, ref, root, (ref,), ()))
+        earlier = self._recorded_source(ref, payload)
+        tracked = Tracked(
+            self._recorder.follow(
+                lambda: Lineage(
+                    lineage.first(table, key=key, subject=subject, hasher=hasher, where=ref)
+                )
+            ),
+            table.num_rows,
+            key,
+            subject,
+            ref,
+            (ref,),
+            (),
+        )
+        blobs = self.ledger.blobs_dir
+
+        def save() -> Digest:
+            records = tracked.snapshot().record_set()
+            if earlier is None:
+                records.save(blobs)  # before the event: never a dangling root
+            return Digest.from_raw(records.root)
+
+        def done(root: Digest) -> None:
+            entry = earlier
+            if entry is None:
+                entry = self._append("source", {**payload, "record_root": root}, ())
+            else:
+                conflicts(ref, entry, {"record_root": root})
+            tracked.event, tracked.root = entry.digest, root
+
+        self._recorder.record(save, done, lambda exc: None)  # a failed source records nothing
+        self._track(result, tracked)
         return result  # type: ignore[no-any-return]
 
     def _recorded_source(self, ref: str, payload: Mapping[str, Any]) -> Entry | None:
         earlier = next(self.ledger.entries(type="source", name=ref, newest_first=True), None)
-        if earlier is None:
-            return None
-        old = earlier.event.payload
-        for fact in _FACTS:
-            new = payload.get(fact)
-            was = old.get(fact)
-            if new is not None and (list(was) if isinstance(was, tuple) else was) != new:
-                raise ConflictError(
-                    f"source {ref} is already recorded (event {earlier.digest.short}) with "
-                    f"{fact} {was!r}; this data gives {new!r}",
-                    "a version names one content and one set of facts: record changed data "
-                    "or facts under a new version",
-                )
+        if earlier is not None:
+            conflicts(ref, earlier, payload)
         return earlier
 
     # -- steps -----------------------------------------------------------------------------
@@ -331,19 +333,21 @@ class Pipeline:
         )
         try:
             result = fn(data, *args, **kwargs)
+            table = frames.to_table(result)
         except BaseException as exc:
             self._fail(step, exc)
             raise
-        try:
-            table = frames.to_table(result)
-            snap, changes = lineage.follow(
-                before.snapshot, table, self._hasher, f"the output of {name}", name
-            )
-        except MlprovError as exc:
-            self._fail(step, exc)
-            raise
-        self._release(before, result)
-        self._finish(step, result, snap, changes, before, used)
+        hasher, keep = self._hasher, result is data
+        where = f"the output of {name}"
+
+        def follow() -> Lineage:
+            earlier = before.lineage.result()
+            snap, changes = lineage.follow(earlier.snapshot, table, hasher, where, name)
+            if not keep:  # a linear pipeline holds one content copy, not one per step
+                earlier.snapshot = earlier.snapshot.released()
+            return Lineage(snap, changes)
+
+        self._finish(step, result, table.num_rows, follow)
         return result
 
     def exclude(
@@ -387,11 +391,7 @@ class Pipeline:
         if by_list:
             assert on is not None  # checked above
             other = self._lookup(using, f"step {name} (its `using` list)")
-            matched_on = (
-                "subject_hash"
-                if on == before.snapshot.subject_column == other.snapshot.subject_column
-                else "value"
-            )
+            matched_on = "subject_hash" if on == before.subject == other.subject else "value"
             options = {"on": on, "matched_on": matched_on, **options}
             used.append(("using", other))
         step = self._start(name, version, "exclusion", None, options, used, purpose)
@@ -399,46 +399,26 @@ class Pipeline:
             dupes = None
             if by_list:
                 assert on is not None
-                remove = self._matches(before, data, other, using, on, matched_on)
+                remove = matches(before, data, other, using, on, matched_on)
             else:
-                remove = arguments.row_mask(where, before.snapshot.rows, name)
+                remove = arguments.row_mask(where, before.rows, name)
                 if duplicate_of is not None:
-                    dupes = arguments.keys_text(duplicate_of, before.snapshot.rows, name)
-            snap, changes = lineage.exclude(before.snapshot, remove, reason or name, dupes)
+                    dupes = arguments.keys_text(duplicate_of, before.rows, name)
             result = frames.keep_rows(data, ~remove)
         except MlprovError as exc:
             self._fail(step, exc)
             raise
-        self._release(before, result)
-        self._finish(step, result, snap, changes, before, used, reason=reason or name)
+        why = reason or name
+
+        def follow() -> Lineage:
+            earlier = before.lineage.result()
+            snap, changes = lineage.exclude(earlier.snapshot, remove, why, dupes)
+            if result is not data:
+                earlier.snapshot = earlier.snapshot.released()
+            return Lineage(snap, changes)
+
+        self._finish(step, result, int((~remove).sum()), follow, reason=why)
         return result  # type: ignore[no-any-return]
-
-    @staticmethod
-    def _matches(
-        before: _Tracked, data: Any, other: _Tracked, using: Any, on: str, matched_on: str
-    ) -> np.ndarray[Any, np.dtype[np.bool_]]:
-        if matched_on == "subject_hash":
-            wanted = other.snapshot.subjects.drop_null()
-            found = pc.is_in(before.snapshot.subjects, value_set=wanted)
-        else:
-            mine = before.snapshot.table or frames.to_table(data)
-            theirs = other.snapshot.table or frames.to_table(using)
-            for table, what in ((mine, "the data"), (theirs, "the `using` list")):
-                if on not in table.column_names:
-                    raise InputError(
-                        f"{what} has no column {on!r} to match on",
-                        "its columns are: " + ", ".join(table.column_names),
-                    )
-            left, right = mine.column(on), theirs.column(on)
-            if left.type != right.type:
-                left, right = pc.cast(left, pa.string()), pc.cast(right, pa.string())
-            found = pc.is_in(left, value_set=right.combine_chunks())
-        return np.asarray(pc.fill_null(found, False).to_numpy(zero_copy_only=False), dtype=bool)
-
-    def _release(self, before: _Tracked, result: object) -> None:
-        """Drop the consumed input's content copy: a linear pipeline keeps one, not all."""
-        if self._tracked.get(id(result)) is not before:
-            before.snapshot = before.snapshot.released()
 
     # -- recording a step ------------------------------------------------------------------
     def _start(
@@ -448,10 +428,9 @@ class Pipeline:
         kind: str,
         fn: Callable[..., Any] | None,
         params: dict[str, Any],
-        used: list[tuple[str, _Tracked]],
+        used: list[tuple[str, Tracked]],
         purpose: str | None = None,
-    ) -> _Step:
-        assert self.run is not None
+    ) -> Step:
         self._steps += 1
         code = code_digest(fn) if fn is not None else None
         payload: dict[str, Any] = {
@@ -465,68 +444,94 @@ class Pipeline:
             "code_basis": code.basis if code else None,
             "function": code.function if code else None,
             "started_at": utc_now(),
-            "used": [
-                {"role": role, "event": t.event, "name": t.label, "record_root": t.root}
-                for role, t in used
-            ],
         }
-        parents = [self.run.digest, *(t.event for _, t in used)]
-        return _Step(payload, parents)
+        return Step(payload, used)
 
-    def _fail(self, step: _Step, exc: BaseException) -> None:
+    def _event(self, step: Step, payload: dict[str, Any]) -> Entry:
+        """Append a step's event: its inputs' events are all appended by now."""
+        assert self.run is not None
+        used = [
+            {"role": role, "event": t.event, "name": t.label, "record_root": t.root}
+            for role, t in step.used
+        ]
+        parents = [self.run.digest, *(t.event for _, t in step.used if t.event is not None)]
+        entry = self._append("transform", {**step.payload, "used": used, **payload}, parents)
+        self._last = entry.digest
+        return entry
+
+    def _failed(self, step: Step, exc: BaseException, ended: str | None = None) -> None:
         payload = {
-            **step.payload,
             "status": "failed",
             "error": arguments.error_text(exc),
-            "ended_at": utc_now(),
+            "ended_at": ended or utc_now(),
         }
         with suppress(MlprovError):  # the step's own error is the one to raise
-            self._last = self._append("transform", payload, step.parents).digest
+            self._event(step, payload)
+
+    def _fail(self, step: Step, exc: BaseException) -> None:
+        """Record a step that raised, once the steps before it are recorded."""
+        try:
+            self._recorder.take(wait=True)
+        except BaseException:  # noqa: BLE001 - an earlier step failed and is recorded so;
+            return  # this one's inputs may not be, and the caller's error is raised
+        self._failed(step, exc)
 
     def _finish(
         self,
-        step: _Step,
+        step: Step,
         result: Any,
-        snap: lineage.Snapshot,
-        changes: lineage.Changes,
-        before: _Tracked,
-        used: list[tuple[str, _Tracked]],
+        rows: int,
+        follow: Callable[[], Lineage],
         reason: str | None = None,
     ) -> None:
-        blobs = self.ledger.blobs_dir
-        root = self._save_set(snap) if self.step_sets else None
-        payload = {
-            **step.payload,
-            "counts": changes.counts(before.snapshot.rows, snap.rows),
-            "matched_by": changes.matched_by,
-            "output_root": root,
-            "changes": changes.save(blobs),
-            "reason": reason,
-            "ended_at": utc_now(),
-        }
-        entry = self._append("transform", payload, step.parents)
-        self._last = entry.digest
-        sources = tuple(dict.fromkeys(s for _, t in used for s in t.sources))
+        """Queue the step's following and recording, and track its output."""
+        before = step.used[0][1]
         label = step.payload["name"]
-        self._track(
-            result, _Tracked(snap, entry.digest, label, root, sources, (*before.steps, label))
+        ended = utc_now()
+        sources = tuple(dict.fromkeys(s for _, t in step.used for s in t.sources))
+        out = Tracked(
+            self._recorder.follow(follow),
+            rows,
+            before.key,
+            before.subject,
+            label,
+            sources,
+            (*before.steps, label),
         )
+        blobs, step_sets = self.ledger.blobs_dir, self.step_sets
 
-    def _save_set(self, snap: lineage.Snapshot) -> Digest:
-        records = snap.record_set()
-        records.save(self.ledger.blobs_dir)  # before the event: never a dangling root
-        return Digest.from_raw(records.root)
+        def save() -> dict[str, Any]:
+            found = out.lineage.result()
+            assert found.changes is not None
+            root = saved_set(found.snapshot, blobs) if step_sets else None
+            return {
+                "counts": found.changes.counts(before.rows, found.snapshot.rows),
+                "matched_by": found.changes.matched_by,
+                "output_root": root,
+                "changes": found.changes.save(blobs),
+                "reason": reason,
+                "ended_at": ended,
+            }
+
+        def done(recorded: dict[str, Any]) -> None:
+            out.event, out.root = self._event(step, recorded).digest, recorded["output_root"]
+
+        self._recorder.record(save, done, lambda exc: self._failed(step, exc, ended))
+        self._track(result, out)
 
     # -- datasets --------------------------------------------------------------------------
     def dataset(self, data: Any, name: str, *, version: str | None = None) -> Entry:
-        """Record `data` as the dataset `name`: its record set, sources and steps in order."""
+        """Record `data` as the dataset `name`: its record set, sources and steps in order.
+        Waits for the steps before it to be recorded."""
         run = self._require_open(f"dataset {name}")
         tracked = self._lookup(data, f"dataset {name}")
+        self._recorder.take(wait=True)
+        assert tracked.event is not None  # appended, or take() raised
         payload = {
             "name": name,
             "version": version,
-            "record_count": tracked.snapshot.rows,
-            "record_root": tracked.root or self._save_set(tracked.snapshot),
+            "record_count": tracked.rows,
+            "record_root": tracked.root or saved_set(tracked.snapshot(), self.ledger.blobs_dir),
             "sources": list(tracked.sources),
             "steps": list(tracked.steps),
         }
