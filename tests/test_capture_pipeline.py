@@ -179,7 +179,7 @@ def test_a_source_version_names_one_content(ledger: Ledger) -> None:
     run_example(ledger)
     size = ledger.size
     changed = pd.DataFrame([{**ROWS[0], "text": "edited"}, *ROWS[1:]])
-    with pytest.raises(ConflictError, match="record_root"), ledger.pipeline("x") as p:
+    with pytest.raises(ConflictError, match="with record root sha256:"), ledger.pipeline("x") as p:
         p.source(changed, "support-chat-export@2026-05-22", key="ticket_id", subject="customer_id")
     with pytest.raises(ConflictError, match="license"), ledger.pipeline("x") as p:
         p.source(

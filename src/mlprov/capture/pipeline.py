@@ -39,8 +39,9 @@ import pyarrow.compute as pc
 from mlprov.capture import arguments, frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
 from mlprov.digest import Digest, digest_file
-from mlprov.errors import ConflictError, InputError, MlprovError, NotFoundError
+from mlprov.errors import InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, utc_now
 from mlprov.records.subjects import SubjectHasher
@@ -50,22 +51,6 @@ __all__ = ["Pipeline", "active", "transform"]
 T = TypeVar("T")
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
-)
-# Facts of a source version that must not change between two recordings of it.
-_FACTS = (
-    "rights_basis",
-    "license",
-    "owner",
-    "collected",
-    "personal_data",
-    "acquisition",
-    "purpose",
-    "modality",
-    "languages",
-    "description",
-    "copyright",
-    "aggregate_consumer_info",
-    "record_root",
 )
 
 
@@ -286,21 +271,7 @@ class Pipeline:
         return result  # type: ignore[no-any-return]
 
     def _recorded_source(self, ref: str, payload: Mapping[str, Any]) -> Entry | None:
-        earlier = next(self.ledger.entries(type="source", name=ref, newest_first=True), None)
-        if earlier is None:
-            return None
-        old = earlier.event.payload
-        for fact in _FACTS:
-            new = payload.get(fact)
-            was = old.get(fact)
-            if new is not None and (list(was) if isinstance(was, tuple) else was) != new:
-                raise ConflictError(
-                    f"source {ref} is already recorded (event {earlier.digest.short}) with "
-                    f"{fact} {was!r}; this data gives {new!r}",
-                    "a version names one content and one set of facts: record changed data "
-                    "or facts under a new version",
-                )
-        return earlier
+        return names.recorded_source(self.ledger, payload)
 
     # -- steps -----------------------------------------------------------------------------
     def transform(

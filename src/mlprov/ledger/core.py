@@ -22,6 +22,7 @@ from mlprov.errors import (
 )
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
+from mlprov.ledger import names
 from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from mlprov.ledger.events import Entry, Event, parse_time, utc_now
 from mlprov.ledger.keys import SignerKey, VerifierKey
@@ -328,27 +329,31 @@ class LedgerCore:
             )
         return self.location.home / "blobs"
 
-    def record_set(self, ref: str) -> RecordSet:
-        """The record set of a root (hex), or of the newest source or dataset named `ref`."""
+    def find(
+        self, ref: Entry | Digest | str, types: tuple[str, ...] = names.SUBJECTS
+    ) -> names.Found:
+        """The source, dataset or build (or other `types`) that `ref` names: NAME (the
+        newest), NAME@VERSION, or a digest or unique prefix (see `mlprov.ledger.names`)."""
+        return names.find(self, ref, types)
+
+    def record_set(self, ref: Entry | str) -> RecordSet:
+        """The record set of a set root (hex), or of the source or dataset `ref` names
+        (NAME, NAME@VERSION or an event digest; see `find`)."""
         from mlprov.records.sets import RecordSet
 
-        text = ref.strip().lower().removeprefix("sha256:")
-        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-            found = next(
-                (
-                    e
-                    for e in self.entries(name=ref, newest_first=True)
-                    if "record_root" in e.event.payload
-                ),
-                None,
+        if isinstance(ref, str):
+            text = ref.strip().lower().removeprefix("sha256:")
+            path = self.blobs_dir / f"{text}.parquet"
+            if len(text) == 64 and all(c in "0123456789abcdef" for c in text) and path.exists():
+                return RecordSet.load(path)
+        entry = self.find(ref, ("source", "dataset")).entry
+        root = entry.event.payload.get("record_root")
+        if root is None:
+            raise NotFoundError(
+                f"{entry.event.name} ({entry.digest}) has no record set",
+                "record one with `mlprov fingerprint`, or give a set root",
             )
-            if found is None:
-                raise NotFoundError(
-                    f"no source or dataset {ref!r} with a record set in this ledger",
-                    "record one with `mlprov fingerprint`, or give a set root",
-                )
-            text = Digest(found.event.payload["record_root"]).hex
-        return RecordSet.load(self.blobs_dir / f"{text}.parquet")
+        return RecordSet.load(self.blobs_dir / f"{Digest(root).hex}.parquet")
 
     def subject_hasher(self) -> SubjectHasher:
         """Keyed hashing of subjects under this ledger's secret (kept with its keys)."""
