@@ -28,6 +28,7 @@ __all__ = [
     "check_period",
     "check_version",
     "file_name_problem",
+    "hex_digest",
     "loads_json",
     "name_problem",
     "parse_period",
@@ -122,18 +123,20 @@ def parse_ref(text: object, what: str = "reference") -> Ref:
             f"{what} must be text, not {type(text).__name__}",
             "give NAME, NAME@VERSION or a digest",
         )
-    text = text.strip()
+    given, text = text, text.strip()
     hint = "give NAME, NAME@VERSION, or a digest: sha256:<hex> or its first 6+ hex digits"
     if text.lower().startswith("sha256:"):
         if not _DIGEST_LIKE.fullmatch(text):
-            raise InputError(f"{what} {text!r} is not a digest", hint)
+            raise InputError(f"{what} {given!r} is not a digest", hint)
         return Ref(text, None, None, True)
     name, at, version = text.partition("@")
     if name_problem(name):
-        raise InputError(f"{what} {text!r} is not NAME or NAME@VERSION: {name_problem(name)}", hint)
+        raise InputError(
+            f"{what} {given!r} is not NAME or NAME@VERSION: {name_problem(name)}", hint
+        )
     if at and version_problem(version):
         raise InputError(
-            f"{what} {text!r} has no valid version: {version_problem(version)}", VERSION_FORM
+            f"{what} {given!r} has no valid version: {version_problem(version)}", VERSION_FORM
         )
     return Ref(text, name, version if at else None, not at and bool(_DIGEST_LIKE.fullmatch(text)))
 
@@ -259,3 +262,20 @@ def loads_json(data: bytes | str, what: str = "the JSON") -> Any:
         raise InputError(f"{what} is nested too deeply", hint) from None
     except ValueError as exc:
         raise InputError(f"{what} is not valid JSON: {exc}", hint) from None
+
+
+# -- digests given by hand --------------------------------------------------------------------
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+
+
+def hex_digest(text: object, what: str = "the digest") -> bytes:
+    """A SHA-256 digest or root typed by a user: 64 hex digits, optionally after `sha256:`
+    (any case, surrounding spaces dropped), as its 32 bytes."""
+    plain = text.strip().lower().removeprefix("sha256:") if isinstance(text, str) else ""
+    if not _HEX64.fullmatch(plain):
+        raise InputError(
+            f"{what} {text!r} is not a SHA-256 digest",
+            "give its 64 hex digits, optionally after sha256:",
+        )
+    return bytes.fromhex(plain)

@@ -49,6 +49,8 @@ from mlprov.records.subjects import SubjectHasher
 __all__ = ["Pipeline", "active", "transform"]
 
 T = TypeVar("T")
+# Errors raised by a user's data inside a step (a column that will not convert, say).
+_DATA_ERRORS = (pa.ArrowException, ValueError, TypeError)
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
 )
@@ -238,7 +240,8 @@ class Pipeline:
         result: Any = data
         table = frames.to_table(data)
         if isinstance(data, str | os.PathLike):  # a file: its bytes too, and the table back
-            byte_digest, uri, result = digest_file(Path(data)), uri or str(data), table
+            byte_digest, result = digest_file(Path(data)), table
+            uri = uri if uri is not None else self.ledger.project_path(Path(data))
         hasher = self._subject_hasher() if subject else None
         snap = lineage.first(table, key=key, subject=subject, hasher=hasher, where=ref)
         records = snap.record_set()
@@ -293,6 +296,7 @@ class Pipeline:
         self._require_open(f"step {name}")
         allow = self.allow_unversioned if allow_unversioned is None else allow_unversioned
         version = arguments.versioned(name, allow)
+        arguments.callable_step(fn, name)
         before = self._lookup(data, f"step {name}")
         used = [("input", before)] + [
             ("input", self._tracked[id(a)]) for a in args if id(a) in self._tracked
@@ -313,6 +317,10 @@ class Pipeline:
         except MlprovError as exc:
             self._fail(step, exc)
             raise
+        except _DATA_ERRORS as exc:
+            error = arguments.data_error(name, exc, "what the step function returns")
+            self._fail(step, error)
+            raise error from None
         self._release(before, result)
         self._finish(step, result, snap, changes, before, used)
         return result
@@ -334,8 +342,9 @@ class Pipeline:
         """Remove rows of `data` and record each removal with `reason` (default: the step's
         name). Either by a list: the rows whose `on` value appears in `using` (such as an
         opt-out list); or by a mask: the rows where `where` is true (one boolean per row),
-        such as the duplicates a dedupe step found — then `duplicate_of` may give, for each
-        removed row, the key of the record kept in its place.
+        such as the duplicates a dedupe step found — then `duplicate_of` may give one value
+        per input row: for a removed row the key of the record kept in its place, for any
+        other row None (or NaN, as pandas writes it: `first_key.where(mask, None)`).
 
         When `on` is the subject column of both, rows are matched by subject hash, so the
         documented normalisation applies (`A@Example.com ` matches `a@example.com`).
@@ -380,6 +389,10 @@ class Pipeline:
         except MlprovError as exc:
             self._fail(step, exc)
             raise
+        except _DATA_ERRORS as exc:  # the user's data, not mlprov: said as an InputError
+            error = arguments.data_error(name, exc, "where=, duplicate_of=, using= and on=")
+            self._fail(step, error)
+            raise error from None
         self._release(before, result)
         self._finish(step, result, snap, changes, before, used, reason=reason or name)
         return result  # type: ignore[no-any-return]

@@ -336,16 +336,40 @@ class LedgerCore:
         newest), NAME@VERSION, or a digest or unique prefix (see `mlprov.ledger.names`)."""
         return names.find(self, ref, types)
 
+    def recorded_source(self, payload: Mapping[str, Any]) -> Entry | None:
+        """The event already recording this source's NAME@VERSION with the same content
+        and facts; None if there is none; ConflictError if it differs (`names`)."""
+        return names.recorded_source(self, payload)
+
+    def project_path(self, path: Path) -> str | None:
+        """How a source's `uri` names a local file: its path relative to the project (the
+        folder holding `.mlprov/`), with `/`; None for a file outside the project, whose
+        absolute path would mean nothing elsewhere and show this machine's layout."""
+        home = self.location.home if self.location else None
+        if home is None:
+            return None
+        try:
+            return Path(path).resolve().relative_to(home.resolve().parent).as_posix()
+        except ValueError:
+            return None
+
+    def stored_set(self, ref: str) -> Path | None:
+        """The file of the record set whose root `ref` is (64 hex digits, optionally after
+        `sha256:`), when this ledger keeps one; else None (`ref` may name an event)."""
+        text = ref.strip().lower().removeprefix("sha256:")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            return None
+        path = self.blobs_dir / f"{text}.parquet"
+        return path if path.exists() else None
+
     def record_set(self, ref: Entry | str) -> RecordSet:
         """The record set of a set root (hex), or of the source or dataset `ref` names
         (NAME, NAME@VERSION or an event digest; see `find`)."""
         from mlprov.records.sets import RecordSet
 
-        if isinstance(ref, str):
-            text = ref.strip().lower().removeprefix("sha256:")
-            path = self.blobs_dir / f"{text}.parquet"
-            if len(text) == 64 and all(c in "0123456789abcdef" for c in text) and path.exists():
-                return RecordSet.load(path)
+        stored = self.stored_set(ref) if isinstance(ref, str) else None
+        if stored is not None:
+            return RecordSet.load(stored)
         entry = self.find(ref, ("source", "dataset")).entry
         root = entry.event.payload.get("record_root")
         if root is None:
