@@ -19,6 +19,7 @@ from mlprov.errors import (
     InputError,
     IntegrityError,
     NotFoundError,
+    StoreError,
 )
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
@@ -62,6 +63,12 @@ class LedgerCore:
         self.location = location
         with store.reader() as r:
             meta = r.meta()
+        missing = [k for k in ("origin", "ledger_id") if not meta.get(k)]
+        if missing:
+            raise StoreError(
+                f"the store's settings lack the ledger's {' and '.join(missing)}",
+                "the store was damaged: restore it from a backup",
+            )
         self.origin = meta["origin"]
         self.ledger_id = meta["ledger_id"]
         self._tiles = TileCache()
@@ -95,9 +102,7 @@ class LedgerCore:
         location.home.mkdir(parents=True, exist_ok=True)
         (location.home / "blobs").mkdir(exist_ok=True)
         location.keys_dir.mkdir(mode=0o700, exist_ok=True)
-        sql = SqlStore.create(
-            location.url, {"origin": origin, "ledger_id": ledger_id, "created_at": utc_now()}
-        )
+        sql = SqlStore.create(location.url, {"origin": origin, "ledger_id": ledger_id})
         if not list(location.keys_dir.glob("*.key")):
             keyfiles.write_keypair(SignerKey.generate(origin), location.keys_dir)
         if not (location.keys_dir / subjects.SECRET_FILE).exists():
