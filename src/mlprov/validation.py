@@ -132,7 +132,8 @@ def parse_ref(text: object, what: str = "reference") -> Ref:
     name, at, version = text.partition("@")
     if name_problem(name):
         raise InputError(
-            f"{what} {given!r} is not NAME or NAME@VERSION: {name_problem(name)}", hint
+            f"{what} {given!r} is not NAME or NAME@VERSION: {name_problem(name)}",
+            NAME_FORM if at else hint,
         )
     if at and version_problem(version):
         raise InputError(
