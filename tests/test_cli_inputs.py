@@ -25,7 +25,7 @@ from mlprov.facade import Ledger
 #: The documented exit codes (README); 1 is an internal error, a bug.
 DOCUMENTED = {0, 2, 3, 4, 5, 6, 7, 10}
 CLI = settings(
-    max_examples=40,
+    max_examples=25,
     deadline=3000,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

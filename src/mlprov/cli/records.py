@@ -3,6 +3,7 @@ diff sets."""
 
 from __future__ import annotations
 
+import json as jsonlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -251,7 +252,7 @@ def check_proof(
     items = parsed if isinstance(parsed, list) else [parsed]
     results: list[dict[str, Any]] = []
     for item in items:
-        proof = load_set_proof(orjson.dumps(item))
+        proof = load_set_proof(jsonlib.dumps(item).encode())
         proof.verify(pinned if pinned is not None else bytes.fromhex(proof.root))
         results.append(
             {
