@@ -112,6 +112,14 @@ def test_the_filled_ledger_verifies(ledger: Ledger) -> None:
         assert set(r.meta()) == set(META_KEYS)  # the cases below edit every row
 
 
+def test_the_creation_time_of_an_older_store_is_a_warning(ledger: Ledger) -> None:
+    _fill(ledger)
+    with ledger.store._engine.begin() as conn:
+        conn.execute(schema.meta.insert().values(key="created_at", value="2026-01-01"))
+    report = ledger.verify()
+    assert report.ok and any("creation time" in w for w in report.warnings)
+
+
 def test_an_unknown_setting_is_a_problem(ledger: Ledger) -> None:
     _fill(ledger)
     with ledger.store._engine.begin() as conn:

@@ -22,6 +22,8 @@ _LEDGER_ID = re.compile(r"[0-9a-f]{16}")
 Add = Callable[[str, str], None]
 #: The keys of the store's settings table (`mlprov_meta`).
 SETTINGS = frozenset({"format", "schema_version", "origin", "ledger_id"})
+#: Kept by stores made before 0.1.0's checks, never read: `verify` warns of it.
+LEGACY = "created_at"
 
 
 def _recorded_at(reader: Reader, seq: int) -> str | None:
@@ -38,7 +40,7 @@ def _check_head(reader: Reader, size: int, add: Add) -> None:
 def _check_meta(meta: Mapping[str, str], origin: str, add: Add) -> None:
     # format and schema_version are checked when the store is opened; the origin against
     # every signed checkpoint; nothing else is kept, so nothing else can go unchecked.
-    for key in sorted(meta.keys() - SETTINGS):
+    for key in sorted(meta.keys() - SETTINGS - {LEGACY}):
         add("settings", f"the store's settings hold an unknown key {key!r}")
     ledger_id = meta.get("ledger_id", "")
     if not _LEDGER_ID.fullmatch(ledger_id):
@@ -86,10 +88,17 @@ def check_columns(
     rows: Sequence[CheckpointRow],
     parsed: Mapping[int, SignedCheckpoint],
     add: Add,
+    warn: Callable[[str], None],
 ) -> None:
     """Compare the head row, the settings and each checkpoint row (numbered from 1, as in
     `parsed`) with what the signed notes and the events say; `add(code, message)` each
     problem."""
     _check_head(reader, size, add)
-    _check_meta(reader.meta(), origin, add)
+    meta = reader.meta()
+    _check_meta(meta, origin, add)
+    if LEGACY in meta:
+        warn(
+            f"the store's settings keep a creation time ({meta[LEGACY]!r}) that nothing signs, "
+            f"reads or checks: delete the {LEGACY!r} row of mlprov_meta"
+        )
     _check_checkpoint_rows(reader, rows, parsed, add)

@@ -244,7 +244,9 @@ def verify_ledger(
             stored.append((n, SignedCheckpoint.parse(row.note)))
         except MlprovError as exc:
             report.add("checkpoint", f"checkpoint {n} is malformed: {exc.message}")
-    check_columns(reader, report.size, origin, rows, dict(stored), report.add)
+    check_columns(
+        reader, report.size, origin, rows, dict(stored), report.add, report.warnings.append
+    )
     scan = scan_log(reader, url, report.size, progress, workers=workers, chunk=chunk)
     for code, message, seq in scan.problems:
         report.add(code, message, seq)
