@@ -210,6 +210,7 @@ def test_every_command_takes_name_version_and_digest(home: Path) -> None:
 @given(JSON.map(json.dumps) | TEXT)
 def test_any_payload(home: Path, payload: str) -> None:
     run(home, "record", "source", "--payload", payload)
+    assert verifies(home)
 
 
 @CLI
@@ -218,6 +219,7 @@ def test_any_fingerprint_option(home: Path, value: str, option: str) -> None:
     given = {"--name": ["--name", value], "--collected": ["--name", "s@1", "--collected", value]}
     extra = given.get(option, ["--name", "s@2", "--schema", value])
     run(home, "fingerprint", "x.parquet" if option != "--schema" else "x.csv", *extra)
+    assert verifies(home)
 
 
 @CLI
@@ -296,3 +298,4 @@ def test_any_manifest(home: Path, text: str) -> None:
     (home / "m.yaml").write_text(text)
     run(home, "manifest", "lint", "m.yaml")
     run(home, "manifest", "record", "m.yaml")
+    assert verifies(home)

@@ -233,15 +233,12 @@ def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     seen: dict[str, Any] = {}
     for key, value in pairs:
         if key in seen:
-            raise _Duplicate(key)
+            raise InputError(
+                f"the JSON has the key {key!r} twice in one object",
+                "a key appears once per object (RFC 8785 and I-JSON); remove the repeat",
+            )
         seen[key] = value
     return seen
-
-
-class _Duplicate(ValueError):
-    def __init__(self, key: str) -> None:
-        super().__init__(key)
-        self.key = key
 
 
 def loads_json(data: bytes | str, what: str = "the JSON") -> Any:
@@ -254,11 +251,8 @@ def loads_json(data: bytes | str, what: str = "the JSON") -> Any:
         raise InputError(f"{what} is not UTF-8 text", hint) from None
     try:
         return json.loads(text, object_pairs_hook=_unique_keys, parse_constant=_refuse_constant)
-    except _Duplicate as exc:
-        raise InputError(
-            f"{what} has the key {exc.key!r} twice in one object",
-            "a key appears once per object (RFC 8785 and I-JSON); remove the repeat",
-        ) from None
+    except InputError as exc:
+        raise InputError(exc.message.replace("the JSON", what, 1), exc.hint) from None
     except RecursionError:
         raise InputError(f"{what} is nested too deeply", hint) from None
     except ValueError as exc:
