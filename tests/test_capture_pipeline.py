@@ -486,7 +486,7 @@ def test_a_removal_by_mask_records_the_record_kept_in_each_removed_ones_place(
         ({"where": [True, False, True, False], "on": "text"}, "either using= and on="),
         ({"where": [1, 0, 1, 0]}, "one boolean per row"),
         ({"where": [True, False]}, "one boolean per row"),
-        ({"where": [True] * 4, "duplicate_of": [1, 2]}, "2 values for 4 rows"),
+        ({"where": [True] * 4, "duplicate_of": [1, 2]}, "2 values for 4 input rows"),
     ],
 )
 def test_a_bad_exclusion_is_refused_with_what_to_give(
