@@ -119,7 +119,7 @@ def test_a_blocked_build_is_refused_unless_forced_and_the_override_is_recorded(
 
 def test_bad_build_references_are_clear_errors(ledger: Ledger, tmp_path: Path) -> None:
     train, _ = pipeline(ledger)
-    with pytest.raises(NotFoundError, match="no dataset named 'nope'"):
+    with pytest.raises(NotFoundError, match="no dataset nope in this ledger"):
         ledger.build("x", dataset="nope")
     with pytest.raises(InputError, match="names a source, not a dataset"):
         ledger.build("x", dataset="tickets@1")

@@ -179,7 +179,7 @@ def test_a_source_version_names_one_content(ledger: Ledger) -> None:
     run_example(ledger)
     size = ledger.size
     changed = pd.DataFrame([{**ROWS[0], "text": "edited"}, *ROWS[1:]])
-    with pytest.raises(ConflictError, match="record_root"), ledger.pipeline("x") as p:
+    with pytest.raises(ConflictError, match="with record root sha256:"), ledger.pipeline("x") as p:
         p.source(changed, "support-chat-export@2026-05-22", key="ticket_id", subject="customer_id")
     with pytest.raises(ConflictError, match="license"), ledger.pipeline("x") as p:
         p.source(
@@ -489,7 +489,7 @@ def test_a_removal_by_mask_records_the_record_kept_in_each_removed_ones_place(
         ({"where": [True, False, True, False], "on": "text"}, "either using= and on="),
         ({"where": [1, 0, 1, 0]}, "one boolean per row"),
         ({"where": [True, False]}, "one boolean per row"),
-        ({"where": [True] * 4, "duplicate_of": [1, 2]}, "2 values for 4 rows"),
+        ({"where": [True] * 4, "duplicate_of": [1, 2]}, "2 values for 4 input rows"),
     ],
 )
 def test_a_bad_exclusion_is_refused_with_what_to_give(

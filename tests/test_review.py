@@ -233,7 +233,7 @@ def test_targets_are_found_by_name_version_dataset_name_or_digest(ledger: Ledger
     assert target_of(ledger, source.digest) == source
     assert target_of(ledger, source.digest.hex[:10]) == source
     assert target_of(ledger, "train") == data
-    with pytest.raises(NotFoundError, match="no source or dataset 'chats@9'"):
+    with pytest.raises(NotFoundError, match="no source or dataset chats@9 in this ledger"):
         target_of(ledger, "chats@9")
     other = note(ledger)
     with pytest.raises(InputError, match="is a transform event, not a source or dataset"):

@@ -19,6 +19,7 @@ from mlprov.facade import Ledger
 from mlprov.governance.review import record_review
 from mlprov.ledger import Event
 from mlprov.ledger.checkpoint import SignedCheckpoint
+from mlprov.ledger.events import utc_now
 from mlprov.ledger.keys import SignerKey, write_keypair
 
 Rewrite = Callable[[list[Event]], list[Event]]
@@ -279,33 +280,31 @@ def test_truncated_log_caught_by_checkpoint(ledger: Ledger) -> None:
     assert "checkpoint" in codes(ledger)
 
 
-def test_rolled_back_checkpoint_order(ledger: Ledger) -> None:
-    build(ledger)
-    ledger.checkpoint()
-    _sql(ledger, "UPDATE mlprov_checkpoints SET size = size")  # no-op keeps rows real
-    first = ledger.checkpoints()[0].serialize()
-    second = ledger.checkpoint().serialize()
-    with _engine(ledger).begin() as conn:  # reorder: newer first, older second
+def _store_checkpoints(ledger: Ledger, notes: list[bytes]) -> None:
+    """Replace the stored checkpoints with `notes`, in this order, as rows the ledger
+    itself would write (numbered from 1, their size, one time)."""
+    when = utc_now()
+    with _engine(ledger).begin() as conn:
         conn.execute(sa.text("DELETE FROM mlprov_checkpoints"))
-        for note in (second, first):
+        for i, note in enumerate(notes, start=1):
             conn.execute(
                 sa.text(
-                    "INSERT INTO mlprov_checkpoints (size, note, created_at) VALUES (:s, :n, 'x')"
+                    "INSERT INTO mlprov_checkpoints (id, size, note, created_at) "
+                    "VALUES (:i, :s, :n, :t)"
                 ),
-                {"s": 7, "n": note},
+                {"i": i, "s": SignedCheckpoint.parse(note).checkpoint.size, "n": note, "t": when},
             )
+
+
+def test_rolled_back_checkpoint_order(ledger: Ledger) -> None:
+    build(ledger)
+    first = ledger.checkpoint().serialize()
+    second = ledger.checkpoint().serialize()
+    _store_checkpoints(ledger, [second, first])  # reorder: newer first, older second
     assert ledger.verify().ok  # same size, same root: reordering equal heads is harmless
     ledger.append(Event.create("source", {"name": "late", "version": "1"}, actor="a"))
     third = ledger.checkpoint().serialize()
-    with _engine(ledger).begin() as conn:
-        conn.execute(sa.text("DELETE FROM mlprov_checkpoints"))
-        for note in (third, first):
-            conn.execute(
-                sa.text(
-                    "INSERT INTO mlprov_checkpoints (size, note, created_at) VALUES (0, :n, 'x')"
-                ),
-                {"n": note},
-            )
+    _store_checkpoints(ledger, [third, first])
     assert "consistency" in codes(ledger)
 
 

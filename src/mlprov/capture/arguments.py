@@ -11,12 +11,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from mlprov import validation
 from mlprov.digest import canonical_json
 from mlprov.errors import InputError, MlprovError
 from mlprov.ledger.payloads import step_version
 
 __all__ = [
     "ERROR_MAX",
+    "callable_step",
+    "data_error",
     "error_text",
     "keys_text",
     "row_mask",
@@ -56,10 +59,7 @@ def step_params(params: Mapping[str, Any] | None, step: str) -> dict[str, Any]:
 
 
 def split_ref(ref: str) -> tuple[str, str]:
-    name, at, version = ref.partition("@")
-    if not at or not name or not version:
-        raise InputError(f"{ref!r} is not NAME@VERSION", "e.g. support-chat-export@2026-05-22")
-    return name, version
+    return validation.split_versioned(ref)
 
 
 def row_mask(where: Any, rows: int, step: str) -> np.ndarray[Any, np.dtype[np.bool_]]:
@@ -77,17 +77,62 @@ def row_mask(where: Any, rows: int, step: str) -> np.ndarray[Any, np.dtype[np.bo
     return mask
 
 
+_DUPLICATE_OF = (
+    "give one value per input row: for a removed row the key of the record kept in its "
+    "place, for any other row None (or NaN)"
+)
+
+
 def keys_text(values: Any, rows: int, step: str) -> pa.Array:
-    """`duplicate_of` as text keys, one per row (integers as their decimal digits)."""
+    """`duplicate_of` as text keys, one per input row (integers as their decimal digits;
+    NaN, as pandas writes a missing integer, is a missing key)."""
     try:
         array = pa.array(values.to_arrow() if hasattr(values, "to_arrow") else values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError) as exc:
-        raise InputError(f"step {step}: duplicate_of= is not a column of keys: {exc}") from None
+    except (pa.ArrowException, TypeError, ValueError) as exc:
+        raise InputError(
+            f"step {step}: duplicate_of= is not a column of keys: {exc}", _DUPLICATE_OF
+        ) from None
+    if isinstance(array, pa.ChunkedArray):
+        array = array.combine_chunks()
     if len(array) != rows:
-        raise InputError(f"step {step}: duplicate_of= has {len(array):,} values for {rows:,} rows")
+        raise InputError(
+            f"step {step}: duplicate_of= has {len(array):,} values for {rows:,} input rows",
+            _DUPLICATE_OF,
+        )
     if pa.types.is_floating(array.type):  # pandas puts integer keys beside NaN as floats
-        array = pc.cast(array, pa.int64(), safe=True)
-    return pc.cast(array, pa.string())
+        array = pc.if_else(pc.is_nan(array), pa.scalar(None, array.type), array)
+        try:
+            array = pc.cast(array, pa.int64(), safe=True)
+        except pa.ArrowInvalid:
+            raise InputError(
+                f"step {step}: duplicate_of= holds numbers that are not whole: keys are text "
+                "or integers",
+                _DUPLICATE_OF,
+            ) from None
+    try:
+        return pc.cast(array, pa.string())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise InputError(
+            f"step {step}: duplicate_of= holds {array.type} values, which are not keys",
+            _DUPLICATE_OF,
+        ) from None
+
+
+def callable_step(fn: Any, step: str) -> None:
+    """Refuse a step function that cannot be called, before the step is recorded."""
+    if not callable(fn):
+        raise InputError(
+            f"step {step}: the function to run is a {type(fn).__name__}, not callable",
+            "call p.transform(name, fn, data, ...) with the step's function second",
+        )
+
+
+def data_error(step: str, exc: BaseException, given: str) -> InputError:
+    """A user's data error inside a step, named as mlprov names bad input."""
+    return InputError(
+        f"step {step}: the data given cannot be used ({type(exc).__name__}: {exc})",
+        f"check {given}; the step is recorded as failed",
+    )
 
 
 def error_text(exc: BaseException) -> str:

@@ -13,7 +13,6 @@ with GateBlocked unless forced, and a forced one records the override and its fi
 from __future__ import annotations
 
 import functools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, ParamSpec
@@ -33,35 +32,12 @@ P = ParamSpec("P")
 #: A gate: given the ledger and the dataset's event, the reasons it blocks (none: passes).
 Gate = Callable[[LedgerCore, Entry], Sequence[str]]
 _CONFIG_MAX = 64 * 1024  # larger configs are recorded by digest only
-_DIGEST_LIKE = re.compile(r"[0-9a-fA-F]{6,64}")
 
 
 def recorded(ledger: LedgerCore, ref: Entry | Digest | str, types: tuple[str, ...]) -> Entry:
-    """The event `ref` names — an Entry, a digest or prefix, or the newest event of one of
-    `types` with that name — checked to be of one of `types`."""
-    wanted = " or ".join(types)
-    if isinstance(ref, Entry):
-        entry = ref
-    else:
-        found = _by_name(ledger, str(ref), types)
-        if found is None and not _DIGEST_LIKE.fullmatch(str(ref).removeprefix("sha256:")):
-            kinds = sorted({e.event.type.value for e in ledger.entries(name=str(ref), limit=100)})
-            if kinds:
-                raise InputError(
-                    f"{ref} names a {' and a '.join(kinds)}, not a {wanted}",
-                    f"give a {wanted} by name or digest",
-                )
-            raise NotFoundError(
-                f"no {wanted} named {ref!r} in this ledger",
-                f"see `mlprov log --type {types[0]}`",
-            )
-        entry = found or ledger.get(ref)
-    if entry.event.type.value not in types:
-        raise InputError(
-            f"{entry.digest.short} is a {entry.event.type.value} event, not a {wanted}",
-            f"give a {wanted} by name or digest",
-        )
-    return entry
+    """The event `ref` names — an Entry, NAME (the newest), NAME@VERSION, or a digest or
+    prefix — checked to be of one of `types` (the one resolver: `mlprov.ledger.names`)."""
+    return ledger.find(ref, types).entry
 
 
 def trained_on(ledger: LedgerCore, ref: Entry | Digest | str) -> tuple[Entry | None, Entry]:
@@ -76,16 +52,6 @@ def trained_on(ledger: LedgerCore, ref: Entry | Digest | str) -> tuple[Entry | N
             "record builds with `ledger.build(..., dataset=...)`",
         )
     return target, ledger.get(link)
-
-
-def _by_name(ledger: LedgerCore, name: str, types: tuple[str, ...]) -> Entry | None:
-    if name.startswith("sha256:"):
-        return None
-    for kind in types:
-        found = next(ledger.entries(type=kind, name=name, newest_first=True), None)
-        if found is not None:
-            return found
-    return None
 
 
 def _config(config: Mapping[str, Any] | Path | str | None) -> tuple[dict[str, Any], Digest | None]:

@@ -37,13 +37,16 @@ from contextlib import suppress
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyarrow as pa
+
 from mlprov.capture import arguments, frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
 from mlprov.capture.recorder import Recorder
-from mlprov.capture.tracked import Lineage, Step, Tracked, conflicts, matches, saved_set
+from mlprov.capture.tracked import Lineage, Step, Tracked, matches, saved_set
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, utc_now
 from mlprov.records.subjects import SubjectHasher
@@ -51,6 +54,8 @@ from mlprov.records.subjects import SubjectHasher
 __all__ = ["Pipeline", "active", "transform"]
 
 T = TypeVar("T")
+# Errors raised by a user's data inside a step (a column that will not convert, say).
+_DATA_ERRORS = (pa.ArrowException, ValueError, TypeError)
 _ACTIVE: contextvars.ContextVar[Pipeline | None] = contextvars.ContextVar(
     "mlprov_pipeline", default=None
 )
@@ -243,7 +248,8 @@ class Pipeline:
         result: Any = data
         table = frames.to_table(data)
         if isinstance(data, str | os.PathLike):  # a file: its bytes too, and the table back
-            byte_digest, uri, result = digest_file(Path(data)), uri or str(data), table
+            byte_digest, result = digest_file(Path(data)), table
+            uri = uri if uri is not None else self.ledger.project_path(Path(data))
         hasher = self._subject_hasher() if subject else None
         payload: dict[str, Any] = {
             "name": name,
@@ -290,8 +296,8 @@ class Pipeline:
             entry = earlier
             if entry is None:
                 entry = self._append("source", {**payload, "record_root": root}, ())
-            else:
-                conflicts(ref, entry, {"record_root": root})
+            else:  # the same name and version, refused if the records differ
+                names.recorded_source(self.ledger, {**payload, "record_root": root})
             tracked.event, tracked.root = entry.digest, root
 
         self._recorder.record(save, done, lambda exc: None)  # a failed source records nothing
@@ -299,10 +305,7 @@ class Pipeline:
         return result  # type: ignore[no-any-return]
 
     def _recorded_source(self, ref: str, payload: Mapping[str, Any]) -> Entry | None:
-        earlier = next(self.ledger.entries(type="source", name=ref, newest_first=True), None)
-        if earlier is not None:
-            conflicts(ref, earlier, payload)
-        return earlier
+        return names.recorded_source(self.ledger, payload)
 
     # -- steps -----------------------------------------------------------------------------
     def transform(
@@ -324,6 +327,7 @@ class Pipeline:
         self._require_open(f"step {name}")
         allow = self.allow_unversioned if allow_unversioned is None else allow_unversioned
         version = arguments.versioned(name, allow)
+        arguments.callable_step(fn, name)
         before = self._lookup(data, f"step {name}")
         used = [("input", before)] + [
             ("input", self._tracked[id(a)]) for a in args if id(a) in self._tracked
@@ -333,10 +337,18 @@ class Pipeline:
         )
         try:
             result = fn(data, *args, **kwargs)
-            table = frames.to_table(result)
         except BaseException as exc:
             self._fail(step, exc)
             raise
+        try:
+            table = frames.to_table(result)
+        except MlprovError as exc:
+            self._fail(step, exc)
+            raise
+        except _DATA_ERRORS as exc:
+            error = arguments.data_error(name, exc, "what the step function returns")
+            self._fail(step, error)
+            raise error from None
         hasher, keep = self._hasher, result is data
         where = f"the output of {name}"
 
@@ -367,8 +379,9 @@ class Pipeline:
         """Remove rows of `data` and record each removal with `reason` (default: the step's
         name). Either by a list: the rows whose `on` value appears in `using` (such as an
         opt-out list); or by a mask: the rows where `where` is true (one boolean per row),
-        such as the duplicates a dedupe step found — then `duplicate_of` may give, for each
-        removed row, the key of the record kept in its place.
+        such as the duplicates a dedupe step found — then `duplicate_of` may give one value
+        per input row: for a removed row the key of the record kept in its place, for any
+        other row None (or NaN, as pandas writes it: `first_key.where(mask, None)`).
 
         When `on` is the subject column of both, rows are matched by subject hash, so the
         documented normalisation applies (`A@Example.com ` matches `a@example.com`).
@@ -408,6 +421,10 @@ class Pipeline:
         except MlprovError as exc:
             self._fail(step, exc)
             raise
+        except _DATA_ERRORS as exc:  # the user's data, not mlprov: said as an InputError
+            error = arguments.data_error(name, exc, "where=, duplicate_of=, using= and on=")
+            self._fail(step, error)
+            raise error from None
         why = reason or name
 
         def follow() -> Lineage:

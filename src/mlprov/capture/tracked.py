@@ -4,7 +4,6 @@ facts against its earlier recording, and which rows an exclusion removes."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,27 +16,9 @@ import pyarrow.compute as pc
 from mlprov.capture import frames
 from mlprov.capture.lineage import Changes, Snapshot
 from mlprov.digest import Digest
-from mlprov.errors import ConflictError, InputError
-from mlprov.ledger.events import Entry
+from mlprov.errors import InputError
 
-__all__ = ["Lineage", "Step", "Tracked", "conflicts", "matches", "saved_set"]
-
-# Facts of a source version that must not change between two recordings of it.
-_FACTS = (
-    "rights_basis",
-    "license",
-    "owner",
-    "collected",
-    "personal_data",
-    "acquisition",
-    "purpose",
-    "modality",
-    "languages",
-    "description",
-    "copyright",
-    "aggregate_consumer_info",
-    "record_root",
-)
+__all__ = ["Lineage", "Step", "Tracked", "matches", "saved_set"]
 
 
 @dataclass
@@ -80,21 +61,6 @@ class Step:
 
     payload: dict[str, Any]
     used: list[tuple[str, Tracked]]
-
-
-def conflicts(ref: str, earlier: Entry, payload: Mapping[str, Any]) -> None:
-    """ConflictError if `payload` gives a fact of source `ref` other than its recording."""
-    old = earlier.event.payload
-    for fact in _FACTS:
-        new = payload.get(fact)
-        was = old.get(fact)
-        if new is not None and (list(was) if isinstance(was, tuple) else was) != new:
-            raise ConflictError(
-                f"source {ref} is already recorded (event {earlier.digest.short}) with "
-                f"{fact} {was!r}; this data gives {new!r}",
-                "a version names one content and one set of facts: record changed data "
-                "or facts under a new version",
-            )
 
 
 def matches(

@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated
 
-import orjson
 import typer
 from rich.text import Text
 
@@ -15,7 +14,7 @@ from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
 from mlprov.cli.governance import register as register_governance
 from mlprov.cli.manifest import register as register_manifest
-from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
+from mlprov.cli.options import JsonOpt, StoreOpt, read_file, resolve, write_output
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
@@ -33,8 +32,10 @@ from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.events import Event
+from mlprov.ledger.names import NAMED
 from mlprov.ledger.payloads import EventType
 from mlprov.ledger.proofs import load_proof
+from mlprov.validation import loads_json
 
 app = typer.Typer(
     help="mlprov: training-data provenance you can prove.\n\n"
@@ -82,12 +83,7 @@ def record(
 ) -> None:
     """Record one event by hand (pipelines record their own)."""
     raw = read_file(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(
-            f"the payload is not valid JSON: {exc}", "quote it for the shell"
-        ) from None
+    data = loads_json(raw, "the payload")
     with Ledger.open(store) as ledger:
         parents = [ledger.resolve(p) for p in parent or []]
         entry = ledger.append(
@@ -134,13 +130,13 @@ def log(
 
 @app.command()
 def show(
-    ref: Annotated[str, typer.Argument(help="An event digest or unique prefix.")],
+    ref: Annotated[str, typer.Argument(help="NAME, NAME@VERSION, or a digest or prefix.")],
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Show one event with its parents and children."""
     with Ledger.open(store) as ledger:
-        entry = ledger.get(ref)
+        entry = resolve(ledger, ref, NAMED)
         parents, children = ledger.parents(entry.digest), ledger.children(entry.digest)
     if json:
         emit_json(

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import JsonOpt, StoreOpt, resolve
 from mlprov.cli.render import emit_json, err, out
 from mlprov.facade import Ledger
 from mlprov.governance.review import ReviewState
@@ -18,7 +18,9 @@ from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.events import Entry
 
 Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
-Target = Annotated[str, typer.Argument(help="A source NAME@VERSION, a dataset name, or a digest.")]
+Target = Annotated[
+    str, typer.Argument(help="A source or dataset: NAME, NAME@VERSION, or a digest.")
+]
 Source = Annotated[str, typer.Argument(help="The source NAME@VERSION (or a quarantined dataset).")]
 
 
@@ -174,7 +176,7 @@ def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> Non
     from mlprov.governance.signoff import check_review
 
     with Ledger.open(store) as ledger:
-        state = status_of(ledger, target)
+        state = status_of(ledger, resolve(ledger, target, ("source", "dataset")))
         keys = ledger.trusted_keys()
     signature = check_review(state.review, keys) if state.review else None
     if json:

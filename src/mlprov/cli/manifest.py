@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import JsonOpt, StoreOpt, resolve
 from mlprov.cli.render import emit_bytes, emit_json, out
 from mlprov.errors import NotFoundError, StoreError
 from mlprov.facade import Ledger
@@ -31,7 +31,7 @@ LINT_FAILED = 7
 
 @manifest_app.command("show")
 def show(
-    dataset: Annotated[str, typer.Argument(help="A dataset name or digest.")],
+    dataset: Annotated[str, typer.Argument(help="A dataset: NAME, NAME@VERSION, or a digest.")],
     format: Annotated[Format, typer.Option("--format", help="yaml or json.")] = "yaml",
     store: StoreOpt = None,
 ) -> None:
@@ -39,7 +39,7 @@ def show(
     from mlprov.governance.manifest import dump, from_ledger
 
     with Ledger.open(store) as ledger:
-        manifest = from_ledger(ledger, dataset)
+        manifest = from_ledger(ledger, resolve(ledger, dataset, ("dataset",)))
     emit_bytes(dump(manifest, format).encode())
 
 

@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from mlprov.cli.render import emit_bytes, err
 from mlprov.errors import InputError, NotFoundError
+from mlprov.ledger.core import LedgerCore
+from mlprov.ledger.events import Entry
+from mlprov.ledger.names import SUBJECTS
 
-__all__ = ["MAX_FILE", "JsonOpt", "StoreOpt", "read_file", "write_output"]
+__all__ = [
+    "MAX_FILE",
+    "JsonOpt",
+    "StoreOpt",
+    "read_file",
+    "record_set_of",
+    "resolve",
+    "write_output",
+]
 
 #: Proofs, checkpoints, keys and payloads are small; a larger file is the wrong file.
 MAX_FILE = 16 * 1024 * 1024
@@ -44,3 +55,21 @@ def read_file(path: Path, what: str) -> bytes:
         raise NotFoundError(f"{what} file {path} does not exist", "check the path") from None
     except OSError as exc:
         raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
+
+
+def resolve(ledger: LedgerCore, ref: str, types: tuple[str, ...] = SUBJECTS) -> Entry:
+    """The event `ref` names (NAME, NAME@VERSION or a digest: `LedgerCore.find`); when a
+    bare NAME was taken as its newest version, say which on standard error."""
+    found = ledger.find(ref, types)
+    if found.note:
+        err.print(f"note: {found.note}")
+    return found.entry
+
+
+def record_set_of(ledger: LedgerCore, ref: str, *, whole: bool = True) -> Any:
+    """The record set of a set root, or of the source or dataset `ref` names: read whole,
+    or (`whole=False`) a shard at a time as questions need them."""
+    target: Entry | str = ref
+    if ledger.stored_set(ref) is None:
+        target = resolve(ledger, ref, ("source", "dataset"))
+    return ledger.record_set(target) if whole else ledger.open_record_set(target)

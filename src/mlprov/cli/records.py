@@ -3,6 +3,7 @@ diff sets."""
 
 from __future__ import annotations
 
+import json as jsonlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,11 +11,12 @@ import orjson
 import typer
 from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
+from mlprov.cli.options import JsonOpt, StoreOpt, read_file, record_set_of, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 from mlprov.facade import Ledger
+from mlprov.validation import hex_digest, loads_json, parse_period, split_versioned
 
 sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
 
@@ -25,15 +27,21 @@ def _schema(text: str | None) -> Any:
         return None
     import pyarrow as pa
 
-    try:
-        raw = read_file(Path(text[1:]), "schema") if text.startswith("@") else text.encode()
-        spec = orjson.loads(raw)
-        return pa.schema([(name, pa.type_for_alias(kind)) for name, kind in spec.items()])
-    except (orjson.JSONDecodeError, AttributeError, ValueError) as exc:
-        raise InputError(
-            f"cannot read the schema: {exc}",
-            'give JSON such as {"id": "int64", "text": "string"}, or @FILE',
-        ) from None
+    hint = 'give a JSON object of columns and Arrow types, e.g. {"id": "int64"}, or @FILE'
+    raw = read_file(Path(text[1:]), "schema") if text.startswith("@") else text.encode()
+    spec = loads_json(raw, "--schema")
+    if not isinstance(spec, dict) or not spec:
+        raise InputError("--schema is not a JSON object of columns and their types", hint)
+    fields = []
+    for column, kind in spec.items():
+        try:
+            fields.append((column, pa.type_for_alias(kind)))
+        except (ValueError, TypeError, KeyError):
+            raise InputError(
+                f"--schema: column {column!r} has no Arrow type {kind!r}",
+                "use an Arrow type name: string, int64, float64, bool, date32, timestamp[us]",
+            ) from None
+    return pa.schema(fields)
 
 
 def _row_count(path: Path) -> int | None:
@@ -95,6 +103,10 @@ def fingerprint(
     aggregate_consumer_info: Annotated[
         bool | None, typer.Option(help="Does it hold aggregate consumer information?")
     ] = None,
+    uri: Annotated[
+        str | None,
+        typer.Option(help="Where others find it (default: its path inside the project)."),
+    ] = None,
     actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
@@ -102,20 +114,11 @@ def fingerprint(
     """Fingerprint a source and record it: byte digest, record count and record-set root,
     with the facts given (those the disclosures of `mlprov report` ask for)."""
     from mlprov.records.fingerprint import fingerprint as take
+    from mlprov.records.readers import regular_file
 
-    source_name, at, version = name.partition("@")
-    if not at or not source_name or not version:
-        raise InputError(f"{name!r} is not NAME@VERSION", "e.g. support-chat-export@2026-05-22")
-    if not path.exists():
-        raise NotFoundError(f"{path} does not exist", "check the path")
-    period = None
-    if collected is not None:
-        start, dots, end = collected.partition("..")
-        if not dots or not start.strip() or not end.strip():
-            raise InputError(
-                f"--collected {collected!r} is not START..END", "e.g. 2024-01..2026-05"
-            )
-        period = [start.strip(), end.strip()]
+    source_name, version = split_versioned(name)
+    regular_file(path)  # at once: a FIFO or device is refused before anything opens it
+    period = list(parse_period(collected)) if collected is not None else None
     facts = {
         "collected": period,
         "acquisition": acquisition,
@@ -127,6 +130,7 @@ def fingerprint(
         "aggregate_consumer_info": aggregate_consumer_info,
     }
     _check_facts(source_name, version, facts)  # before reading: a typo costs no full read
+    types = _schema(schema)
     with Ledger.open(store) as ledger:
         hasher = ledger.subject_hasher() if subject else None
         total = _row_count(path)
@@ -136,10 +140,9 @@ def fingerprint(
                 key=key,
                 subject=subject,
                 hasher=hasher,
-                schema=_schema(schema),
+                schema=types,
                 progress=None if cb is None else (lambda rows: cb(rows, total or rows)),
             )
-        saved = found.records.save(ledger.blobs_dir)  # before the event: never a dangling root
         payload = {
             "name": source_name,
             "version": version,
@@ -148,16 +151,28 @@ def fingerprint(
             "owner": owner,
             "personal_data": personal_data,
             **facts,
-            "uri": str(path),
+            "uri": uri if uri is not None else ledger.project_path(path),
             "byte_digest": found.byte_digest,
             "record_count": found.rows,
             "record_root": Digest.from_raw(found.records.root),
         }
-        entry = ledger.record("source", payload, actor=actor)
+        entry = ledger.recorded_source(payload)  # the same content again: nothing new
+        fresh = entry is None
+        saved = found.records.save(ledger.blobs_dir)  # before the event: never a dangling root
+        if entry is None:
+            entry = ledger.record("source", payload, actor=actor)
     if json:
-        emit_json({**entry.to_json(), "record_set": str(saved), "members": found.records.size})
+        emit_json(
+            {
+                **entry.to_json(),
+                "record_set": str(saved),
+                "members": found.records.size,
+                "recorded": fresh,
+            }
+        )
     else:
-        out.print(f"recorded source {name} {entry.digest}")
+        said = "recorded" if fresh else "already recorded (nothing new recorded):"
+        out.print(f"{said} source {name} {entry.digest}")
         out.print(f"  rows         {found.rows:,} ({found.records.size:,} distinct records)")
         out.print(f"  bytes        {found.byte_digest}")
         out.print(f"  record root  {found.records.root.hex()}")
@@ -205,7 +220,7 @@ def prove(
     if sum(x is not None for x in (record, digest, key, subject)) != 1:
         raise InputError("give exactly one of --record, --digest, --key, --subject")
     with Ledger.open(store) as ledger:
-        records = ledger.open_record_set(in_)
+        records = record_set_of(ledger, in_, whole=False)
         if subject is not None:
             # One proof about the subject's hash: some row names it, or none does.
             proofs = [records.prove_subject(ledger.subject_hasher().hash(subject))]
@@ -229,21 +244,13 @@ def check_proof(
     """Check record and subject proofs on their own: only the set root is needed."""
     from mlprov.records.setproofs import MembershipProof, load_set_proof
 
-    data = read_file(file, "proof")
-    try:
-        parsed = orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        raise InputError(f"{file} is not JSON: {exc}") from None
+    pinned = hex_digest(root, "--root") if root is not None else None
+    parsed = loads_json(read_file(file, "proof"), str(file))
     items = parsed if isinstance(parsed, list) else [parsed]
     results: list[dict[str, Any]] = []
     for item in items:
-        proof = load_set_proof(orjson.dumps(item))
-        expected = (
-            bytes.fromhex(root.lower().removeprefix("sha256:"))
-            if root
-            else bytes.fromhex(proof.root)
-        )
-        proof.verify(expected)
+        proof = load_set_proof(jsonlib.dumps(item).encode())
+        proof.verify(pinned if pinned is not None else bytes.fromhex(proof.root))
         results.append(
             {
                 "format": proof.format,
@@ -279,7 +286,7 @@ def sets_diff(
     from mlprov.records.sets import diff
 
     with Ledger.open(store) as ledger:
-        change = diff(ledger.record_set(a), ledger.record_set(b))
+        change = diff(record_set_of(ledger, a), record_set_of(ledger, b))
     if json:
         emit_json(
             {

@@ -188,35 +188,9 @@ def check_use(use: str) -> str:
 
 
 def target_of(ledger: LedgerCore, ref: Entry | Digest | str) -> Entry:
-    """The source or dataset `ref` names: an Entry, `name@version` (the newest source of
-    that name), a dataset name (the newest dataset of that name), or a digest or prefix."""
-    if isinstance(ref, Entry):
-        entry = ref
-    else:
-        text = str(ref).strip()
-        kind = "source" if "@" in text else "dataset"
-        found = None if text.startswith("sha256:") else _newest(ledger, kind, text)
-        if found is None:
-            try:
-                found = ledger.get(text)
-            except (InputError, NotFoundError):
-                raise NotFoundError(
-                    f"no source or dataset {text!r} in this ledger",
-                    "name a source as NAME@VERSION, a dataset by name, or give a digest; "
-                    "`mlprov log --type source` lists them",
-                ) from None
-        entry = found
-    if entry.event.type.value not in ("source", "dataset"):
-        raise InputError(
-            f"{entry.digest.short} is a {entry.event.type.value} event, not a source or dataset",
-            "review a source (NAME@VERSION) or a dataset",
-        )
-    return entry
-
-
-def _newest(ledger: LedgerCore, kind: str, name: str) -> Entry | None:
-    found = list(ledger.entries(type=kind, name=name, limit=1, newest_first=True))
-    return found[0] if found else None
+    """The source or dataset `ref` names: an Entry, NAME (the newest), NAME@VERSION, or a
+    digest or prefix (one resolver for every command: `mlprov.ledger.names`)."""
+    return ledger.find(ref, ("source", "dataset")).entry
 
 
 # Each ledger's reviews by target, and the log size they were read at: one scan serves

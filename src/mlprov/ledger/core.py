@@ -19,9 +19,11 @@ from mlprov.errors import (
     InputError,
     IntegrityError,
     NotFoundError,
+    StoreError,
 )
 from mlprov.identity import default_actor
 from mlprov.ledger import keys as keyfiles
+from mlprov.ledger import names
 from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoint
 from mlprov.ledger.events import Entry, Event, parse_time, utc_now
 from mlprov.ledger.keys import SignerKey, VerifierKey
@@ -62,6 +64,12 @@ class LedgerCore:
         self.location = location
         with store.reader() as r:
             meta = r.meta()
+        missing = [k for k in ("origin", "ledger_id") if not meta.get(k)]
+        if missing:
+            raise StoreError(
+                f"the store's settings lack the ledger's {' and '.join(missing)}",
+                "the store was damaged: restore it from a backup",
+            )
         self.origin = meta["origin"]
         self.ledger_id = meta["ledger_id"]
         self._tiles = TileCache()
@@ -95,9 +103,7 @@ class LedgerCore:
         location.home.mkdir(parents=True, exist_ok=True)
         (location.home / "blobs").mkdir(exist_ok=True)
         location.keys_dir.mkdir(mode=0o700, exist_ok=True)
-        sql = SqlStore.create(
-            location.url, {"origin": origin, "ledger_id": ledger_id, "created_at": utc_now()}
-        )
+        sql = SqlStore.create(location.url, {"origin": origin, "ledger_id": ledger_id})
         if not list(location.keys_dir.glob("*.key")):
             keyfiles.write_keypair(SignerKey.generate(origin), location.keys_dir)
         if not (location.keys_dir / subjects.SECRET_FILE).exists():
@@ -329,38 +335,67 @@ class LedgerCore:
             )
         return self.location.home / "blobs"
 
-    def record_set(self, ref: str) -> RecordSet:
-        """The record set of a root (hex), or of the newest source or dataset named `ref`,
+    def find(
+        self, ref: Entry | Digest | str, types: tuple[str, ...] = names.SUBJECTS
+    ) -> names.Found:
+        """The source, dataset or build (or other `types`) that `ref` names: NAME (the
+        newest), NAME@VERSION, or a digest or unique prefix (see `mlprov.ledger.names`)."""
+        return names.find(self, ref, types)
+
+    def recorded_source(self, payload: Mapping[str, Any]) -> Entry | None:
+        """The event already recording this source's NAME@VERSION with the same content
+        and facts; None if there is none; ConflictError if it differs (`names`)."""
+        return names.recorded_source(self, payload)
+
+    def project_path(self, path: Path) -> str | None:
+        """How a source's `uri` names a local file: its path relative to the project (the
+        folder holding `.mlprov/`), with `/`; None for a file outside the project, whose
+        absolute path would mean nothing elsewhere and show this machine's layout."""
+        home = self.location.home if self.location else None
+        if home is None:
+            return None
+        try:
+            return Path(path).resolve().relative_to(home.resolve().parent).as_posix()
+        except ValueError:
+            return None
+
+    def stored_set(self, ref: str) -> Path | None:
+        """The file of the record set whose root `ref` is (64 hex digits, optionally after
+        `sha256:`), when this ledger keeps one; else None (`ref` may name an event)."""
+        text = ref.strip().lower().removeprefix("sha256:")
+        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
+            return None
+        path = self.blobs_dir / f"{text}.parquet"
+        return path if path.exists() else None
+
+    def _set_path(self, ref: Entry | str) -> Path:
+        """The file of the record set of a set root (hex), or of the source or dataset `ref`
+        names (NAME, NAME@VERSION or an event digest; see `find`)."""
+        stored = self.stored_set(ref) if isinstance(ref, str) else None
+        if stored is not None:
+            return stored
+        entry = self.find(ref, ("source", "dataset")).entry
+        root = entry.event.payload.get("record_root")
+        if root is None:
+            raise NotFoundError(
+                f"{entry.event.name} ({entry.digest}) has no record set",
+                "record one with `mlprov fingerprint`, or give a set root",
+            )
+        return self.blobs_dir / f"{Digest(root).hex}.parquet"
+
+    def record_set(self, ref: Entry | str) -> RecordSet:
+        """The record set of a set root (hex), or of the source or dataset `ref` names,
         read whole."""
         from mlprov.records.sets import RecordSet
 
         return RecordSet.load(self._set_path(ref))
 
-    def open_record_set(self, ref: str) -> SetView:
+    def open_record_set(self, ref: Entry | str) -> SetView:
         """The record set of `ref` (as for :meth:`record_set`), read a shard at a time as
         questions need them, each checked against the root (``mlprov.records.setfile``)."""
         from mlprov.records.setfile import open_set
 
         return open_set(self._set_path(ref))
-
-    def _set_path(self, ref: str) -> Path:
-        text = ref.strip().lower().removeprefix("sha256:")
-        if len(text) != 64 or any(c not in "0123456789abcdef" for c in text):
-            found = next(
-                (
-                    e
-                    for e in self.entries(name=ref, newest_first=True)
-                    if "record_root" in e.event.payload
-                ),
-                None,
-            )
-            if found is None:
-                raise NotFoundError(
-                    f"no source or dataset {ref!r} with a record set in this ledger",
-                    "record one with `mlprov fingerprint`, or give a set root",
-                )
-            text = Digest(found.event.payload["record_root"]).hex
-        return self.blobs_dir / f"{text}.parquet"
 
     def subject_hasher(self) -> SubjectHasher:
         """Keyed hashing of subjects under this ledger's secret (kept with its keys)."""

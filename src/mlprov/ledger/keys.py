@@ -22,6 +22,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from mlprov.errors import ConflictError, InputError, KeyFormatError, NotFoundError
+from mlprov.validation import file_name_problem
 
 __all__ = [
     "SignerKey",
@@ -256,6 +257,12 @@ def write_keypair(signer: SignerKey, directory: Path) -> tuple[Path, Path]:
 
     Returns (private key path, public key path). Raises ConflictError if either exists.
     """
+    problem = file_name_problem(signer.name)
+    if problem:
+        raise KeyFormatError(
+            f"the key name {signer.name!r} cannot name a key file: {problem}",
+            "name a key like a URL without a scheme, e.g. example.com/log",
+        )
     directory = Path(directory)
     stem = _file_stem(signer.name)
     key_path, pub_path = directory / f"{stem}.key", directory / f"{stem}.pub"

@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -21,6 +22,7 @@ from pydantic import (
     model_validator,
 )
 
+from mlprov import validation
 from mlprov.digest import Digest
 
 __all__ = [
@@ -68,9 +70,18 @@ class ReviewStatus(StrEnum):
 
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
+
+
+def _version(v: str) -> str:
+    problem = validation.version_problem(v)
+    if problem:
+        raise ValueError(f"{problem}: {validation.VERSION_FORM}")
+    return v
+
+
+Version = Annotated[str, AfterValidator(_version)]
 # base64 of a 4-byte key hash and a 64-byte Ed25519 signature: 92 characters.
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{91}=$")]
-_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:+-]*")
 _STEP_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
 
 
@@ -106,11 +117,8 @@ class _Named(Payload):
     @field_validator("name")
     @classmethod
     def _plain_name(cls, v: str) -> str:
-        if not _NAME_RE.fullmatch(v) or "@" in v:
-            raise ValueError(
-                "a name is letters, digits and . _ / : + - (no spaces, no '@'); "
-                "put the version in `version`"
-            )
+        if validation.name_problem(v):
+            raise ValueError(validation.NAME_FORM + "; put the version in `version`")
         return v
 
 
@@ -128,7 +136,7 @@ class SourcePayload(_Named):
     is the collection period (start, end); an end of `ongoing` says collection continues.
     """
 
-    version: Name
+    version: Version
     rights_basis: Text | None = None
     license: Text | None = None
     owner: Text | None = None
@@ -145,6 +153,14 @@ class SourcePayload(_Named):
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None
+
+    @field_validator("collected")
+    @classmethod
+    def _period(cls, v: tuple[str, str] | None) -> tuple[str, str] | None:
+        problem = None if v is None else validation.period_problem(*v)
+        if problem:
+            raise ValueError(f"{problem}: {validation.PERIOD_FORM}")
+        return v
 
     @classmethod
     def label_of(cls, data: Mapping[str, Any]) -> str | None:
@@ -174,7 +190,7 @@ class TransformPayload(_Named):
     changed and added records by key and digest, never contents).
     """
 
-    version: Name | None = None
+    version: Version | None = None
     kind: Literal["transform", "exclusion"] = "transform"
     step: int | None = Field(default=None, ge=1)
     params: dict[str, Any] = Field(default_factory=dict)
@@ -203,7 +219,7 @@ class DatasetPayload(_Named):
     SHA-256 of the file as given.
     """
 
-    version: Name | None = None
+    version: Version | None = None
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None

@@ -4,7 +4,9 @@ One pass over the events in log order checks each digest against its exact bytes
 index column against the body, each parent link (the parent exists and comes earlier),
 and feeds the Merkle log. Then the stored tiles are compared with the recomputed ones,
 and every checkpoint is checked: its signature, its root against the recomputed root at
-its size, and its consistency with the checkpoint before it.
+its size, and its consistency with the checkpoint before it. The columns nothing signs
+(the head row, each checkpoint row's number, size and time, the ledger's settings) are
+compared with what the notes and events say (`mlprov.ledger.columns`).
 
 Nothing is trusted but the trusted verifier keys: a checkpoint signed by any other key is
 a problem, since whoever can write the store can also add their own key and checkpoints.
@@ -22,6 +24,7 @@ from mlprov import merkle
 from mlprov.digest import Digest
 from mlprov.errors import MlprovError
 from mlprov.ledger.checkpoint import SignedCheckpoint
+from mlprov.ledger.columns import check_columns
 from mlprov.ledger.events import Entry, Event
 from mlprov.ledger.keys import VerifierKey
 from mlprov.ledger.log import FULL_TILE, TileReader, memory_tiles, split_hashes, store_tiles
@@ -235,11 +238,15 @@ def verify_ledger(
     """
     report = VerifyReport(size=reader.size())
     stored: list[tuple[int, SignedCheckpoint]] = []
-    for n, row in enumerate(reader.checkpoints(), start=1):
+    rows = reader.checkpoints()
+    for n, row in enumerate(rows, start=1):
         try:
             stored.append((n, SignedCheckpoint.parse(row.note)))
         except MlprovError as exc:
             report.add("checkpoint", f"checkpoint {n} is malformed: {exc.message}")
+    check_columns(
+        reader, report.size, origin, rows, dict(stored), report.add, report.warnings.append
+    )
     scan = scan_log(reader, url, report.size, progress, workers=workers, chunk=chunk)
     for code, message, seq in scan.problems:
         report.add(code, message, seq)

@@ -18,6 +18,7 @@ all readers share.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -39,7 +40,7 @@ from mlprov.records.frames import (
 from mlprov.records.jsonl import read_jsonl
 from mlprov.records.schemas import ARROW_ERRORS, after_row, conform
 
-__all__ = ["SUFFIXES", "digest_batch", "digest_rows", "read_batches"]
+__all__ = ["SUFFIXES", "digest_batch", "digest_rows", "read_batches", "regular_file"]
 
 SUFFIXES = {
     ".parquet": "parquet",
@@ -89,11 +90,29 @@ def read_batches(
     )
 
 
-def _read_path(path: Path, schema: pa.Schema | None, batch_size: int) -> Iterator[pa.RecordBatch]:
-    if not path.exists():
-        raise NotFoundError(f"no such file: {path}", "check the path")
-    if path.is_dir():
+def regular_file(path: Path) -> Path:
+    """`path`, checked at once to be an existing, readable regular file: a FIFO, socket or
+    device is refused before anything opens it (a FIFO with no writer would block)."""
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise NotFoundError(f"no such file: {path}", "check the path") from None
+    except OSError as exc:
+        raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from None
+    if stat.S_ISDIR(mode):
         raise InputError(f"{path} is a directory, not a file", "name one file")
+    if not stat.S_ISREG(mode):
+        raise InputError(
+            f"{path} is not a regular file (it is a FIFO, socket or device)",
+            "name a regular file; copy the data to one first",
+        )
+    if not os.access(path, os.R_OK):
+        raise InputError(f"cannot read {path}", "check its permissions")
+    return path
+
+
+def _read_path(path: Path, schema: pa.Schema | None, batch_size: int) -> Iterator[pa.RecordBatch]:
+    regular_file(path)
     kind = SUFFIXES.get(path.suffix.lower())
     if kind is None:
         raise InputError(
@@ -105,8 +124,6 @@ def _read_path(path: Path, schema: pa.Schema | None, batch_size: int) -> Iterato
             f"{path}: a CSV file needs a schema, as CSV holds only text",
             "pass schema=pyarrow.schema([...]) naming each column's type",
         )
-    if not os.access(path, os.R_OK):
-        raise InputError(f"cannot read {path}", "check its permissions")
     if kind == "parquet":
         return _read_parquet(path, schema, batch_size)
     if kind == "arrow":

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from mlprov.errors import StoreError
+from mlprov.errors import InputError, StoreError
 
 __all__ = ["DIRNAME", "Location", "find", "for_directory"]
 
@@ -59,9 +59,16 @@ def find(
     environ: Mapping[str, str] | None = None,
 ) -> Location:
     """The store: an explicit URL or path, else `MLPROV_STORE`, else the nearest `.mlprov/`."""
+    if explicit is not None and not isinstance(explicit, str | os.PathLike):
+        raise InputError(
+            f"the store must be a path or a URL, not a {type(explicit).__name__}",
+            "e.g. mlprov.open('.mlprov/ledger.db') or mlprov.open('postgresql://host/db')",
+        )
+    if cwd is not None and not isinstance(cwd, str | os.PathLike):
+        raise InputError(f"cwd must be a path, not a {type(cwd).__name__}")
     env = os.environ if environ is None else environ
-    start = (cwd or Path.cwd()).resolve()
-    value = explicit or env.get(STORE_ENV)
+    start = Path(cwd or Path.cwd()).resolve()
+    value = (os.fspath(explicit) if explicit is not None else None) or env.get(STORE_ENV)
     if value:
         url = _url_for(value, start)
         # A SQLite ledger's home is the folder of its file; a server's is the nearest .mlprov/.

@@ -223,6 +223,11 @@ class _Session:
         q = sa.select(c.id, c.size, c.note, c.created_at).order_by(c.id)
         return [CheckpointRow(int(i), int(s), bytes(n), t) for i, s, n, t in self._conn.execute(q)]
 
+    def head_rows(self) -> list[tuple[int, int]]:
+        """Every row of the head table as (id, size): `verify` expects exactly (1, size)."""
+        h = schema.head.c
+        return [(int(i), int(s)) for i, s in self._conn.execute(sa.select(h.id, h.size))]
+
     # -- writes (only reachable through SqlStore.writer) --------------------------------
     def insert(self, rows: Sequence[EventRow], edges: Sequence[tuple[int, int]]) -> None:
         # Straight to the driver's executemany: this is the hot path of every append, and
@@ -257,8 +262,13 @@ class _Session:
         self._locked_size = size
 
     def add_checkpoint(self, size: int, note: bytes, created_at: str) -> None:
+        # Numbered 1, 2, 3... here, under the write lock, not by a sequence (which skips
+        # numbers on PostgreSQL): `verify` checks each row's number against its place.
+        number = self._conn.execute(sa.select(sa.func.count()).select_from(schema.checkpoints))
         self._conn.execute(
-            schema.checkpoints.insert().values(size=size, note=note, created_at=created_at)
+            schema.checkpoints.insert().values(
+                id=int(number.scalar_one()) + 1, size=size, note=note, created_at=created_at
+            )
         )
 
 
@@ -422,7 +432,13 @@ class SqlStore:
             raise StoreError(
                 f"{self.url} is not an mlprov ledger", "point MLPROV_STORE at a ledger"
             )
-        version = int(found.get("schema_version", "0"))
+        text = found.get("schema_version", "")
+        version = int(text) if text.isdigit() else None
+        if version is None:
+            raise StoreError(
+                f"{self.url} has a damaged store schema version {text!r}",
+                "restore the store from a backup; `mlprov verify` cannot read it",
+            )
         if version > schema.SCHEMA_VERSION:
             raise StoreError(
                 f"{self.url} was written by a newer mlprov (store schema {version})",
