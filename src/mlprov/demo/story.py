@@ -24,8 +24,11 @@ from mlprov.ledger.events import Entry
 
 __all__ = ["Demo", "Section", "run"]
 
-REVIEWER = "carol@example.com"
-PRIVACY = "dana@example.com"
+# The story's people: every event of the demo is recorded under one of them, never under
+# the identity of the machine it runs on (git's user.email, the login name).
+ENGINEER = "erin@example.com"  # the ML engineer who runs the pipeline and trains
+REVIEWER = "carol@example.com"  # the data reviewer
+PRIVACY = "dana@example.com"  # the privacy office
 EXPORT = "support-chat-export@2026-05-22"
 OLD_LIST, NEW_LIST = "opt-out-list@2026-05-01", "opt-out-list@2026-05-22"
 DATASET = "support-classifier-training"
@@ -124,10 +127,12 @@ class _Story:
     def sources(self, paths: dict[str, Path]) -> None:
         from mlprov.governance.review import record_review, status_of
 
-        with self.ledger.pipeline("source-intake") as p:
+        with self.ledger.pipeline("source-intake", actor=ENGINEER) as p:
             p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
             p.source(str(paths[OLD_LIST]), OLD_LIST, **_LIST_FACTS)
-        with self.ledger.pipeline("opt-out-intake") as p:  # the privacy office's newer list
+        with self.ledger.pipeline(
+            "opt-out-intake", actor=PRIVACY
+        ) as p:  # the privacy office's newer list
             p.source(str(paths[NEW_LIST]), NEW_LIST, **_LIST_FACTS)
         record_review(
             self.ledger,
@@ -136,9 +141,10 @@ class _Story:
             REVIEWER,
             limits=["English tickets only"],
             risks=["legacy tickets before consent-policy migration"],
+            actor=REVIEWER,
         )
         for ref in (OLD_LIST, NEW_LIST):
-            record_review(self.ledger, ref, "accepted", PRIVACY)
+            record_review(self.ledger, ref, "accepted", PRIVACY, actor=PRIVACY)
         lines = []
         for ref in (EXPORT, OLD_LIST, NEW_LIST):
             entry = next(self.ledger.entries(type="source", name=ref, newest_first=True))
@@ -156,7 +162,7 @@ class _Story:
     def pipeline(self, version: str, paths: dict[str, Path]) -> _Run:
         """v7 as run in May (the opt-out removal still used the list of 2026-05-01, and ran
         on the subject only after redaction and before dedupe); v8 fixed."""
-        with self.ledger.pipeline(DATASET) as p:
+        with self.ledger.pipeline(DATASET, actor=ENGINEER) as p:
             chats = p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
             listing = OLD_LIST if version == "v7" else NEW_LIST
             optout = p.source(str(paths[listing]), listing, **_LIST_FACTS)
@@ -262,6 +268,7 @@ class _Story:
             "artifact": folder,
             "config": {**config, "intended_purpose": "route support tickets to the right team"},
             "code_version": "mlprov-demo",
+            "actor": ENGINEER,
         }
         blocked: list[str] = []
         try:
@@ -269,7 +276,9 @@ class _Story:
         except GateBlocked as exc:
             blocked = list(exc.findings)
             build = self.ledger.build(name, force=True, **options)
-        self.ledger.evaluation(build, "holdout", {"accuracy": accuracy}, eval_set=run.evaluation)
+        self.ledger.evaluation(
+            build, "holdout", {"accuracy": accuracy}, eval_set=run.evaluation, actor=ENGINEER
+        )
         return build, accuracy, blocked
 
     def train_v7(self, run: _Run) -> Entry:
@@ -344,6 +353,7 @@ class _Story:
             REVIEWER,
             limits=["English tickets only"],
             risks=["legacy tickets before consent-policy migration"],
+            actor=REVIEWER,
         )
         removal = next(
             e
