@@ -22,13 +22,81 @@ from mlprov.facade import Ledger
 from mlprov.governance.policy import check
 from mlprov.governance.review import State, status_of
 
+# An identity planted where mlprov could find one on its own (git, the environment, the
+# login name): the demo must record none of it.
+PLANTED = {
+    "email": "planted.engineer@planted-employer.invalid",
+    "name": "Planted Gitname",
+    "host": "planted-hostname-7f3a",
+    "login": "plantedlogin7f3a",
+}
+
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[Demo, list[Section], Ledger]:
     sections: list[Section] = []
-    directory = tmp_path_factory.mktemp("demo") / "incident"
-    demo = run(directory, sections.append)
+    base = tmp_path_factory.mktemp("demo")
+    gitconfig = base / "gitconfig"
+    gitconfig.write_text(
+        f"[user]\n\temail = {PLANTED['email']}\n\tname = {PLANTED['name']}\n", encoding="utf-8"
+    )
+    directory = base / "incident"
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLPROV_ACTOR", raising=False)
+        env.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+        env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        # a repository's own config would win over the global one: plant it on top of all
+        env.setenv("GIT_CONFIG_COUNT", "1")
+        env.setenv("GIT_CONFIG_KEY_0", "user.email")
+        env.setenv("GIT_CONFIG_VALUE_0", PLANTED["email"])
+        env.setenv("HOSTNAME", PLANTED["host"])
+        for name in ("USER", "LOGNAME", "USERNAME"):
+            env.setenv(name, PLANTED["login"])
+        demo = run(directory, sections.append)
     return demo, sections, Ledger.open(cwd=directory)
+
+
+def test_the_planted_identity_is_really_findable(tmp_path: Path) -> None:
+    """The planting works: without actors of its own, mlprov would take the git e-mail."""
+    from mlprov.identity import default_actor
+
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text(f"[user]\n\temail = {PLANTED['email']}\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLPROV_ACTOR", raising=False)
+        env.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+        env.setenv("GIT_CONFIG_COUNT", "1")
+        env.setenv("GIT_CONFIG_KEY_0", "user.email")
+        env.setenv("GIT_CONFIG_VALUE_0", PLANTED["email"])
+        assert default_actor() == PLANTED["email"]
+
+
+def test_nothing_of_the_machines_identity_reaches_the_demo_folder(story: tuple) -> None:
+    demo, sections, ledger = story
+    files = [p for p in demo.directory.rglob("*") if p.is_file()]
+    assert any(p.name == "ledger.db" for p in files) and any(p.suffix == ".json" for p in files)
+    printed_text = "\n".join(line for s in sections for line in (s.title, *s.lines))
+    for what, planted in PLANTED.items():
+        needle = planted.encode()
+        leaks = [str(p) for p in files if needle in p.read_bytes()]
+        assert leaks == [], f"the planted {what} was recorded in {leaks}"
+        assert planted not in printed_text
+    actors = {e.event.actor for e in ledger.entries()}
+    assert actors == {"erin@example.com", "carol@example.com", "dana@example.com"}
+
+
+def test_the_finished_demo_audits_with_only_the_findings_the_story_intends(story: tuple) -> None:
+    from mlprov.answers.audit import audit
+    from mlprov.demo.story import INTENDED
+
+    demo, sections, ledger = story
+    found = audit(ledger)
+    assert found.ok
+    assert [(f.id, f.subject.digest) for f in found.findings] == [("AU011", demo.v7.digest)]
+    assert set(INTENDED) == {"AU011"}
+    closing = printed(sections, "14. Audit")
+    assert f"AU011 warning, as the story intends: {INTENDED['AU011']}" in closing
+    assert "not intended" not in closing
 
 
 def printed(sections: list[Section], prefix: str) -> str:
