@@ -217,7 +217,7 @@ def test_a_second_run_in_the_same_folder_is_refused(story: tuple) -> None:
 
 def test_readmes_first_command_runs_and_leaves_a_ledger_to_explore(tmp_path: Path) -> None:
     out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path)))  # exactly as README runs it
-    assert "[stale-list]" in out and "verify: ok" in out
+    assert "[stale-list]" in out and "mlprov verify: verified: " in out
     [where] = tmp_path.glob("mlprov-demo.*")
     assert f"cd {where}" in out
     log = json.loads(ok(mlprov("log", "--type", "build", "--json", cwd=where)))

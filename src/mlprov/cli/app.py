@@ -202,12 +202,7 @@ def verify(
                 )
             )
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
-        out.print(
-            f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
-            f"{report.checkpoints} checkpoints ({report.signatures} signatures), "
-            f"{report.reviews} signed reviews; "
-            f"root {report.root.hex()}"
-        )
+        out.print(f"{verdict}: {report.summary()}")
     if not report.ok:
         raise typer.Exit(10)
 

@@ -220,8 +220,11 @@ def prove(
         else orjson.dumps([orjson.loads(p.dumps()) for p in proofs], option=orjson.OPT_INDENT_2)
         + b"\n"
     )
-    kinds = sorted({f"{p.kind} {type(p).__name__}" for p in proofs})
+    kinds = sorted({f"{p.kind} {_PROOF_WORDS.get(type(p).__name__, 'proof')}" for p in proofs})
     write_output(data, output, f": {len(proofs)} {' and '.join(kinds)}")
+
+
+_PROOF_WORDS = {"MembershipProof": "membership proof", "NonMembershipProof": "non-membership proof"}
 
 
 def check_proof(

@@ -419,13 +419,11 @@ class _Story:
     def verify(self) -> None:
         signed = self.ledger.checkpoint()
         found = self.ledger.verify(self.ledger.trusted_keys())
-        verdict = "ok" if found.ok else f"{len(found.problems)} problems"
+        verdict = "verified" if found.ok else f"NOT VERIFIED ({len(found.problems)} problems)"
         self.say(
             "13. Verify",
             f"signed checkpoint at size {signed.checkpoint.size}",
-            f"verify: {verdict}: {found.events} events, {found.edges} parent links, "
-            f"{found.checkpoints} checkpoints, {found.covered} events covered by a "
-            "verified signed checkpoint",
+            f"$ mlprov verify: {verdict}: {found.summary()}",
         )
 
 
