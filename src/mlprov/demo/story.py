@@ -204,11 +204,22 @@ class _Story:
                 params={"threshold": 0.84, "method": "char 3-5-gram tf-idf cosine"},
                 purpose="one copy of each ticket",
             )
+            split = "hold out every fifth ticket to evaluate the model"
             train = p.transform(
-                "split-v1", steps.split, chats, holdout=False, params={"holdout": False}
+                "split-v1",
+                steps.split,
+                chats,
+                holdout=False,
+                params={"holdout": False},
+                purpose=split,
             )
             held = p.transform(
-                "split-v1", steps.split, chats, holdout=True, params={"holdout": True}
+                "split-v1",
+                steps.split,
+                chats,
+                holdout=True,
+                params={"holdout": True},
+                purpose=split,
             )
             dataset = p.dataset(train, DATASET, version=version)
             evaluation = p.dataset(held, "support-classifier-eval", version=version)
