@@ -13,7 +13,7 @@ from rich.text import Text
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
-from mlprov.errors import InputError, NotFoundError
+from mlprov.errors import InputError, NotFoundError, ProofError
 from mlprov.facade import Ledger
 
 sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
@@ -233,23 +233,26 @@ def check_proof(
     json: JsonOpt = False,
 ) -> None:
     """Check record and subject proofs on their own: only the set root is needed."""
-    from mlprov.records.setproofs import MembershipProof, load_set_proof
+    from mlprov.records.setproofs import MembershipProof, proofs_in
 
     data = read_file(file, "proof")
     try:
         parsed = orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         raise InputError(f"{file} is not JSON: {exc}") from None
-    items = parsed if isinstance(parsed, list) else [parsed]
     results: list[dict[str, Any]] = []
-    for item in items:
-        proof = load_set_proof(orjson.dumps(item))
-        expected = (
-            bytes.fromhex(root.lower().removeprefix("sha256:"))
-            if root
-            else bytes.fromhex(proof.root)
-        )
+    claimed = proofs_in(parsed, str(file))
+    for found in claimed:
+        proof = found.proof
+        pinned = root.lower().removeprefix("sha256:") if root else found.root
+        expected = bytes.fromhex(pinned) if pinned else bytes.fromhex(proof.root)
         proof.verify(expected)
+        if found.present is not None and found.present != isinstance(proof, MembershipProof):
+            raise ProofError(
+                f"{file} says the {proof.noun} {proof.digest[:16]}… is "
+                f"{'in' if found.present else 'not in'} the set, but its proof shows otherwise",
+                "the answer was altered: ask `mlprov why` again",
+            )
         results.append(
             {
                 "format": proof.format,
@@ -270,8 +273,10 @@ def check_proof(
                     f"{r['kind']} {r['digest'][:16]}… {verdict} set {r['root'][:16]}…",
                 )
             )
-        if root is None:
+        if root is None and not any(c.root for c in claimed):
             err.print("note: checked against the root inside the proof; pass --root to pin it")
+        elif root is None:
+            err.print("note: checked against the record root the answer names")
 
 
 @sets_app.command("diff")
