@@ -204,8 +204,10 @@ def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tupl
             reason = row.get("reason")
             dupe = row.get("duplicate_of")
             said = reason and reason != payload["name"]  # a reason that only names the step
-            detail = "removed it" + (f" (reason: {reason})" if said else "") + (
-                f", as a duplicate of key {dupe}" if dupe is not None else ""
+            detail = (
+                "removed it"
+                + (f" (reason: {reason})" if said else "")
+                + (f", as a duplicate of key {dupe}" if dupe is not None else "")
             )
             return Fate(step, "removed", detail, duplicate_of=dupe), digest
         if row["change"] == "changed":
