@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huggingface_hub import ModelCard
@@ -217,9 +218,92 @@ def test_a_second_run_in_the_same_folder_is_refused(story: tuple) -> None:
 
 def test_readmes_first_command_runs_and_leaves_a_ledger_to_explore(tmp_path: Path) -> None:
     out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path)))  # exactly as README runs it
-    assert "[stale-list]" in out and "mlprov verify: verified: " in out
+    assert "[stale-list]" in out and "\n  verified: " in out
     [where] = tmp_path.glob("mlprov-demo.*")
     assert f"cd {where}" in out
     log = json.loads(ok(mlprov("log", "--type", "build", "--json", cwd=where)))
     assert {e["payload"]["name"] for e in log} == {"support-classifier-v7", "support-classifier-v8"}
     assert_error(mlprov("demo", "--dir", where, cwd=tmp_path), 5, "already holds a ledger")
+
+
+# -- golden files: the demo's printed reports, read by eye when they change -------------------
+# (`pytest tests/test_demo.py --snapshot-update` rewrites them; review the diff before
+# committing.) What differs from run to run is replaced by a placeholder: digests, times,
+# the folder, the versions of the packages that supply the data and the classifier.
+
+
+def _steady(text: str, demo: Demo) -> str:
+    import datetime
+    import re
+
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    for pattern, placeholder in (
+        (re.escape(str(demo.directory)), "<dir>"),
+        (r"sha256:[0-9a-f]{64}", "sha256:<digest>"),
+        (r"\b[0-9a-f]{64}\b", "<hex>"),
+        (r"\b[0-9a-f]{16}…", "<hex16>…"),
+        (r"mlprov/[0-9a-f]{16}", "mlprov/<origin>"),
+        (r"\b[0-9a-f]{8}\b", "<short>"),
+        (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?", "<time>"),
+        (re.escape(today), "<today>"),
+        (r"(chatterbot-corpus|Faker|scikit-learn) \d[\w.]*", r"\1 <version>"),
+        (r"\d+\.\d% on", "<accuracy> on"),
+    ):
+        text = re.sub(pattern, placeholder, text)
+    return text
+
+
+def test_golden_the_demo_as_printed(story: tuple, snapshot: Any) -> None:
+    demo, sections, _ = story
+    printed_text = "\n".join(
+        "\n".join([s.title, *(f"  {line}" for line in s.lines)]) for s in sections
+    )
+    assert _steady(printed_text, demo) == snapshot
+
+
+def test_golden_the_reports_of_v8(story: tuple, snapshot: Any) -> None:
+    from mlprov.answers.reports import report, to_markdown
+
+    demo, _, ledger = story
+    for kind in ("datasheet", "eu-training-summary", "ab2013"):
+        made = to_markdown(report(ledger, kind, demo.v8))
+        assert str(demo.directory) not in made and "/tmp" not in made
+        assert "False" not in made and "('" not in made  # no Python reprs
+        assert _steady(made, demo) == snapshot(name=kind)
+
+
+def test_golden_triage_explain_and_card(story: tuple, snapshot: Any) -> None:
+    from mlprov.answers.card import patch_card
+
+    demo, _, ledger = story
+    for build in (demo.v7, demo.v8):
+        name = build.event.name
+        rows = triage(ledger, build).rows
+        table = "\n".join(f"{r.question} | {r.answer} | {r.evidence} | {r.risk}" for r in rows)
+        assert _steady(table, demo) == snapshot(name=f"triage {name}")
+        assert _steady(explain(ledger, build).sentence, demo) == snapshot(name=f"explain {name}")
+        card = patch_card("", build_facts(ledger, build))
+        assert _steady(card, demo) == snapshot(name=f"card {name}")
+
+
+def test_the_eu_summary_lists_the_split_with_the_steps_not_as_a_removal(story: tuple) -> None:
+    from mlprov.answers.reports import report
+
+    demo, _, ledger = story
+    items = {i.id: i for i in report(ledger, "eu-training-summary", demo.v8).items}
+    assert "split-v1" not in (items["3.2"].value or "")
+    assert "split-v1" in (items["3.3.steps"].value or "")
+    assert "holdout=false" in (items["3.3.steps"].value or "")
+    user = items["2.4"].value or ""
+    assert (
+        user.startswith("Y: support-chat-export@2026-05-22")
+        and "source.uri" not in items["2.4"].fields
+    )
+
+
+def test_the_diff_names_each_step_once(story: tuple) -> None:
+    _, sections, _ = story
+    lines = printed(sections, "10. What changed").splitlines()
+    assert not [x for x in lines if "split-v1" in x and ("-added" in x or "-removed" in x)]
+    assert any(x.startswith("exclusion-report-changed: split-v1") for x in lines)
+    assert "records: 0 added, 8 removed" in lines

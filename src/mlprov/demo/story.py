@@ -154,7 +154,7 @@ class _Story:
                 f"{ref}: {facts['record_count']:,} records, record root "
                 f"{Digest(facts['record_root']).short}, file "
                 f"{Digest(facts['byte_digest']).short}; rights basis "
-                f"{facts['rights_basis']!r}; {state.state.value} by "
+                f"{facts['rights_basis']}; {state.state.value} by "
                 f"{state.review.event.payload['reviewer'] if state.review else 'nobody'}"
             )
         self.say("2. Sources recorded and reviewed", *lines)
@@ -302,7 +302,8 @@ class _Story:
         lines += [
             f"build {build.event.name} {build.digest.short}: artifact "
             f"{Digest(p['artifact_digest']).short} ({p['artifact_files']} files), "
-            f"manifest {Digest(p['manifest_digest']).short}, forced: {bool(p.get('forced'))}",
+            f"manifest {Digest(p['manifest_digest']).short}"
+            + (", forced past the gates" if p.get("forced") else ""),
             f"holdout accuracy {accuracy:.1%} on {run.held.num_rows:,} tickets, "
             f"with {self.classifier}",
         ]
@@ -434,7 +435,7 @@ class _Story:
         self.say(
             "13. Verify",
             f"signed checkpoint at size {signed.checkpoint.size}",
-            f"$ mlprov verify: {verdict}: {found.summary()}",
+            f"{verdict}: {found.summary()}",
         )
 
 
@@ -448,7 +449,7 @@ def _audit_lines(found: Any, v7: Entry) -> list[str]:
     other = [f for f in found.findings if f not in intended]
     verdict = "passes" if found.ok else "fails"
     lines = [
-        f"$ mlprov audit: {verdict} with {len(found.findings)} "
+        f"the audit {verdict} with {len(found.findings)} "
         + ("finding" if len(found.findings) == 1 else "findings")
     ]
     lines += [f"{f.id} {f.severity}, as the story intends: {INTENDED[f.id]}" for f in intended]

@@ -198,8 +198,9 @@ def _removed(facts: Facts) -> Item:
     for s in removals:
         why = [f"purpose: {s.purpose}"] if s.purpose else []
         why += [f"reason: {s.reason}"] if s.reason and s.reason != s.name else []
+        did = "held out" if s.name in facts.splits else "removed"  # a split keeps what it holds
         lines.append(
-            f"{s.name} removed {records(s.removed)}"
+            f"{s.name} {did} {records(s.removed)}"
             + (f" using {', '.join(s.lists)}" if s.lists else "")
             + (f" ({'; '.join(why)})" if why else "")
         )
