@@ -210,6 +210,7 @@ def test_init_creates_the_ledger_directory(story: Story) -> None:
     home = story.root / ".mlprov"
     assert re.match(r"created ledger mlprov/[0-9a-f]{16}\n", story.init_out)
     assert f"sqlite:///{home.resolve() / 'ledger.db'}" in story.init_out
+    assert f"  actor  {ACTOR} (from MLPROV_ACTOR)" in story.init_out
     assert story.db.is_file() and (home / "blobs").is_dir()
     (key,) = (home / "keys").glob("*.key")
     assert key.stat().st_mode & 0o777 == 0o600

@@ -50,3 +50,13 @@ def test_whoami_names_the_step_and_warns_of_a_personal_identity(tmp_path: Path) 
 def test_a_bad_choice_reads_without_the_validation_librarys_prefix(tmp_path: Path) -> None:
     error, _ = assert_error(mlprov("report", "eu", "x", cwd=tmp_path), 2, "'eu' is not one of")
     assert "Value error" not in error
+
+
+def test_init_says_who_events_will_name_and_warns_of_a_personal_identity(tmp_path: Path) -> None:
+    git = _git(tmp_path, "someone@personal.invalid")
+    made = mlprov("init", tmp_path / "a", cwd=tmp_path, MLPROV_ACTOR="", **git)
+    assert "  actor  someone@personal.invalid (from git's user.email" in ok(made)
+    assert "set MLPROV_ACTOR" in made.stderr
+    chosen = mlprov("init", tmp_path / "b", cwd=tmp_path, MLPROV_ACTOR="role@example.com", **git)
+    assert "  actor  role@example.com (from MLPROV_ACTOR)" in ok(chosen)
+    assert chosen.stderr == ""

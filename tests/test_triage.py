@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
@@ -10,6 +11,7 @@ import pytest
 from mlprov.answers.card import patch_card
 from mlprov.answers.explain import build_facts, explain
 from mlprov.answers.triage import triage
+from mlprov.answers.view import view
 from mlprov.digest import Digest
 from mlprov.facade import Ledger
 from mlprov.governance.review import record_review
@@ -177,6 +179,9 @@ def _agree(ledger: Ledger, build: str) -> None:
         assert risk in rows["Was the source allowed?"].risk or facts.approval.basis == "dataset"
     for reviewer in facts.approval.reviewers if facts.approval else ():
         assert reviewer in approved.evidence and reviewer in card
+    shown = json.loads(json.dumps(view(ledger, build).to_json()))  # what a page would read
+    assert shown["approval_at_build"]["status"] == status
+    assert shown["approval_at_build"]["risks"] == list(facts.risks)
     own = facts.approval is not None and facts.approval.basis == "dataset"
     assert ("never reviewed" in approved.evidence) == (not own)
     assert ("the dataset itself was never reviewed" in said) == (

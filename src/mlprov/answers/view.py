@@ -162,6 +162,28 @@ class LedgerView:
     def as_of(self) -> int | None:
         return self.build.seq if self.build is not None else None
 
+    def to_json(self) -> dict[str, Any]:
+        """The view as JSON: what a page or an export reads."""
+        return {
+            "target": str(self.target.digest),
+            "build": self.build.event.name if self.build is not None else None,
+            "dataset": {"name": self.dataset.event.name, "event": str(self.dataset.digest)},
+            "approval_at_build": self.approval.to_json(),
+            "approval_now": self.approval_now.to_json(),
+            "sources": [
+                {
+                    "ref": s.ref,
+                    "event": str(s.entry.digest) if s.entry is not None else None,
+                    "rights_basis": s.rights_basis or None,
+                    "opt_out": s.opt_out,
+                    "at_build": s.at_build.to_json() if s.at_build else None,
+                    "now": s.now.to_json() if s.now else None,
+                }
+                for s in self.sources
+            ],
+            "facts": self.facts.to_json() if self.facts is not None else None,
+        }
+
 
 def view(ledger: LedgerCore, ref: Entry | Digest | str) -> LedgerView:
     """The view of a build or dataset (by name, digest or Entry)."""
