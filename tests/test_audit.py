@@ -168,7 +168,8 @@ def test_a_dataset_failing_lint(ledger: Ledger) -> None:
     healthy(ledger)
     ledger.record("dataset", {"name": "hand-made"})
     (hit,) = found(audit(ledger), "AU006", "hand-made")
-    assert "MP002" in hit.message and "MP002" in dict(hit.facts)
+    assert hit.message.startswith("the manifest fails lint with ") and "MP002" in dict(hit.facts)
+    assert "MP002" not in hit.message  # the rule is named once, beside its message
     assert "mlprov lint" in hit.hint
     ledger.record("dataset", {"name": "garbled", "manifest": {"dataset": 5}})
     (hit,) = found(audit(ledger), "AU006", "garbled")
@@ -182,6 +183,19 @@ def test_a_superseded_dataset_is_not_linted_unless_a_build_used_it(ledger: Ledge
     newer = ledger.record("dataset", {"name": "scratch", "sources": ["s@1"]})
     result = audit(ledger)
     assert [f.subject.digest for f in result.findings if f.id == "AU006"] == [newer.digest]
+
+
+def test_a_version_a_later_build_superseded_is_not_linted(ledger: Ledger) -> None:
+    old = ledger.record("dataset", {"name": "scratch"})
+    ledger.record("build", {"name": "m-v1", "dataset": str(old.digest)}, parents=[old.digest])
+    assert [f.subject.digest for f in audit(ledger).findings if f.id == "AU006"] == [old.digest]
+    newer = ledger.record("dataset", {"name": "scratch"})
+    assert {f.subject.digest for f in audit(ledger).findings if f.id == "AU006"} == {
+        old.digest,
+        newer.digest,
+    }  # the old one is still the one a build was last recorded on
+    ledger.record("build", {"name": "m-v2", "dataset": str(newer.digest)}, parents=[newer.digest])
+    assert [f.subject.digest for f in audit(ledger).findings if f.id == "AU006"] == [newer.digest]
 
 
 def test_a_build_recorded_by_hand_has_no_dataset_and_no_manifest(ledger: Ledger) -> None:

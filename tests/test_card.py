@@ -114,7 +114,10 @@ def test_the_section_lists_the_provenance(story: tuple[Ledger, Entry], facts: Bu
         '`{"matched_on": "subject_hash", "on": "customer_id"}`: removed 1, changed 0',
         '4. `dedupe-v2` with `{"threshold": 0.84}`: removed 1, changed 0',
     ]
-    assert "- Reviewer status: `accepted_with_limits`" in lines
+    assert (
+        "- Reviewer status: `accepted_with_limits`, the dataset's own review "
+        "(support-classifier-training: accepted\\_with\\_limits by dana@example.com)"
+    ) in lines
     assert "- English tickets only" in lines
     assert "- non-English coverage gap" in lines
     held, released = facts.quarantines

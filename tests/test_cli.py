@@ -210,6 +210,7 @@ def test_init_creates_the_ledger_directory(story: Story) -> None:
     home = story.root / ".mlprov"
     assert re.match(r"created ledger mlprov/[0-9a-f]{16}\n", story.init_out)
     assert f"sqlite:///{home.resolve() / 'ledger.db'}" in story.init_out
+    assert f"  actor  {ACTOR} (from MLPROV_ACTOR)" in story.init_out
     assert story.db.is_file() and (home / "blobs").is_dir()
     (key,) = (home / "keys").glob("*.key")
     assert key.stat().st_mode & 0o777 == 0o600
@@ -652,7 +653,7 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
-    assert re.search(r"^verified: 12 events, \d+ links", result.stdout, re.M)
+    assert re.search(r"^verified: 12 events, \d+ parent links", result.stdout, re.M)
     assert "support-classifier-training for training: clear" in result.stdout
     assert re.search(r"removed +key 1 .*\(opt-out-removal-v2\)", result.stdout)
     assert "valid subject" in result.stdout and "NOT IN set" in result.stdout

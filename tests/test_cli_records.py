@@ -98,7 +98,7 @@ def subject_hash(home: Path, subject: str) -> str:
 def test_prove_a_present_subject_in(home: Path) -> None:
     run = mlprov("prove", "--in", "chats@v1", "--subject", " C-7 ", "--out", "s.json", cwd=home)
     assert run.returncode == 0, run.stderr
-    assert "1 subject MembershipProof" in run.stderr
+    assert "1 subject membership proof" in run.stderr
     proof = json.loads((home / "s.json").read_text())  # one proof, of the subject's hash
     assert proof["format"] == "mlprov.record-membership/v2"
     assert proof["kind"] == "subject"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from huggingface_hub import ModelCard
@@ -22,13 +23,81 @@ from mlprov.facade import Ledger
 from mlprov.governance.policy import check
 from mlprov.governance.review import State, status_of
 
+# An identity planted where mlprov could find one on its own (git, the environment, the
+# login name): the demo must record none of it.
+PLANTED = {
+    "email": "planted.engineer@planted-employer.invalid",
+    "name": "Planted Gitname",
+    "host": "planted-hostname-7f3a",
+    "login": "plantedlogin7f3a",
+}
+
 
 @pytest.fixture(scope="module")
 def story(tmp_path_factory: pytest.TempPathFactory) -> tuple[Demo, list[Section], Ledger]:
     sections: list[Section] = []
-    directory = tmp_path_factory.mktemp("demo") / "incident"
-    demo = run(directory, sections.append)
+    base = tmp_path_factory.mktemp("demo")
+    gitconfig = base / "gitconfig"
+    gitconfig.write_text(
+        f"[user]\n\temail = {PLANTED['email']}\n\tname = {PLANTED['name']}\n", encoding="utf-8"
+    )
+    directory = base / "incident"
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLPROV_ACTOR", raising=False)
+        env.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+        env.setenv("GIT_CONFIG_NOSYSTEM", "1")
+        # a repository's own config would win over the global one: plant it on top of all
+        env.setenv("GIT_CONFIG_COUNT", "1")
+        env.setenv("GIT_CONFIG_KEY_0", "user.email")
+        env.setenv("GIT_CONFIG_VALUE_0", PLANTED["email"])
+        env.setenv("HOSTNAME", PLANTED["host"])
+        for name in ("USER", "LOGNAME", "USERNAME"):
+            env.setenv(name, PLANTED["login"])
+        demo = run(directory, sections.append)
     return demo, sections, Ledger.open(cwd=directory)
+
+
+def test_the_planted_identity_is_really_findable(tmp_path: Path) -> None:
+    """The planting works: without actors of its own, mlprov would take the git e-mail."""
+    from mlprov.identity import default_actor
+
+    gitconfig = tmp_path / "gitconfig"
+    gitconfig.write_text(f"[user]\n\temail = {PLANTED['email']}\n", encoding="utf-8")
+    with pytest.MonkeyPatch.context() as env:
+        env.delenv("MLPROV_ACTOR", raising=False)
+        env.setenv("GIT_CONFIG_GLOBAL", str(gitconfig))
+        env.setenv("GIT_CONFIG_COUNT", "1")
+        env.setenv("GIT_CONFIG_KEY_0", "user.email")
+        env.setenv("GIT_CONFIG_VALUE_0", PLANTED["email"])
+        assert default_actor() == PLANTED["email"]
+
+
+def test_nothing_of_the_machines_identity_reaches_the_demo_folder(story: tuple) -> None:
+    demo, sections, ledger = story
+    files = [p for p in demo.directory.rglob("*") if p.is_file()]
+    assert any(p.name == "ledger.db" for p in files) and any(p.suffix == ".json" for p in files)
+    printed_text = "\n".join(line for s in sections for line in (s.title, *s.lines))
+    for what, planted in PLANTED.items():
+        needle = planted.encode()
+        leaks = [str(p) for p in files if needle in p.read_bytes()]
+        assert leaks == [], f"the planted {what} was recorded in {leaks}"
+        assert planted not in printed_text
+    actors = {e.event.actor for e in ledger.entries()}
+    assert actors == {"erin@example.com", "carol@example.com", "dana@example.com"}
+
+
+def test_the_finished_demo_audits_with_only_the_findings_the_story_intends(story: tuple) -> None:
+    from mlprov.answers.audit import audit
+    from mlprov.demo.story import INTENDED
+
+    demo, sections, ledger = story
+    found = audit(ledger)
+    assert found.ok
+    assert [(f.id, f.subject.digest) for f in found.findings] == [("AU011", demo.v7.digest)]
+    assert set(INTENDED) == {"AU011"}
+    closing = printed(sections, "14. Audit")
+    assert f"AU011 warning, as the story intends: {INTENDED['AU011']}" in closing
+    assert "not intended" not in closing
 
 
 def printed(sections: list[Section], prefix: str) -> str:
@@ -149,9 +218,92 @@ def test_a_second_run_in_the_same_folder_is_refused(story: tuple) -> None:
 
 def test_readmes_first_command_runs_and_leaves_a_ledger_to_explore(tmp_path: Path) -> None:
     out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path)))  # exactly as README runs it
-    assert "[stale-list]" in out and "verify: ok" in out
+    assert "[stale-list]" in out and "\n  verified: " in out
     [where] = tmp_path.glob("mlprov-demo.*")
     assert f"cd {where}" in out
     log = json.loads(ok(mlprov("log", "--type", "build", "--json", cwd=where)))
     assert {e["payload"]["name"] for e in log} == {"support-classifier-v7", "support-classifier-v8"}
     assert_error(mlprov("demo", "--dir", where, cwd=tmp_path), 5, "already holds a ledger")
+
+
+# -- golden files: the demo's printed reports, read by eye when they change -------------------
+# (`pytest tests/test_demo.py --snapshot-update` rewrites them; review the diff before
+# committing.) What differs from run to run is replaced by a placeholder: digests, times,
+# the folder, the versions of the packages that supply the data and the classifier.
+
+
+def _steady(text: str, demo: Demo) -> str:
+    import datetime
+    import re
+
+    today = datetime.datetime.now(datetime.UTC).date().isoformat()
+    for pattern, placeholder in (
+        (re.escape(str(demo.directory)), "<dir>"),
+        (r"sha256:[0-9a-f]{64}", "sha256:<digest>"),
+        (r"\b[0-9a-f]{64}\b", "<hex>"),
+        (r"\b[0-9a-f]{16}…", "<hex16>…"),
+        (r"mlprov/[0-9a-f]{16}", "mlprov/<origin>"),
+        (r"\b[0-9a-f]{8}\b", "<short>"),
+        (r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:\.\d+)?Z?", "<time>"),
+        (re.escape(today), "<today>"),
+        (r"(chatterbot-corpus|Faker|scikit-learn) \d[\w.]*", r"\1 <version>"),
+        (r"\d+\.\d% on", "<accuracy> on"),
+    ):
+        text = re.sub(pattern, placeholder, text)
+    return text
+
+
+def test_golden_the_demo_as_printed(story: tuple, snapshot: Any) -> None:
+    demo, sections, _ = story
+    printed_text = "\n".join(
+        "\n".join([s.title, *(f"  {line}" for line in s.lines)]) for s in sections
+    )
+    assert _steady(printed_text, demo) == snapshot
+
+
+def test_golden_the_reports_of_v8(story: tuple, snapshot: Any) -> None:
+    from mlprov.answers.reports import report, to_markdown
+
+    demo, _, ledger = story
+    for kind in ("datasheet", "eu-training-summary", "ab2013"):
+        made = to_markdown(report(ledger, kind, demo.v8))
+        assert str(demo.directory) not in made and "/tmp" not in made
+        assert "False" not in made and "('" not in made  # no Python reprs
+        assert _steady(made, demo) == snapshot(name=kind)
+
+
+def test_golden_triage_explain_and_card(story: tuple, snapshot: Any) -> None:
+    from mlprov.answers.card import patch_card
+
+    demo, _, ledger = story
+    for build in (demo.v7, demo.v8):
+        name = build.event.name
+        rows = triage(ledger, build).rows
+        table = "\n".join(f"{r.question} | {r.answer} | {r.evidence} | {r.risk}" for r in rows)
+        assert _steady(table, demo) == snapshot(name=f"triage {name}")
+        assert _steady(explain(ledger, build).sentence, demo) == snapshot(name=f"explain {name}")
+        card = patch_card("", build_facts(ledger, build))
+        assert _steady(card, demo) == snapshot(name=f"card {name}")
+
+
+def test_the_eu_summary_lists_the_split_with_the_steps_not_as_a_removal(story: tuple) -> None:
+    from mlprov.answers.reports import report
+
+    demo, _, ledger = story
+    items = {i.id: i for i in report(ledger, "eu-training-summary", demo.v8).items}
+    assert "split-v1" not in (items["3.2"].value or "")
+    assert "split-v1" in (items["3.3.steps"].value or "")
+    assert "holdout=false" in (items["3.3.steps"].value or "")
+    user = items["2.4"].value or ""
+    assert (
+        user.startswith("Y: support-chat-export@2026-05-22")
+        and "source.uri" not in items["2.4"].fields
+    )
+
+
+def test_the_diff_names_each_step_once(story: tuple) -> None:
+    _, sections, _ = story
+    lines = printed(sections, "10. What changed").splitlines()
+    assert not [x for x in lines if "split-v1" in x and ("-added" in x or "-removed" in x)]
+    assert any(x.startswith("exclusion-report-changed: split-v1") for x in lines)
+    assert "records: 0 added, 8 removed" in lines

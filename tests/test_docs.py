@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 import typer
 
+import mlprov
 import mlprov.errors
 from mlprov.cli.app import app
 
@@ -122,7 +123,7 @@ def test_readme_options_exist() -> None:
 def test_global_option_claims_hold() -> None:
     # "Every command takes --store" (proof check works without a ledger, so it has none).
     without_store = {n for n, c in COMMANDS.items() if "--store" not in long_options(c)}
-    assert without_store == {"proof check", "check-proof", "demo"}
+    assert without_store == {"proof check", "check-proof", "demo", "whoami"}
     # "Every read command takes --json".
     for name in ("log", "show", "trace", "verify", "checkpoint", "proof check"):
         assert "--json" in long_options(COMMANDS[name]), name
@@ -227,3 +228,35 @@ def test_readme_answers_example_runs(tmp_path: Path, monkeypatch: pytest.MonkeyP
         exec(compile(blocks[1], "README.md", "exec"), namespace)
         assert "opt-out-removal-v2" in namespace["sentence"]
         assert namespace["proofs"] and "AB 2013" in namespace["disclosure"]
+
+
+def test_readme_your_own_data_runs_exactly_as_written(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from tests.test_cli import cli_env
+
+    blocks = [code for lang, code in fenced_blocks(section("## Your own data")) if lang == "bash"]
+    assert len(blocks) == 1
+    env = cli_env(COLUMNS="100")
+    env.pop("MLPROV_ACTOR")  # the block sets its own
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", blocks[0]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    out = done.stdout
+    assert "Model ticket-router-v1 trained on manifest" in out
+    assert "NOT IN set" in out  # Ann, proven out by the proof in the answer's JSON
+    assert "Yes: the key 2 is in the training set of ticket-router-v1." in out
+    assert "its subject is not on opt-outs@2026-06-01" in out
+    answer = json.loads((tmp_path / "ann.json").read_text(encoding="utf-8"))
+    assert answer["present"] is False and answer["proofs"]
+    with mlprov.open(cwd=tmp_path) as ledger:
+        assert {e.event.actor for e in ledger.entries()} == {"you@example.com"}

@@ -273,6 +273,12 @@ def test_record_checks_every_digest_it_can_and_records_nothing_on_a_mismatch(
     assert m.event == entry.digest and m.sha256 == actual
     assert m.exclusion_reports[0].digest == digest_file(tmp_path / "removed.json")
     assert m.reviewer_status == "accepted"  # the claim stands where the ledger has no review
+    # linting the recorded manifest: its files were checked when it was recorded, so no
+    # "is not here, so its digest cannot be checked" while they are right there
+    from mlprov.governance.lint import lint
+
+    assert [f.rule for f in lint(m, ledger) if f.rule == "MP011"] == []
+    assert "MP011" in {f.rule for f in lint(m.model_copy(update={"event": None}), ledger)}
 
 
 @pytest.mark.parametrize(

@@ -198,8 +198,7 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
     [finding] = check(ledger, train)
     assert finding.gate == "MPG005" and finding.verdict == "blocked"
     assert (
-        finding.message
-        == "1 subject(s) on the opt-out list opt-out-list@3 are still in dataset train"
+        finding.message == "1 subject on the opt-out list opt-out-list@3 is still in dataset train"
     )
     blocked_by(ledger, "MPG005", train)
     again = run(ledger, tmp_path, "opt-out-list@3", ("u3@example.com", "u5@example.com"))

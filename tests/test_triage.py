@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
 
+from mlprov.answers.card import patch_card
+from mlprov.answers.explain import build_facts, explain
 from mlprov.answers.triage import triage
+from mlprov.answers.view import view
 from mlprov.digest import Digest
 from mlprov.facade import Ledger
 from mlprov.governance.review import record_review
@@ -108,7 +112,7 @@ def test_after_the_repair_every_answer_rests_on_evidence(ledger: Ledger, tmp_pat
     rows = {r.question: r for r in triage(ledger, "support-classifier-training").rows}
     assert "removed 1 using opt-out-list@2026-05-22" in rows["Did exclusion run?"].evidence
     assert "dana@example.com: accepted_with_limits" in rows["Who approved the manifest?"].evidence
-    assert "legacy tickets" in rows["Who approved the manifest?"].evidence
+    assert "legacy tickets" in rows["Who approved the manifest?"].risk
 
 
 def test_an_older_opt_out_list_and_an_altered_set_are_caught(
@@ -157,3 +161,63 @@ def test_the_triage_command(ledger: Ledger, tmp_path: Path) -> None:
     assert "Who approved the manifest?" in text and "never reviewed" in text
     missing = mlprov("triage", "no-such-model", cwd=tmp_path)
     assert missing.returncode == 3
+
+
+def _agree(ledger: Ledger, build: str) -> None:
+    """Triage, the postmortem sentence and the model card say the same of one build."""
+    rows = {r.question: r for r in triage(ledger, build).rows}
+    facts = build_facts(ledger, build)
+    said = explain(ledger, build).sentence
+    card = patch_card("", facts)
+    approved = rows["Who approved the manifest?"]
+    status = facts.reviewer_status
+    assert f"reviewer status {status}" in said
+    assert f'reviewer_status: "{status}"' in card
+    assert status in approved.evidence
+    for risk in facts.risks:
+        assert risk in approved.risk and risk in card
+        assert risk in rows["Was the source allowed?"].risk or facts.approval.basis == "dataset"
+    for reviewer in facts.approval.reviewers if facts.approval else ():
+        assert reviewer in approved.evidence and reviewer in card
+    shown = json.loads(json.dumps(view(ledger, build).to_json()))  # what a page would read
+    assert shown["approval_at_build"]["status"] == status
+    assert shown["approval_at_build"]["risks"] == list(facts.risks)
+    own = facts.approval is not None and facts.approval.basis == "dataset"
+    assert ("never reviewed" in approved.evidence) == (not own)
+    assert ("the dataset itself was never reviewed" in said) == (
+        not own and status != "never_reviewed"
+    )
+
+
+def test_triage_explain_and_card_agree_on_review_risks_and_approver(
+    ledger: Ledger, tmp_path: Path
+) -> None:
+    # v7: the dataset itself is never reviewed; its sources are, one with a risk
+    with ledger.pipeline("v7") as p:
+        chats = p.source(
+            pa.Table.from_pylist(ROWS),
+            "support-chat-export@2026-05-22",
+            key="ticket_id",
+            rights_basis="customer-terms-2024-17",
+        )
+        dataset = p.dataset(chats, "support-classifier-training", version="v7")
+    record_review(
+        ledger,
+        "support-chat-export@2026-05-22",
+        "accepted_with_limits",
+        "carol@example.com",
+        limits=["English tickets only"],
+        risks=["legacy tickets before consent-policy migration"],
+    )
+    ledger.build("support-classifier-v7", dataset=dataset, gates=())
+    rows = {r.question: r for r in triage(ledger, "support-classifier-v7").rows}
+    assert rows["Who approved the manifest?"].answer == "partially"
+    assert "legacy tickets" in rows["Was the source allowed?"].risk
+    _agree(ledger, "support-classifier-v7")
+    # v8: the dataset's own review decides, at build time; a later review changes "now" only
+    repaired(ledger, tmp_path)
+    _agree(ledger, "support-classifier-v8")
+    record_review(ledger, "support-classifier-training", "accepted", "erin@example.com")
+    _agree(ledger, "support-classifier-v8")
+    row = {r.question: r for r in triage(ledger, "support-classifier-v8").rows}
+    assert "now accepted" in row["Who approved the manifest?"].evidence

@@ -176,8 +176,11 @@ def test_a_subject_removed_in_time_is_proven_out_with_the_step_that_removed_it(
     [trail] = answer.trails
     assert trail.removed_by is not None and trail.removed_by.name == "opt-out-removal-v2"
     assert [f.did for f in trail.fates] == ["kept", "kept", "kept", "removed"]
-    assert "reason: opt-out-removal-v2" in trail.removed_by.detail
+    assert trail.removed_by.detail == "removed it"  # its reason only named the step again
     assert codes(answer) == []
+    text = to_text(answer)
+    assert "opt-out-removal-v2 (step 4): removed it (event" in text  # no "[v2]" after "-v2"
+    assert "did not reach the dataset" in text and "removed by" not in text
 
 
 def test_a_redaction_before_the_opt_out_join_is_named(incident: Incident) -> None:
@@ -304,6 +307,19 @@ def test_the_cli_answers_and_writes_checkable_proofs(incident: Incident, tmp_pat
     proof_file.write_text(json.dumps(data["proofs"][0]["proof"]))
     root = data["dataset"]["record_root"].removeprefix("sha256:")
     assert "valid" in ok(mlprov("check-proof", proof_file, "--root", root, cwd=tmp_path))
+    # the answer's JSON as written is a proof file too: every proof in it is checked,
+    # against the record root the answer names, and its claim "in" must match the proof
+    answer_file = tmp_path / "why.json"
+    answer_file.write_text(json.dumps(data))
+    checked = mlprov("check-proof", answer_file, "--json", cwd=tmp_path)
+    assert json.loads(ok(checked))["proofs"][0]["in"] is False
+    data["proofs"][0]["in"] = True
+    answer_file.write_text(json.dumps(data))
+    assert_error(mlprov("check-proof", answer_file, cwd=tmp_path), 10, "shows otherwise")
+    data["proofs"][0]["in"] = False
+    data["dataset"]["record_root"] = "sha256:" + "ab" * 32
+    answer_file.write_text(json.dumps(data))
+    assert_error(mlprov("check-proof", answer_file, cwd=tmp_path), 10, "not " + "ab" * 32)
     md = ok(
         mlprov(
             "why",

@@ -11,8 +11,9 @@ Markdown body. :func:`patch_card` changes two things and nothing else:
   fences), replaced where it is, else appended at the end.
 
 Patching is idempotent: patching a patched card with the same facts changes no byte. The
-facts are :func:`mlprov.answers.explain.build_facts`: the manifest frozen when the build was
-recorded, and the quarantine history of its dataset and sources.
+facts are :func:`mlprov.answers.view.build_facts`: the manifest frozen when the build was
+recorded, the dataset's approval at build time, and the quarantine history of its dataset
+and sources.
 
 The metadata key (every text double-quoted, so it reads back exactly)::
 
@@ -39,7 +40,7 @@ from typing import Any
 
 import yaml
 
-from mlprov.answers.explain import BuildFacts, QuarantineMove
+from mlprov.answers.view import BuildFacts, QuarantineMove
 from mlprov.errors import InputError
 
 __all__ = ["END", "MAX_CARD", "START", "patch_card", "searchable_line", "write_card"]
@@ -264,7 +265,8 @@ def _section(facts: BuildFacts) -> list[str]:
         count = f", {m.record_count} records" if m.record_count is not None else ""
         root = f", record root {_code(m.record_root)}" if m.record_root else ""
         lines.append(f"- Dataset: {_code(m.dataset)}{count}{root}")
-    lines += [f"- Reviewer status: {_code(facts.reviewer_status)}", "", "### Sources", ""]
+    lines += [f"- Reviewer status: {_code(facts.reviewer_status)}{_approval(facts)}"]
+    lines += ["", "### Sources", ""]
     if m is None or not m.source_records:
         lines.append("No sources recorded.")
     else:
@@ -281,12 +283,23 @@ def _section(facts: BuildFacts) -> list[str]:
     steps = m.transforms if m else ()
     lines += (f"{i}. {_step(t.name, t.kind, t.params, t.counts)}" for i, t in enumerate(steps, 1))
     lines += [] if steps else ["No transforms recorded."]
-    for title, values in (("Limits", m.limits if m else ()), ("Unresolved risks", facts.risks)):
+    for title, values in (("Limits", facts.limits), ("Unresolved risks", facts.risks)):
         lines += ["", f"### {title}", ""]
         lines += [f"- {_text(v)}" for v in values] or ["None recorded."]
     lines += ["", "### Quarantine history", ""]
     lines += [f"- {_quarantine(q)}" for q in facts.quarantines] or ["No quarantines recorded."]
     return [*lines, END]
+
+
+def _approval(facts: BuildFacts) -> str:
+    """Whose reviews the status rests on, when the ledger says."""
+    a = facts.approval
+    if a is None or a.basis == "none":
+        return ""
+    by = "; ".join(_text(r.phrase()) for r in a.by)
+    if a.basis == "dataset":
+        return f", the dataset's own review ({by})"
+    return f", from its sources' reviews ({by}); the dataset itself was never reviewed"
 
 
 def _manifest(facts: BuildFacts) -> str:

@@ -6,10 +6,12 @@ The five questions of an incident ("why was my record in the training set of mod
 2. Was the source allowed?  (each source's review state and rights basis)
 3. Did exclusion run?  (exclusion steps, the opt-out list version each used, and whether it
    is the newest recorded)
-4. Who approved the manifest?  (the dataset's review)
+4. Who approved the manifest?  (the dataset's approval: its own review, else its sources')
 5. Can the model build be explained?  (dataset, config, code version, artifact, eval set)
 
-Each answer is `yes`, `no`, `partially` or `unknown`, with the evidence it rests on (event
+Every answer about reviews reads :func:`mlprov.answers.view.view`, as the postmortem and the
+model card do, at build time (and says what changed since). Each answer is `yes`, `no`,
+`partially` or `unknown`, with the evidence it rests on (event
 digests) and the risk it leaves. Where the ledger holds no evidence the answer is
 `unknown` — never a guess.
 """
@@ -21,12 +23,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from mlprov.capture.build import trained_on
+from mlprov.answers.view import LedgerView, view
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.governance.approval import Reviewed
 from mlprov.governance.gates import optout_lists
 from mlprov.governance.lint import vague_rights_basis
-from mlprov.governance.review import State, status_of
+from mlprov.governance.review import State
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 
@@ -70,16 +73,15 @@ class Triage:
 
 def triage(ledger: LedgerCore, ref: Entry | Digest | str) -> Triage:
     """The triage table of a build or dataset (by name or digest)."""
-    build, dataset = trained_on(ledger, ref)
-    target = build or dataset
+    v = view(ledger, ref)
     rows = (
-        _file_changed(ledger, dataset),
-        _sources_allowed(ledger, dataset),
-        _exclusion_ran(ledger, dataset),
-        _approved(ledger, dataset),
-        _build_explained(ledger, target),
+        _file_changed(ledger, v.dataset),
+        _sources_allowed(ledger, v),
+        _exclusion_ran(ledger, v.dataset),
+        _approved(v),
+        _build_explained(ledger, v.target),
     )
-    return Triage(target, dataset, rows)
+    return Triage(v.target, v.dataset, rows)
 
 
 def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
@@ -116,43 +118,54 @@ def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     )
 
 
-def _sources_allowed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+def _sources_allowed(ledger: LedgerCore, v: LedgerView) -> TriageRow:
     q = "Was the source allowed?"
-    refs = list(dataset.event.payload.get("sources", ()))
-    if not refs:
-        return TriageRow(q, "unknown", "the dataset names no source", "rights review missing")
-    # An opt-out list is consulted, not trained on: it needs a review, not a rights basis.
-    lists = {e.event.payload["name"] for e in optout_lists(ledger)}
+    if not v.sources:
+        return TriageRow(q, "unknown", "no source recorded", "rights review missing")
     notes, answers = [], []
-    for ref in refs:
-        try:
-            state = status_of(ledger, ref)
-        except (NotFoundError, InputError):
-            notes.append(f"{ref}: not recorded here")
+    for s in v.sources:
+        if s.at_build is None or s.now is None:
+            notes.append(f"{s.ref}: not recorded here")
             answers.append("unknown")
             continue
-        rights = str(state.target.event.payload.get("rights_basis") or "").strip()
-        who = state.review.event.payload["reviewer"] if state.review else None
-        notes.append(
-            f"{ref}: {state.state.value}"
-            + (f" by {who}" if who else "")
-            + f"; rights basis {rights or 'none recorded'!s}"
-        )
-        if state.state in (State.QUARANTINED, State.REJECTED):
+        note = f"{s.at_build.phrase()}{_when(v)}"
+        if s.now.state != s.at_build.state:
+            note += f" (now {s.now.state})"
+        # An opt-out list is consulted, not trained on: it needs a review, not a rights basis.
+        if not s.opt_out or s.rights_basis:
+            note += f"; rights basis {s.rights_basis or 'none recorded'}"
+        notes.append(note)
+        state = State(s.at_build.state)
+        if state in (State.QUARANTINED, State.REJECTED):
             answers.append("no")
-        elif state.state not in _ALLOWED or (
-            vague_rights_basis(rights) and ref.partition("@")[0] not in lists
-        ):
+        elif state not in _ALLOWED or (vague_rights_basis(s.rights_basis) and not s.opt_out):
             answers.append("unknown")
         else:
             answers.append("yes")
     answer: Answer = "no" if "no" in answers else "unknown" if "unknown" in answers else "yes"
-    risk = {
-        "yes": "none recorded",
-        "no": "a source is quarantined or rejected",
-        "unknown": "rights review missing or vague",
-    }[answer]
+    if answer == "no":
+        risk = "a source is quarantined or rejected"
+    elif answer == "unknown":
+        risk = "rights review missing or vague"
+    else:
+        risk = _carried([r for s in v.sources if s.at_build for r in (s.at_build,)])
     return TriageRow(q, answer, "; ".join(notes), risk)
+
+
+def _when(v: LedgerView) -> str:
+    return " at build time" if v.build is not None else ""
+
+
+def _carried(reviews: list[Reviewed]) -> str:
+    """The risks and limits the reviews record, or `none recorded`."""
+    risks = list(dict.fromkeys(x for r in reviews for x in r.risks))
+    limits = list(dict.fromkeys(x for r in reviews for x in r.limits))
+    parts = []
+    if risks:
+        parts.append("unresolved risks: " + ", ".join(risks))
+    if limits:
+        parts.append("limits: " + ", ".join(limits))
+    return "; ".join(parts) or "none recorded"
 
 
 def _steps(ledger: LedgerCore, dataset: Entry) -> Iterator[Entry]:
@@ -209,28 +222,47 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     return TriageRow(q, "yes", "; ".join(notes), "none recorded")
 
 
-def _approved(ledger: LedgerCore, dataset: Entry) -> TriageRow:
+def _approved(v: LedgerView) -> TriageRow:
     q = "Who approved the manifest?"
-    state = status_of(ledger, dataset)
-    if state.review is None:
-        return TriageRow(q, "unknown", f"{state.label}: never reviewed", "reviewer status missing")
-    review = state.review.event.payload
-    limits = f"; limits: {', '.join(state.limits)}" if state.limits else ""
-    risks = f"; unresolved risks: {', '.join(state.risks)}" if state.risks else ""
-    evidence = (
-        f"{review['reviewer']}: {review['status']} (review {state.review.digest.short})"
-        + limits
-        + risks
+    a = v.approval
+    name = v.dataset.event.name or v.dataset.digest.short
+    version = v.dataset.event.payload.get("version")
+    label = f"{name} {version}" if version else name
+    if a.basis == "none":
+        return TriageRow(
+            q, "unknown", f"{label}: never reviewed, nor its sources", "reviewer status missing"
+        )
+    reviews = "; ".join(
+        r.phrase() + (f" (review {r.review.short})" if r.review else "") for r in a.by
     )
-    answer: Answer = "yes" if state.state in _ALLOWED else "no"
+    now = "" if v.approval_now.status == a.status else f"; now {v.approval_now.status}"
+    when = _when(v)
+    if a.basis == "sources":
+        return TriageRow(
+            q,
+            "partially" if State(a.status) in _ALLOWED else _unapproved(a.status),
+            f"{label} was never reviewed itself; its reviewer status{when} is {a.status}, "
+            f"from its sources' reviews: {reviews}{now}",
+            _RISK.get(a.status, "the dataset itself was never reviewed")
+            + ("" if _carried(list(a.by)) == "none recorded" else "; " + _carried(list(a.by))),
+        )
+    answer: Answer = "yes" if State(a.status) in _ALLOWED else _unapproved(a.status)
+    own = a.by[0]
+    review = f" (review {own.review.short})" if own.review else ""
     return TriageRow(
         q,
         answer,
-        evidence,
-        "carried to the model card"
-        if state.risks or state.limits
-        else ("none recorded" if answer == "yes" else state.state),
+        f"{own.reviewer or 'no named reviewer'}: {a.status}{when}{review}{now}",
+        _carried(list(a.by)) if answer == "yes" else _RISK.get(a.status, a.status),
     )
+
+
+_RISK = {State.NEVER_REVIEWED.value: "reviewer status missing"}
+
+
+def _unapproved(status: str) -> Answer:
+    """Not approved: `unknown` when nobody judged it, `no` when a judgement refused it."""
+    return "unknown" if status == State.NEVER_REVIEWED.value else "no"
 
 
 def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
@@ -251,9 +283,7 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
         "eval_set": "eval set",
     }
     missing = [label for key, label in wanted.items() if not payload.get(key)]
-    have = [
-        f"{label} {str(payload[key])[:19]}" for key, label in wanted.items() if payload.get(key)
-    ]
+    have = [f"{label} {_value(payload[key])}" for key, label in wanted.items() if payload.get(key)]
     caveats = []
     if payload.get("code_dirty"):
         caveats.append("the code had uncommitted changes")
@@ -270,3 +300,9 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
     if caveats:
         return TriageRow(q, "partially", evidence, "; ".join(caveats))
     return TriageRow(q, "yes", evidence, "none recorded")
+
+
+def _value(value: Any) -> str:
+    """A digest as its short form (as every report shows it), anything else in full."""
+    text = str(value)
+    return Digest(text).short if text.startswith("sha256:") else text

@@ -39,7 +39,8 @@ def main() -> None:
         if hasattr(exc, "format_message") and isinstance(code, int):
             # the command line's own usage errors (typer's click): one line and a hint
             ctx = getattr(exc, "ctx", None)
-            message = exc.format_message()
+            # typer checks some values with pydantic, whose messages open "Value error, "
+            message = exc.format_message().replace("Value error, ", "")
             if message:  # empty when the help was shown instead (no arguments given)
                 fail(message, f"see `{ctx.command_path if ctx else 'mlprov'} --help`")
             sys.exit(code)

@@ -28,7 +28,7 @@ from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
 from mlprov.facade import Ledger
-from mlprov.identity import default_actor
+from mlprov.identity import default_actor, who
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.events import Event
@@ -70,6 +70,13 @@ def init(
         out.print(f"  store  {ledger.store.url}")
         if ledger.location and ledger.location.keys_dir:
             out.print(f"  keys   {ledger.location.keys_dir}")
+        actor = who()
+        out.print(f"  actor  {actor.describe()}")
+        if actor.personal:  # said once, here, rather than taken silently into every event
+            err.print(
+                "note: events will name this personal identity; for a ledger to share, set "
+                "MLPROV_ACTOR (a role will do) or pass --actor (see `mlprov whoami`)"
+            )
 
 
 @app.command()
@@ -198,12 +205,7 @@ def verify(
                 )
             )
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
-        out.print(
-            f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
-            f"{report.checkpoints} checkpoints ({report.signatures} signatures), "
-            f"{report.reviews} signed reviews; "
-            f"root {report.root.hex()}"
-        )
+        out.print(f"{verdict}: {report.summary()}")
     if not report.ok:
         raise typer.Exit(10)
 

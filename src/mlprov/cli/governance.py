@@ -13,7 +13,7 @@ from mlprov.cli.options import JsonOpt, StoreOpt, resolve
 from mlprov.cli.render import emit_json, err, out
 from mlprov.facade import Ledger
 from mlprov.governance.review import ReviewState
-from mlprov.identity import default_actor
+from mlprov.identity import default_actor, who
 from mlprov.ledger import keys as keyfiles
 from mlprov.ledger.events import Entry
 
@@ -238,6 +238,26 @@ def triage(
     out.print(table)
 
 
+def whoami(
+    actor: Annotated[str | None, typer.Option(help="The --actor you would give.")] = None,
+    json: JsonOpt = False,
+) -> None:
+    """Who events are recorded as here: --actor, else MLPROV_ACTOR, else git's user.email,
+    else the login name; and which of them applies."""
+    found = who(actor)
+    if json:
+        emit_json({"actor": found.name, "origin": found.origin, "personal": found.personal})
+        return
+    out.print(Text(found.describe()))
+    if found.personal:
+        out.print(
+            Text(
+                "a ledger meant to be shared should not hold it: set MLPROV_ACTOR "
+                "(a role will do) or pass --actor"
+            )
+        )
+
+
 def register(app: typer.Typer) -> None:
-    for command in (review, quarantine, release, check, status, triage):
+    for command in (review, quarantine, release, check, status, triage, whoami):
         app.command()(command)

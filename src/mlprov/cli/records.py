@@ -3,7 +3,6 @@ diff sets."""
 
 from __future__ import annotations
 
-import json as jsonlib
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +13,7 @@ from rich.text import Text
 from mlprov.cli.options import JsonOpt, StoreOpt, read_file, record_set_of, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.digest import Digest
-from mlprov.errors import InputError, NotFoundError
+from mlprov.errors import InputError, NotFoundError, ProofError
 from mlprov.facade import Ledger
 from mlprov.validation import hex_digest, loads_json, parse_period, split_versioned
 
@@ -232,8 +231,11 @@ def prove(
         else orjson.dumps([orjson.loads(p.dumps()) for p in proofs], option=orjson.OPT_INDENT_2)
         + b"\n"
     )
-    kinds = sorted({f"{p.kind} {type(p).__name__}" for p in proofs})
+    kinds = sorted({f"{p.kind} {_PROOF_WORDS.get(type(p).__name__, 'proof')}" for p in proofs})
     write_output(data, output, f": {len(proofs)} {' and '.join(kinds)}")
+
+
+_PROOF_WORDS = {"MembershipProof": "membership proof", "NonMembershipProof": "non-membership proof"}
 
 
 def check_proof(
@@ -242,15 +244,27 @@ def check_proof(
     json: JsonOpt = False,
 ) -> None:
     """Check record and subject proofs on their own: only the set root is needed."""
-    from mlprov.records.setproofs import MembershipProof, load_set_proof
+    from mlprov.records.setproofs import MembershipProof, proofs_in
 
     pinned = hex_digest(root, "--root") if root is not None else None
     parsed = loads_json(read_file(file, "proof"), str(file))
-    items = parsed if isinstance(parsed, list) else [parsed]
     results: list[dict[str, Any]] = []
-    for item in items:
-        proof = load_set_proof(jsonlib.dumps(item).encode())
-        proof.verify(pinned if pinned is not None else bytes.fromhex(proof.root))
+    claimed = proofs_in(parsed, str(file))
+    for found in claimed:
+        proof = found.proof
+        if pinned is not None:
+            expected = pinned
+        elif found.root:
+            expected = hex_digest(found.root, f"the record root in {file}")
+        else:
+            expected = bytes.fromhex(proof.root)
+        proof.verify(expected)
+        if found.present is not None and found.present != isinstance(proof, MembershipProof):
+            raise ProofError(
+                f"{file} says the {proof.noun} {proof.digest[:16]}… is "
+                f"{'in' if found.present else 'not in'} the set, but its proof shows otherwise",
+                "the answer was altered: ask `mlprov why` again",
+            )
         results.append(
             {
                 "format": proof.format,
@@ -271,8 +285,10 @@ def check_proof(
                     f"{r['kind']} {r['digest'][:16]}… {verdict} set {r['root'][:16]}…",
                 )
             )
-        if root is None:
+        if root is None and not any(c.root for c in claimed):
             err.print("note: checked against the root inside the proof; pass --root to pin it")
+        elif root is None:
+            err.print("note: checked against the record root the answer names")
 
 
 @sets_app.command("diff")

@@ -7,8 +7,10 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
+from rich.markdown import Markdown
 
 from mlprov.cli.options import StoreOpt, write_output
+from mlprov.cli.render import out as stdout
 from mlprov.facade import Ledger
 
 # mlprov.answers.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
@@ -30,12 +32,17 @@ def report(
     store: StoreOpt = None,
 ) -> None:
     """A disclosure report filled from the ledger: every item names its ledger fields, and
-    what the ledger lacks is listed as missing."""
+    what the ledger lacks is listed as missing. Rendered at a terminal; Markdown source
+    when piped or written with --out."""
     from mlprov.answers.reports import report as make
     from mlprov.answers.reports import to_json, to_markdown
 
     with Ledger.open(store) as ledger:
         made = make(ledger, kind, target)
+    if format == "markdown" and out is None and stdout.is_terminal:
+        # a person at a terminal reads it rendered, not as Markdown source with its escapes
+        stdout.print(Markdown(to_markdown(made)), soft_wrap=False)
+        return
     data = to_json(made) if format == "json" else to_markdown(made).encode()
     missing = len(made.missing)
     write_output(data, out, f" ({len(made.items)} items, {missing} missing)")

@@ -24,8 +24,11 @@ from mlprov.ledger.events import Entry
 
 __all__ = ["Demo", "Section", "run"]
 
-REVIEWER = "carol@example.com"
-PRIVACY = "dana@example.com"
+# The story's people: every event of the demo is recorded under one of them, never under
+# the identity of the machine it runs on (git's user.email, the login name).
+ENGINEER = "erin@example.com"  # the ML engineer who runs the pipeline and trains
+REVIEWER = "carol@example.com"  # the data reviewer
+PRIVACY = "dana@example.com"  # the privacy office
 EXPORT = "support-chat-export@2026-05-22"
 OLD_LIST, NEW_LIST = "opt-out-list@2026-05-01", "opt-out-list@2026-05-22"
 DATASET = "support-classifier-training"
@@ -124,10 +127,12 @@ class _Story:
     def sources(self, paths: dict[str, Path]) -> None:
         from mlprov.governance.review import record_review, status_of
 
-        with self.ledger.pipeline("source-intake") as p:
+        with self.ledger.pipeline("source-intake", actor=ENGINEER) as p:
             p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
             p.source(str(paths[OLD_LIST]), OLD_LIST, **_LIST_FACTS)
-        with self.ledger.pipeline("opt-out-intake") as p:  # the privacy office's newer list
+        with self.ledger.pipeline(
+            "opt-out-intake", actor=PRIVACY
+        ) as p:  # the privacy office's newer list
             p.source(str(paths[NEW_LIST]), NEW_LIST, **_LIST_FACTS)
         record_review(
             self.ledger,
@@ -136,9 +141,10 @@ class _Story:
             REVIEWER,
             limits=["English tickets only"],
             risks=["legacy tickets before consent-policy migration"],
+            actor=REVIEWER,
         )
         for ref in (OLD_LIST, NEW_LIST):
-            record_review(self.ledger, ref, "accepted", PRIVACY)
+            record_review(self.ledger, ref, "accepted", PRIVACY, actor=PRIVACY)
         lines = []
         for ref in (EXPORT, OLD_LIST, NEW_LIST):
             entry = next(self.ledger.entries(type="source", name=ref, newest_first=True))
@@ -148,15 +154,16 @@ class _Story:
                 f"{ref}: {facts['record_count']:,} records, record root "
                 f"{Digest(facts['record_root']).short}, file "
                 f"{Digest(facts['byte_digest']).short}; rights basis "
-                f"{facts['rights_basis']!r}; {state.state.value} by "
+                f"{facts['rights_basis']}; {state.state.value} by "
                 f"{state.review.event.payload['reviewer'] if state.review else 'nobody'}"
             )
         self.say("2. Sources recorded and reviewed", *lines)
 
     def pipeline(self, version: str, paths: dict[str, Path]) -> _Run:
-        """v7 as run in May (the opt-out removal still used the list of 2026-05-01, and ran
-        on the subject only after redaction and before dedupe); v8 fixed."""
-        with self.ledger.pipeline(DATASET) as p:
+        """v7 as the team first ran it (the opt-out removal still used the list of
+        2026-05-01, and ran on the subject only after redaction and before dedupe); v8
+        fixed."""
+        with self.ledger.pipeline(DATASET, actor=ENGINEER) as p:
             chats = p.source(str(paths[EXPORT]), EXPORT, **_EXPORT_FACTS)
             listing = OLD_LIST if version == "v7" else NEW_LIST
             optout = p.source(str(paths[listing]), listing, **_LIST_FACTS)
@@ -197,11 +204,22 @@ class _Story:
                 params={"threshold": 0.84, "method": "char 3-5-gram tf-idf cosine"},
                 purpose="one copy of each ticket",
             )
+            split = "hold out every fifth ticket to evaluate the model"
             train = p.transform(
-                "split-v1", steps.split, chats, holdout=False, params={"holdout": False}
+                "split-v1",
+                steps.split,
+                chats,
+                holdout=False,
+                params={"holdout": False},
+                purpose=split,
             )
             held = p.transform(
-                "split-v1", steps.split, chats, holdout=True, params={"holdout": True}
+                "split-v1",
+                steps.split,
+                chats,
+                holdout=True,
+                params={"holdout": True},
+                purpose=split,
             )
             dataset = p.dataset(train, DATASET, version=version)
             evaluation = p.dataset(held, "support-classifier-eval", version=version)
@@ -253,7 +271,7 @@ class _Story:
 
     def build(self, name: str, run: _Run) -> tuple[Entry, float, list[str]]:
         """Train and record the build; a build the gates block is recorded as forced, as
-        the May team did, with the findings it overrode."""
+        the team first did, with the findings it overrode."""
         folder = self.dir / "models" / name
         accuracy, config = steps.train(run.train, run.held, folder)
         options: dict[str, Any] = {
@@ -262,6 +280,7 @@ class _Story:
             "artifact": folder,
             "config": {**config, "intended_purpose": "route support tickets to the right team"},
             "code_version": "mlprov-demo",
+            "actor": ENGINEER,
         }
         blocked: list[str] = []
         try:
@@ -269,7 +288,9 @@ class _Story:
         except GateBlocked as exc:
             blocked = list(exc.findings)
             build = self.ledger.build(name, force=True, **options)
-        self.ledger.evaluation(build, "holdout", {"accuracy": accuracy}, eval_set=run.evaluation)
+        self.ledger.evaluation(
+            build, "holdout", {"accuracy": accuracy}, eval_set=run.evaluation, actor=ENGINEER
+        )
         return build, accuracy, blocked
 
     def train_v7(self, run: _Run) -> Entry:
@@ -277,13 +298,12 @@ class _Story:
         p = build.event.payload
         lines = [f"the training gates block it: {b}" for b in blocked]
         if blocked:
-            lines.append(
-                "as in May, it was trained anyway: the override and its findings are recorded"
-            )
+            lines.append("the team trained it anyway: the override and its findings are recorded")
         lines += [
             f"build {build.event.name} {build.digest.short}: artifact "
             f"{Digest(p['artifact_digest']).short} ({p['artifact_files']} files), "
-            f"manifest {Digest(p['manifest_digest']).short}, forced: {bool(p.get('forced'))}",
+            f"manifest {Digest(p['manifest_digest']).short}"
+            + (", forced past the gates" if p.get("forced") else ""),
             f"holdout accuracy {accuracy:.1%} on {run.held.num_rows:,} tickets, "
             f"with {self.classifier}",
         ]
@@ -344,6 +364,7 @@ class _Story:
             REVIEWER,
             limits=["English tickets only"],
             risks=["legacy tickets before consent-policy migration"],
+            actor=REVIEWER,
         )
         removal = next(
             e
@@ -402,17 +423,41 @@ class _Story:
         )
         return path
 
+    def audit(self, v7: Entry) -> None:
+        from mlprov.answers.audit import audit
+
+        self.say("14. Audit", *_audit_lines(audit(self.ledger), v7))
+
     def verify(self) -> None:
         signed = self.ledger.checkpoint()
         found = self.ledger.verify(self.ledger.trusted_keys())
-        verdict = "ok" if found.ok else f"{len(found.problems)} problems"
+        verdict = "verified" if found.ok else f"NOT VERIFIED ({len(found.problems)} problems)"
         self.say(
             "13. Verify",
             f"signed checkpoint at size {signed.checkpoint.size}",
-            f"verify: {verdict}: {found.events} events, {found.edges} parent links, "
-            f"{found.checkpoints} checkpoints, {found.covered} events covered by a "
-            "verified signed checkpoint",
+            f"{verdict}: {found.summary()}",
         )
+
+
+# The findings the finished story leaves on purpose: v7 was forced past its gate (chapter 4),
+# and the ledger is append-only, so that record stays.
+INTENDED = {"AU011": "support-classifier-v7 was trained past the gate that blocked it (chapter 4)"}
+
+
+def _audit_lines(found: Any, v7: Entry) -> list[str]:
+    intended = [f for f in found.findings if f.id in INTENDED and f.subject.digest == v7.digest]
+    other = [f for f in found.findings if f not in intended]
+    verdict = "passes" if found.ok else "fails"
+    lines = [
+        f"the audit {verdict} with {len(found.findings)} "
+        + ("finding" if len(found.findings) == 1 else "findings")
+    ]
+    lines += [f"{f.id} {f.severity}, as the story intends: {INTENDED[f.id]}" for f in intended]
+    lines += [f"{f.id} {f.severity}, not intended: {f.subject}: {f.message}" for f in other]
+    lines.append(
+        "v7's dataset is history now that v8 was trained on a newer version, so it is not linted"
+    )
+    return lines
 
 
 def _answer_lines(answer: Any) -> list[str]:
@@ -434,7 +479,9 @@ def run(directory: Path, report: Callable[[Section], None]) -> Demo:
     story.the_data(paths)
     story.sources(paths)
     v7_run = story.pipeline("v7", paths)
-    story.describe_run("3. Pipeline v7, as run in May", v7_run.dataset, story.list_note(v7_run))
+    story.describe_run(
+        "3. Pipeline v7, as the team first ran it", v7_run.dataset, story.list_note(v7_run)
+    )
     v7 = story.train_v7(v7_run)
     who = story.data.asker
     story.asks(
@@ -450,5 +497,6 @@ def run(directory: Path, report: Callable[[Section], None]) -> Demo:
     story.asks(v8, "11. The customer, in the retrained model")
     card = story.card(v7, v8)
     story.verify()
+    story.audit(v7)
     story.demo.v7, story.demo.v8, story.demo.card = v7, v8, card
     return story.demo

@@ -40,6 +40,8 @@ class Change:
     after: Any = None
 
     def __str__(self) -> str:
+        if self.item == "added, removed":  # `records: 0 added, 8 removed`
+            return f"{self.kind}: {self.before:,} added, {self.after:,} removed"
         if self.before is None:
             return f"{self.kind}: {self.item} {_show(self.after)}".rstrip()
         if self.after is None:
@@ -134,14 +136,29 @@ def _review(a: Manifest, b: Manifest) -> list[Change]:
 
 
 def _reports(a: Manifest, b: Manifest) -> list[Change]:
+    """Reports of a step in both are one report that changed (the step removed other
+    records); a step's report in one only was added or removed."""
+
     def label(r: ExclusionReport) -> str:
         return r.file or (f"{r.step} changes {r.digest}" if r.step else str(r.digest))
 
-    old = [label(r) for r in a.exclusion_reports]
-    new = [label(r) for r in b.exclusion_reports]
-    return [Change("exclusion-report-added", r) for r in new if r not in old] + [
-        Change("exclusion-report-removed", r) for r in old if r not in new
+    def of_step(reports: tuple[ExclusionReport, ...]) -> dict[str, ExclusionReport]:
+        return {r.step: r for r in reports if r.step and not r.file}
+
+    old_steps, new_steps = of_step(a.exclusion_reports), of_step(b.exclusion_reports)
+    out = [
+        Change("exclusion-report-changed", step, r.digest, new_steps[step].digest)
+        for step, r in old_steps.items()
+        if step in new_steps and r.digest != new_steps[step].digest
     ]
+    both = old_steps.keys() & new_steps.keys()
+    old = [label(r) for r in a.exclusion_reports if r.step not in both or r.file]
+    new = [label(r) for r in b.exclusion_reports if r.step not in both or r.file]
+    return (
+        [Change("exclusion-report-added", r) for r in new if r not in old]
+        + [Change("exclusion-report-removed", r) for r in old if r not in new]
+        + out
+    )
 
 
 def _digests(a: Manifest, b: Manifest) -> list[Change]:
@@ -170,11 +187,9 @@ def _records(a: Manifest, b: Manifest, ledger: LedgerCore | None) -> list[Change
     except (NotFoundError, IntegrityError):
         return [Change("records", "record sets", None, "not both stored here: not compared")]
     return [
-        Change("records", "records added/removed", None,
-               f"+{found.added_count:,} -{found.removed_count:,}"),
-        Change("subjects", "subjects added/removed", None,
-               f"+{found.subjects_added:,} -{found.subjects_removed:,}"),
-    ]  # fmt: skip
+        Change("records", "added, removed", found.added_count, found.removed_count),
+        Change("subjects", "added, removed", found.subjects_added, found.subjects_removed),
+    ]
 
 
 def diff(a: Manifest, b: Manifest, ledger: LedgerCore | None = None) -> ManifestDiff:

@@ -291,8 +291,13 @@ def _opt_out(ledger: LedgerCore, target: Entry, _use: str) -> Iterator[_Found]:
             return
         if present:
             yield _Found(
-                f"{len(present)} subject(s) on the opt-out list {name} are still in "
-                f"{_label(target)}",
+                f"{len(present)} "
+                + (
+                    "subject on the opt-out list"
+                    if len(present) == 1
+                    else "subjects on the opt-out list"
+                )
+                + f" {name} {'is' if len(present) == 1 else 'are'} still in {_label(target)}",
                 listing.digest,
             )
 

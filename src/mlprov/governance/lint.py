@@ -27,7 +27,9 @@ MP009  limits-unstated           error     `accepted_with_limits` with neither l
 MP010  byte-drift                error     a named file whose bytes differ from its digest;
                                            neither a sha256 nor a record-set root
 MP011  unchecked-digest          warning   a digest that cannot be checked here: abbreviated,
-                                           its file not named, or the file not here
+                                           its file not named, or the file not here (a
+                                           recorded manifest's files were checked when it
+                                           was recorded)
 MP012  quarantined-source        error     a quarantined or rejected source or dataset
                                            (re-read from the ledger when one is given)
 MP013  build-manifest-missing    error     a build that names a manifest (or is itself) not
@@ -405,6 +407,9 @@ def _unchecked_digest(ctx: _Context) -> Iterator[_Hit]:
     for what, file, given, where in _files(ctx.manifest):
         if given is None and file is None:
             continue
+        recorded = ctx.manifest.event is not None and ctx.base is None
+        if file is not None and recorded and given is not None and given.startswith("sha256:"):
+            continue  # `manifest record` checked the file and recorded its full digest
         if file is not None:
             if _actual(ctx, file) is None:  # else MP010 has checked it
                 yield _Hit(

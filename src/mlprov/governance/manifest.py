@@ -47,6 +47,7 @@ from pydantic import ValidationError as _ValidationError
 
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
+from mlprov.governance.approval import approval_of
 from mlprov.governance.review import State, status_of, target_of
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, validation_message
@@ -348,8 +349,6 @@ def json_schema() -> dict[str, Any]:
 
 # -- generating from the ledger --------------------------------------------------------------
 
-_WORST = ("rejected", "quarantined", "never_reviewed", "accepted_with_limits", "accepted")
-
 
 def is_opt_out(name: str) -> bool:
     """Whether a source name says it is an opt-out list (`opt-out`, `optout`, `opt_out`)."""
@@ -409,15 +408,9 @@ def _transform(entry: Entry) -> Step:
 def _review(
     ledger: LedgerCore, entry: Entry, parts: list[Entry]
 ) -> tuple[str, list[str], list[str]]:
-    """The dataset's own review when it has one, else the weakest of its sources'."""
-    own = status_of(ledger, entry)
-    states = [own] if own.history else [status_of(ledger, e) for e in parts]
-    if not states:
-        return own.state.value, [], []
-    worst = min((s.state.value for s in states), key=_WORST.index)
-    limits = list(dict.fromkeys(x for s in states for x in s.limits))
-    risks = list(dict.fromkeys(x for s in states for x in s.risks))
-    return worst, limits, risks
+    """The dataset's approval (mlprov.governance.approval): its status, limits and risks."""
+    found = approval_of(ledger, entry, parts)
+    return found.status, list(found.limits), list(found.risks)
 
 
 def builds_on(ledger: LedgerCore, dataset: Entry) -> list[Entry]:

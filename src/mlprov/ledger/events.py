@@ -139,7 +139,10 @@ def validation_message(exc: ValidationError, whole: str = "payload") -> str:
     parts = []
     for err in exc.errors()[:3]:
         where = ".".join(str(p) for p in err["loc"]) or whole
-        parts.append(f"{where}: {err['msg']}")
+        message = str(err["msg"])
+        if err["type"] in ("value_error", "assertion_error"):  # our own validator's words
+            message = message.partition(", ")[2] or message
+        parts.append(f"{where}: {message}")
     return "; ".join(parts)
 
 

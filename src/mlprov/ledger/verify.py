@@ -73,6 +73,15 @@ class VerifyReport:
         if len(self.problems) < _MAX_PROBLEMS:
             self.problems.append(Problem(code, message, seq))
 
+    def summary(self) -> str:
+        """The one wording of what was checked, for `mlprov verify` and the demo alike."""
+        return (
+            f"{self.events} events, {self.edges} parent links, {self.tiles} tiles, "
+            f"{self.checkpoints} checkpoints ({self.signatures} signatures), "
+            f"{self.reviews} signed reviews; {self.covered} of {self.size} events covered "
+            f"by a verified signed checkpoint; root {self.root.hex()}"
+        )
+
     def to_json(self) -> dict[str, Any]:
         return {
             "ok": self.ok,

@@ -27,8 +27,9 @@ AU014  unverified-events         warning   events no verified signed checkpoint 
 AU015  integrity-failure         error     the ledger does not verify, or cannot be read
 =====  ========================  ========  ================================================
 
-A *current* dataset is the newest of its name, or one a build was recorded on: older
-versions are history that an append-only ledger cannot change, so they are not linted.
+A *current* dataset is the newest of its name, or the one of its name that a build was last
+recorded on: older versions, and a version whose name a later build trained on a newer
+version of, are history that an append-only ledger cannot change, so they are not linted.
 """
 
 from mlprov.answers.audit.findings import CHECKS, SEVERITIES, Check, Finding, Severity, Subject

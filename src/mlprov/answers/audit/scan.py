@@ -84,7 +84,12 @@ def scan(ledger: LedgerCore, tally: Tally, found: list[Finding]) -> None:
     datasets, newest = _dataset_digests(ledger, tally)
     built_on: dict[str, None] = {}
     found += _builds(ledger, tally, datasets, built_on)
-    current = dict.fromkeys([*newest.values(), *built_on])
+    # of the datasets builds were recorded on, the one of each name built on last: a dataset
+    # whose name a later build trained on a newer version of is superseded history
+    last_built: dict[str, str] = {}
+    for digest in built_on:
+        last_built[ledger.get(digest).event.payload.get("name", digest)] = digest
+    current = dict.fromkeys([*newest.values(), *last_built.values()])
     found += _datasets(ledger, current, rejected)
     with ledger.store.reader() as r:
         for kind in _COUNTED_ONLY:  # rows only, never decoded: predictions may be millions
@@ -230,7 +235,7 @@ def _datasets(
             yield _finding(
                 "AU006",
                 subject,
-                "the manifest fails lint: " + ", ".join(facts),
+                f"the manifest fails lint with {_counted(len(errors), 'error')}",
                 tuple((rule, "; ".join(messages)) for rule, messages in facts.items()),
                 hint=f"see `mlprov lint {entry.digest.hex[:12]}` and fix each error",
             )
@@ -244,3 +249,7 @@ def _datasets(
             "the source was rejected, but " + ", ".join(names) + " still uses it",
             (("used by", ", ".join(names)),),
         )
+
+
+def _counted(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")

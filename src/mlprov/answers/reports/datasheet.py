@@ -161,7 +161,7 @@ def _reviews(facts: Facts) -> Item:
     fields = ("review.status",)
     if not facts.sources:
         return missing(id, title, fields, "the dataset names no source")
-    shown = "; ".join(f"{s.ref}: {s.record.review_status or 'not recorded'}" for s in facts.sources)
+    shown = "; ".join(f"{s.ref}: {facts.review_of(s.ref)}" for s in facts.sources)
     return filled(id, title, shown, fields)
 
 
@@ -198,8 +198,9 @@ def _removed(facts: Facts) -> Item:
     for s in removals:
         why = [f"purpose: {s.purpose}"] if s.purpose else []
         why += [f"reason: {s.reason}"] if s.reason and s.reason != s.name else []
+        did = "held out" if s.name in facts.splits else "removed"  # a split keeps what it holds
         lines.append(
-            f"{s.name} removed {records(s.removed)}"
+            f"{s.name} {did} {records(s.removed)}"
             + (f" using {', '.join(s.lists)}" if s.lists else "")
             + (f" ({'; '.join(why)})" if why else "")
         )
@@ -216,12 +217,12 @@ def _uses(facts: Facts) -> tuple[Item, ...]:
         used = filled("uses.builds", title, shown, fields)
     else:
         used = missing("uses.builds", title, fields, "no build is recorded on this dataset")
-    m = facts.manifest
-    status = m.reviewer_status or "never_reviewed"
+    a = facts.approval
+    status = a.status
     out = [used]
     for id, title, values, field in (
-        ("uses.limits", "Are there uses it should not be put to?", m.limits, "review.limits"),
-        ("uses.risks", "What risks remain unresolved?", m.unresolved_risks, "review.risks"),
+        ("uses.limits", "Are there uses it should not be put to?", a.limits, "review.limits"),
+        ("uses.risks", "What risks remain unresolved?", a.risks, "review.risks"),
     ):
         if status == "never_reviewed":
             out.append(missing(id, title, (field,), "neither it nor its sources were reviewed"))

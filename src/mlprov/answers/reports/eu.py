@@ -13,8 +13,11 @@ Filled for a build (a model) from its dataset's sources and steps and the build'
 - 2.1–2.6 Y/N from each source's `acquisition`, by :data:`CATEGORIES`. A Y or N needs
   every source to record it;
 - 3.1 the exclusion steps that consulted an opt-out list (which list and version, whether
-  it was the newest recorded, how many records each removed); 3.2 the other steps that
-  removed records, with their recorded purposes; 3.3 every step, and the review status.
+  it was the newest recorded, how many records each removed); 3.2 the other filter and
+  exclusion steps, with their recorded purposes (a split is not one: see
+  :attr:`mlprov.answers.reports.facts.Facts.splits`); 3.3 every step, and the review
+  status. A source's address is shown only when it is a URL: a local path means nothing
+  to a reader.
 
 Crawler names, behaviour and top domains (2.3 i–iii, vii) and Code of Practice
 signature (3.1) are not recorded fields, and are not reported.
@@ -36,6 +39,7 @@ from mlprov.answers.reports.facts import (
     listed,
     period,
     records,
+    shareable_uri,
     text,
 )
 from mlprov.answers.reports.items import Item, Report, Section, filled, missing
@@ -256,7 +260,12 @@ def _month(when: str) -> str:
 
 def _source_line(s: SourceFacts) -> tuple[str, tuple[str, ...]]:
     """A source as a category lists it, and the fields that gave the line."""
-    used = tuple(k for k in ("modality", "uri", "collected") if s.fact(k))
+    # a local path names nothing a reader of the summary can reach: only a URL is shown
+    used = tuple(
+        k
+        for k in ("modality", "uri", "collected")
+        if s.fact(k) and (k != "uri" or shareable_uri(s.fact(k)))
+    )
     extra = [period(s.fact(k)) if k == "collected" else str(s.fact(k)) for k in used]
     line = s.ref + (f" ({'; '.join(extra)})" if extra else "")
     return line, tuple(f"source.{k}" for k in used)
@@ -334,11 +343,20 @@ def _opt_outs(facts: Facts) -> Item:
 
 def _removals(facts: Facts) -> Item:
     sf = facts.step_field
-    removals = [s for s in facts.steps if not s.lists and (s.kind == "exclusion" or s.removed)]
+    # one that consulted an opt-out list is 3.1's; a split (records held out for evaluation)
+    # filters nothing out of the data, so it is listed under 3.3 only
+    removals = [
+        s
+        for s in facts.steps
+        if not s.lists and (s.kind == "exclusion" or s.removed) and s.name not in facts.splits
+    ]
     title = "Removal of illegal content (filter and exclusion steps)"
     if not removals:
         return missing(
-            "3.2", title, (f"{sf}.counts.removed", f"{sf}.purpose"), "no step removed records"
+            "3.2",
+            title,
+            (f"{sf}.kind", f"{sf}.counts.removed", f"{sf}.purpose"),
+            "no filter or exclusion step besides the opt-out removal",
         )
     lacking = [s.name for s in removals if not s.purpose]
     return filled(
@@ -366,12 +384,12 @@ def _steps_item(facts: Facts) -> Item:
 
 
 def _review_item(facts: Facts) -> Item:
-    m = facts.manifest
-    parts = [str(m.reviewer_status or "never_reviewed")]
-    if m.limits:
-        parts.append("limits: " + ", ".join(m.limits))
-    if m.unresolved_risks:
-        parts.append("unresolved risks: " + ", ".join(m.unresolved_risks))
+    a = facts.approval
+    parts = [a.status + ("" if a.basis != "sources" else f" (from {a.where_from()})")]
+    if a.limits:
+        parts.append("limits: " + ", ".join(a.limits))
+    if a.risks:
+        parts.append("unresolved risks: " + ", ".join(a.risks))
     return filled(
         "3.3.review",
         "Review of the training data",

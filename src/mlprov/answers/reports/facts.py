@@ -1,11 +1,13 @@
 """The evidence a report is filled from, gathered from the ledger once.
 
 For a build or dataset target: the dataset (a build's own), its manifest as the ledger
-gives it (:func:`mlprov.governance.manifest.from_ledger`), its training sources with their recorded
-facts, the opt-out lists its exclusion steps consulted, its steps in order, the builds
-recorded on it, the other recorded versions of it, and the date each source was first
-used. An opt-out list (a source an exclusion step consulted, or one named or marked as
-an opt-out list) is consulted, not trained on: it is kept apart from the sources.
+gives it (:func:`mlprov.governance.manifest.from_ledger`), its training sources with their
+recorded facts, the opt-out lists its exclusion steps consulted, its steps in order, the
+builds recorded on it, the other recorded versions of it, and the date each source was
+first used. Review states, limits and risks are read from :mod:`mlprov.answers.view`, as
+triage, the postmortem and the model card read them: at build time for a build. An opt-out
+list (a source an exclusion step consulted, or one named or marked as an opt-out list) is
+consulted, not trained on: it is kept apart from the sources.
 
 Facts outside the ledger's events come only from the build's config, under the keys of
 :data:`CONFIG_KEYS`; a report names them as `build.config.KEY`.
@@ -13,6 +15,8 @@ Facts outside the ledger's events come only from the build's config, under the k
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -21,9 +25,11 @@ from typing import Any, Final, TypeVar
 from pydantic import BaseModel, ValidationError
 
 from mlprov.answers.reports.items import Item, filled, missing
+from mlprov.answers.view import LedgerView, view
 from mlprov.capture.build import recorded, trained_on
 from mlprov.digest import Digest
-from mlprov.errors import IntegrityError
+from mlprov.errors import InputError, IntegrityError, NotFoundError
+from mlprov.governance.approval import Approval
 from mlprov.governance.gates import optout_lists
 from mlprov.governance.manifest import Manifest, SourceRecord, builds_on, from_ledger, is_opt_out
 from mlprov.ledger.core import LedgerCore
@@ -44,6 +50,8 @@ __all__ = [
     "listed",
     "period",
     "records",
+    "shareable_uri",
+    "shown_value",
     "text",
 ]
 
@@ -63,6 +71,7 @@ CONFIG_KEYS: Final[Mapping[str, str]] = MappingProxyType(
         "video_hours": "hours of video in the training data (EU 1.3 video size bin)",
     }
 )
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
 #: The end of a collection period that has not ended.
 ONGOING: Final = "ongoing"
 M = TypeVar("M", bound=BaseModel)
@@ -116,7 +125,7 @@ class StepFacts:
         shown = [k for k in ("in", "out") if k in self.counts]
         shown += [k for k in ("removed", "changed", "added") if self.counts.get(k)]
         counts = ", ".join(f"{k} {self.counts[k]:,}" for k in shown)
-        params = ", ".join(f"{k}={v}" for k, v in sorted(self.params.items()))
+        params = ", ".join(f"{k}={shown_value(v)}" for k, v in sorted(self.params.items()))
         return (
             self.name
             + (f" (step {self.step})" if self.step else "")
@@ -160,6 +169,19 @@ class Recorded:
             f"partially recorded: {len(self.have)} of {total} sources ({have}); "
             f"not recorded for {', '.join(s.ref for s in self.lacking)}"
         )
+
+
+def shown_value(value: Any) -> str:
+    """A parameter's value as a reader sees it: text as it is, anything else as JSON (never
+    a Python repr such as `('email', 'phone')` or `False`)."""
+    return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+
+
+def shareable_uri(value: Any) -> str | None:
+    """A source's address when it means something off this machine (a URL such as
+    `https://…` or `s3://…`); None for a local path, which a shared report must not show."""
+    uri = str(value or "")
+    return uri if _URL.match(uri) and not uri.lower().startswith("file:") else None
 
 
 def text(value: Any) -> str:
@@ -212,6 +234,20 @@ class Facts:
     versions: tuple[Entry, ...]  # datasets of the same name, oldest first
     first_use: Mapping[str, Use]  # by source ref
     newest_lists: Mapping[str, str]  # opt-out list name -> its newest recorded name@version
+    view: LedgerView  # the review state, limits and risks every answer reads
+    #: Steps that split the data: the same step ran once for the training set and once,
+    #: on the same input, for the build's evaluation set. What it held out was kept.
+    splits: frozenset[str] = frozenset()
+
+    @property
+    def approval(self) -> Approval:
+        """The dataset's approval at build time (for a dataset target: now)."""
+        return self.view.approval
+
+    def review_of(self, ref: str) -> str:
+        """A source's review state at build time, as triage and the card give it."""
+        found = next((s.at_build for s in self.view.sources if s.ref == ref), None)
+        return found.state if found else "not recorded"
 
     def config(self, key: str) -> Any:
         """The build config's value of `key` (one of CONFIG_KEYS), or None."""
@@ -253,7 +289,29 @@ def gather(ledger: LedgerCore, ref: Entry | Digest | str, types: tuple[str, ...]
         newest_lists=MappingProxyType(
             {e.event.payload["name"]: e.event.name or "" for e in optout_lists(ledger)}
         ),
+        view=view(ledger, target),
+        splits=_splits(ledger, build, dataset),
     )
+
+
+def _splits(ledger: LedgerCore, build: Entry | None, dataset: Entry) -> frozenset[str]:
+    if build is None or not build.event.payload.get("eval_set"):
+        return frozenset()
+    held = [d for d in build.event.parents if d != dataset.digest]  # the eval set's event
+    try:
+        evaluation = [e for d in held for e in ledger.trace(d)]
+    except (InputError, NotFoundError):
+        return frozenset()
+
+    def steps(trace: Iterable[Entry]) -> dict[tuple[str, tuple[str, ...]], str]:
+        return {
+            (e.event.payload["name"], tuple(map(str, e.event.parents))): str(e.digest)
+            for e in trace
+            if e.event.type.value == "transform"
+        }
+
+    train, other = steps(ledger.trace(dataset.digest)), steps(evaluation)
+    return frozenset(name for (name, on), d in train.items() if other.get((name, on), d) != d)
 
 
 def _source(ledger: LedgerCore, record: SourceRecord) -> SourceFacts:

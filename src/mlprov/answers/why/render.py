@@ -42,13 +42,11 @@ def _trail(a: Answer, t: Trail) -> list[str]:
     if not t.fates:
         lines.append("  no step consumed it")
     for fate in t.fates:
-        version = fate.step.event.payload.get("version")
-        lines.append(
-            f"  {fate.label}{f' [{version}]' if version else ''}: {fate.detail}"
-            f" (event {fate.step.digest.short})"
-        )
-    removed = t.removed_by
-    lines.append(f"  removed by {removed.label}" if removed else "  reached the dataset")
+        version = str(fate.step.event.payload.get("version") or "")
+        name = str(fate.step.event.payload.get("name") or "")
+        shown = f" [{version}]" if version and not name.endswith(version) else ""
+        lines.append(f"  {fate.label}{shown}: {fate.detail} (event {fate.step.digest.short})")
+    lines.append("  did not reach the dataset" if t.removed_by else "  reached the dataset")
     return lines
 
 

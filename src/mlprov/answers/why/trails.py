@@ -210,10 +210,13 @@ def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tupl
     rows = table.rows("key", key) if by_key else table.rows("before", digest)
     for row in rows:
         if row["change"] == "removed":
-            reason = row.get("reason") or payload["name"]
+            reason = row.get("reason")
             dupe = row.get("duplicate_of")
-            detail = f"removed it (reason: {reason})" + (
-                f", as a duplicate of key {dupe}" if dupe is not None else ""
+            said = reason and reason != payload["name"]  # a reason that only names the step
+            detail = (
+                "removed it"
+                + (f" (reason: {reason})" if said else "")
+                + (f", as a duplicate of key {dupe}" if dupe is not None else "")
             )
             return Fate(step, "removed", detail, duplicate_of=dupe), digest
         if row["change"] == "changed":
@@ -229,12 +232,13 @@ def _consulted(payload: Mapping[str, Any]) -> str:
     if not lists:
         return ""
     params = payload.get("params", {})
-    how = (
-        "by subject hash"
+    what = (
+        "its subject"
         if params.get("matched_on") == "subject_hash"
-        else f"on the value of {params.get('on')!r}"
+        else f"its value of {params.get('on')}"
     )
-    return f" (it matched {how} against {', '.join(lists)})"
+    how = ", compared by keyed hash" if params.get("matched_on") == "subject_hash" else ""
+    return f": {what} is not on {', '.join(lists)}{how}"
 
 
 def walk(history: History, source: Entry, row: Row) -> Trail:
