@@ -390,7 +390,8 @@ EXIT_3_CASES: dict[str, tuple[Args, str]] = {
         lambda s, t, i: ["show", unknown_prefix(s)],
         "no event digest starts with",
     ),
-    "not-a-digest": (lambda s, t, i: ["show", "zz"], "'zz' is not a digest"),
+    "not-a-digest": (lambda s, t, i: ["show", "sha256:zz"], "'sha256:zz' is not a digest"),
+    "no-such-name": (lambda s, t, i: ["show", "zz"], "no event zz in this ledger"),
     "malformed-payload-json": (
         lambda s, t, i: ["record", "transform", "--payload", '{"name": "x",'],
         "not valid JSON",
@@ -598,7 +599,7 @@ def test_proof_check_with_a_key_requires_a_signed_checkpoint(
 
 
 def test_markup_in_user_input_is_shown_literally(story: Story) -> None:
-    assert_error(mlprov("show", "[/x]", cwd=story.root), 3, "'[/x]' is not a digest")
+    assert_error(mlprov("show", "[/x]", cwd=story.root), 3, "'[/x]' is not NAME or NAME@VERSION")
 
 
 def test_an_actor_with_markup_is_listed_literally(story: Story, tmp_path: Path) -> None:

@@ -196,7 +196,7 @@ def test_numbers_are_words_up_to_ten(ledger: Ledger, count: int, words: str) -> 
 
 def test_only_a_recorded_build_is_explained(ledger: Ledger) -> None:
     incident(ledger)
-    with pytest.raises(NotFoundError, match="no build named 'support-classifier-v9'"):
+    with pytest.raises(NotFoundError, match="no build support-classifier-v9 in this ledger"):
         explain(ledger, "support-classifier-v9")
     with pytest.raises(InputError, match="not a build"):
         explain(ledger, "support-classifier-training")

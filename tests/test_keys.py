@@ -260,10 +260,15 @@ def test_write_keypair_twice_keeps_the_first_key(tmp_path: Path) -> None:
     assert load_signer(key_path) == first
 
 
-def test_hidden_or_traversing_names_stay_in_the_directory(tmp_path: Path) -> None:
-    key_path, pub_path = write_keypair(SignerKey.generate("../../etc/x"), tmp_path)
+def test_hidden_names_stay_in_the_directory_and_traversing_ones_are_refused(
+    tmp_path: Path,
+) -> None:
+    key_path, pub_path = write_keypair(SignerKey.generate(".hidden"), tmp_path)
     assert key_path.parent == tmp_path == pub_path.parent
     assert not key_path.name.startswith(".")
+    with pytest.raises(KeyFormatError, match="cannot name a key file"):
+        write_keypair(SignerKey.generate("../../etc/x"), tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["_hidden.key", "_hidden.pub"]
 
 
 def test_load_signer_missing_file(tmp_path: Path) -> None:

@@ -76,7 +76,7 @@ class Found:
 
 
 def _kinds(types: tuple[str, ...]) -> str:
-    return " or ".join(types) if len(types) < len(NAMED) else "named event"
+    return " or ".join(types) if len(types) < len(NAMED) else "event"
 
 
 def _check(entry: Entry, types: tuple[str, ...], given: str) -> Entry:
