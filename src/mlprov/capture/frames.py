@@ -59,7 +59,7 @@ def _owned(table: pa.Table) -> pa.Table:
     """`table` with its fixed-width columns in memory of their own.
 
     Arrow reads pandas' numeric columns without a copy, so a frame changed in place later
-    would change them too; capture reads the table after the step has returned (ADR 0011),
+    would change them too; capture reads the table after the step has returned (ADR 0012),
     so it copies them (a few megabytes; text is Arrow's own already, or copied anyway)."""
     columns = [
         pa.chunked_array([pa.concat_arrays([chunk]) for chunk in column.chunks], column.type)
