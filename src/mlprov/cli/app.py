@@ -3,19 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
-from rich.text import Text
 
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
 from mlprov.cli.governance import register as register_governance
+from mlprov.cli.helptext import App
 from mlprov.cli.manifest import register as register_manifest
-from mlprov.cli.options import JsonOpt, StoreOpt, read_file, write_output
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, read_file, recording, write_output
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
@@ -28,29 +27,42 @@ from mlprov.cli.render import (
 from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
-from mlprov.facade import Ledger
-from mlprov.identity import default_actor
-from mlprov.ledger import keys as keyfiles
-from mlprov.ledger.checkpoint import SignedCheckpoint
-from mlprov.ledger.events import Event
-from mlprov.ledger.payloads import EventType
-from mlprov.ledger.proofs import load_proof
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from mlprov.ledger.checkpoint import SignedCheckpoint
+
+
+def _version(shown: bool) -> None:
+    if shown:
+        from mlprov import __version__
+
+        typer.echo(f"mlprov {__version__}")
+        raise typer.Exit(0)
+
+
+app = App(
     help="mlprov: training-data provenance you can prove.\n\n"
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
     "5 refused change, 6 missing extra, 7 gate blocked or lint or audit errors, "
     "10 integrity failure.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
 )
-keys_app = typer.Typer(
-    help="Signing keys (Ed25519, C2SP signed-note format).", no_args_is_help=True
-)
-proof_app = typer.Typer(help="Inclusion and consistency proofs of the log.", no_args_is_help=True)
+keys_app = App(help="Signing keys (Ed25519, C2SP signed-note format).")
+proof_app = App(help="Inclusion and consistency proofs of the log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(proof_app, name="proof")
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", is_eager=True, callback=_version, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    """mlprov: training-data provenance you can prove."""
+
 
 KeyFiles = Annotated[
     list[Path] | None, typer.Option("--key", help="A trusted verifier key file (.pub); repeatable.")
@@ -61,9 +73,16 @@ KeyFiles = Annotated[
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create .mlprov/.")] = Path("."),
     store: StoreOpt = None,
-    origin: Annotated[str | None, typer.Option(help="The log's origin line.")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(metavar="TEXT", help="The log's origin line (default: from the folder)."),
+    ] = None,
 ) -> None:
-    """Create a ledger: .mlprov/ with its store, blobs and a signing key."""
+    """Create a ledger.
+
+    Makes DIRECTORY/.mlprov/ with its store, blobs and a signing key."""
+    from mlprov.facade import Ledger
+
     with Ledger.init(directory, store=store, origin=origin) as ledger:
         out.print(f"created ledger {ledger.origin}")
         out.print(f"  store  {ledger.store.url}")
@@ -74,13 +93,22 @@ def init(
 @app.command()
 def record(
     type: Annotated[str, typer.Argument(help="Event type, e.g. source, transform, dataset.")],
-    payload: Annotated[str, typer.Option(help="The payload as JSON, or @FILE.")],
-    parent: Annotated[list[str] | None, typer.Option(help="A parent digest; repeatable.")] = None,
-    actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
+    payload: Annotated[
+        str, typer.Option(metavar="JSON|@FILE", help="The payload as JSON, or @FILE.")
+    ],
+    parent: Annotated[
+        list[str] | None, typer.Option(metavar="DIGEST", help="A parent digest; repeatable.")
+    ] = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Record one event by hand (pipelines record their own)."""
+    import orjson
+
+    from mlprov.identity import default_actor
+    from mlprov.ledger.events import Event
+
     raw = read_file(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
     try:
         data = orjson.loads(raw)
@@ -88,7 +116,7 @@ def record(
         raise InputError(
             f"the payload is not valid JSON: {exc}", "quote it for the shell"
         ) from None
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         parents = [ledger.resolve(p) for p in parent or []]
         entry = ledger.append(
             Event.create(type, data, actor=actor or default_actor(), parents=parents)
@@ -101,16 +129,27 @@ def record(
 
 @app.command()
 def log(
-    type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
-    name: Annotated[str | None, typer.Option(help="Only events listed under this name.")] = None,
-    since: Annotated[str | None, typer.Option(help="Recorded at or after (RFC 3339).")] = None,
-    until: Annotated[str | None, typer.Option(help="Recorded before (RFC 3339).")] = None,
+    type: Annotated[
+        str | None, typer.Option(metavar="TYPE", help="Only this event type, e.g. source.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only events listed under this name.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Recorded at or after (RFC 3339).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Recorded before (RFC 3339).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
-    oldest_first: Annotated[bool, typer.Option(help="Oldest first.")] = False,
+    oldest_first: Annotated[bool, typer.Option("--oldest-first", help="Oldest first.")] = False,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """List recorded events, newest first."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger.payloads import EventType
+
     if type is not None and type not in {t.value for t in EventType}:
         raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
     with Ledger.open(store) as ledger:
@@ -139,6 +178,8 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """Show one event with its parents and children."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         entry = ledger.get(ref)
         parents, children = ledger.parents(entry.digest), ledger.children(entry.digest)
@@ -159,7 +200,11 @@ def trace(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Everything an event descends from, back to every root, in log order."""
+    """Everything an event descends from.
+
+    Back to every root, in log order."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         found = ledger.trace(ref)
     if json:
@@ -178,7 +223,16 @@ def verify(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Recompute every digest, link, tile, root, signature and checkpoint."""
+    """Check the whole history.
+
+    Recomputes every digest, link, tile, root, signature and checkpoint; exit 10 when
+    recorded history was changed."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
+    from mlprov.ledger import keys as keyfiles
+    from mlprov.ledger.checkpoint import SignedCheckpoint
+
     trusted = [keyfiles.load_verifier(p) for p in key or []]
     external = [SignedCheckpoint.parse(read_file(p, "checkpoint")) for p in checkpoint or []]
     with (
@@ -224,7 +278,11 @@ def checkpoint_cmd(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign the current tree head (C2SP tlog-checkpoint) and store it; or --list them."""
+    """Sign and store a checkpoint of the log.
+
+    A C2SP tlog-checkpoint of the current tree head; --list shows the stored ones."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         if list_:
             found = ledger.checkpoints()
@@ -267,7 +325,12 @@ def keys_generate(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Create an Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub."""
+    """Create an Ed25519 key pair.
+
+    NAME.key (private, mode 600) and NAME.pub."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger import keys as keyfiles
+
     if directory is None:
         with Ledger.open(store) as ledger:
             folder = ledger.location.keys_dir if ledger.location else None
@@ -293,6 +356,8 @@ def proof_inclusion(
     store: StoreOpt = None,
 ) -> None:
     """Prove that an event is in the log."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         proof = ledger.inclusion_proof(ref, size)
     write_output(proof.dumps(), output)
@@ -305,7 +370,11 @@ def proof_consistency(
     output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Prove that the log of size OLD is a prefix of the log of size NEW."""
+    """Prove that the log only grew.
+
+    The log of size OLD is a prefix of the log of size NEW."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         proof = ledger.consistency_proof(old, new)
     write_output(proof.dumps(), output)
@@ -318,6 +387,11 @@ def proof_check(
     json: JsonOpt = False,
 ) -> None:
     """Check a proof file on its own: no ledger is needed."""
+    from rich.text import Text
+
+    from mlprov.ledger import keys as keyfiles
+    from mlprov.ledger.proofs import load_proof
+
     proof = load_proof(read_file(file, "proof"), str(file))
     proof.verify([keyfiles.load_verifier(p) for p in key or []])
     signed = bool(key)

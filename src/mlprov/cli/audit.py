@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mlprov.cli.options import JsonOpt, StoreOpt, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.errors import GateBlocked
-from mlprov.facade import Ledger
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -28,10 +25,16 @@ def audit(
         Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.")
     ] = None,
 ) -> None:
-    """Audit the whole ledger's completeness: rights, reviews, quarantines, lint, builds,
-    runs and checkpoints; exit 7 on an error finding."""
+    """Audit how complete the whole ledger is.
+
+    Rights, reviews, quarantines, lint, builds, runs and checkpoints; exit 7 on an error
+    finding."""
+    from rich.table import Table
+    from rich.text import Text
+
     from mlprov.answers.audit import audit as run_audit
     from mlprov.answers.audit.html import counts_text, render_html
+    from mlprov.facade import Ledger
 
     with (
         Ledger.open(store) as ledger,

@@ -4,25 +4,24 @@ against the gates of a use, and show where it stands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
 from mlprov.cli.render import emit_json, err, out
-from mlprov.facade import Ledger
-from mlprov.governance.review import ReviewState
-from mlprov.identity import default_actor
-from mlprov.ledger import keys as keyfiles
-from mlprov.ledger.events import Entry
 
-Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
+if TYPE_CHECKING:
+    from mlprov.governance.review import ReviewState
+    from mlprov.ledger.events import Entry
+
 Target = Annotated[str, typer.Argument(help="A source NAME@VERSION, a dataset name, or a digest.")]
 Source = Annotated[str, typer.Argument(help="The source NAME@VERSION (or a quarantined dataset).")]
 
 
 def _recorded(entry: Entry, json: bool) -> None:
+    from rich.text import Text
+
     if json:
         emit_json(entry.to_json())
     else:
@@ -32,7 +31,10 @@ def _recorded(entry: Entry, json: bool) -> None:
 def review(
     target: Target,
     status: Annotated[
-        str, typer.Option(help="accepted, accepted_with_limits, quarantined or rejected.")
+        str,
+        typer.Option(
+            metavar="STATUS", help="accepted, accepted_with_limits, quarantined or rejected."
+        ),
     ],
     limit: Annotated[
         list[str] | None, typer.Option(help="A limit the model owner carries; repeatable.")
@@ -45,18 +47,27 @@ def review(
         typer.Option(help="Sign with this key (default: the keys folder's key named REVIEWER)."),
     ] = None,
     separate_duties: Annotated[
-        bool, typer.Option(help="Refuse an approval by whoever recorded the target.")
+        bool,
+        typer.Option(
+            "--separate-duties", help="Refuse an approval by whoever recorded the target."
+        ),
     ] = False,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a reviewer's judgement of a source or dataset; signed if the reviewer has a key."""
+    """Record a reviewer's judgement of a source or dataset.
+
+    Signed if the reviewer has a key."""
+    from rich.text import Text
+
     from mlprov.governance.review import record_review
     from mlprov.governance.signoff import reviewer_signer
+    from mlprov.identity import default_actor
+    from mlprov.ledger import keys as keyfiles
 
     actor = actor or default_actor()
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         who = reviewer or actor
         signer = keyfiles.load_signer(key) if key else reviewer_signer(ledger, who)
         entry = record_review(
@@ -86,14 +97,16 @@ def quarantine(
     allowed_use: Annotated[
         list[str] | None, typer.Option(help="A use still allowed; repeatable.")
     ] = None,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Quarantine a source: every use but the allowed ones is blocked until a release."""
+    """Quarantine a source.
+
+    Every use but the allowed ones is blocked until a release."""
     from mlprov.governance.review import record_quarantine
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_quarantine(
             ledger,
             source,
@@ -112,14 +125,14 @@ def release(
         list[str], typer.Option(help="An event meeting the exit condition; repeatable.")
     ],
     note: Annotated[str | None, typer.Option(help="A note on the release.")] = None,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Lift a quarantine, citing evidence recorded after it."""
     from mlprov.governance.review import record_release
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_release(ledger, source, evidence, note=note, actor=actor)
     _recorded(entry, json)
 
@@ -133,7 +146,12 @@ def check(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check a source or dataset against the gates of a use; exit 7 when blocked."""
+    """Check a source or dataset against the gates of a use.
+
+    Exit 7 when a gate blocks it."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
     from mlprov.governance.policy import check as run_checks
     from mlprov.governance.policy import load_policy
     from mlprov.governance.review import target_of
@@ -169,7 +187,12 @@ def check(
 
 
 def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> None:
-    """Where a source or dataset stands: its review state, limits, risks and quarantine."""
+    """Where a source or dataset stands.
+
+    Its review state, limits, risks and quarantine."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
     from mlprov.governance.review import status_of
     from mlprov.governance.signoff import check_review
 
@@ -186,6 +209,8 @@ def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> Non
 
 
 def _describe(state: ReviewState) -> None:
+    from rich.text import Text
+
     out.print(Text.assemble((state.label, "bold"), f"  {state.state.value}"))
     if state.review is not None:
         ev = state.review.event
@@ -216,11 +241,15 @@ def triage(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The incident triage table: did the file change, was the source allowed, did
-    exclusion run, who approved, can the build be explained — `unknown` where no evidence."""
+    """The incident triage of a build or dataset.
+
+    Did the file change, was the source allowed, did exclusion run, who approved, can the
+    build be explained — `unknown` where there is no evidence."""
     from rich.table import Table
+    from rich.text import Text
 
     from mlprov.answers.triage import triage as take
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         found = take(ledger, target)

@@ -8,23 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.helptext import App
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
 from mlprov.cli.render import emit_bytes, emit_json, out
 from mlprov.errors import NotFoundError, StoreError
-from mlprov.facade import Ledger
 
 if TYPE_CHECKING:
+    from mlprov.facade import Ledger
     from mlprov.governance.manifest import Manifest
 
-manifest_app = typer.Typer(
-    help="Dataset manifests: generated from the ledger, or recorded by hand.",
-    no_args_is_help=True,
-)
+manifest_app = App(help="Dataset manifests: generated from the ledger, or recorded by hand.")
 Format = Literal["yaml", "json"]
 LintFormat = Literal["text", "json", "sarif"]
-Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
 #: The exit code of `lint` when a finding has error severity: that of a blocking gate.
 LINT_FAILED = 7
 
@@ -36,6 +32,7 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """The manifest of a recorded dataset, generated from the ledger."""
+    from mlprov.facade import Ledger
     from mlprov.governance.manifest import dump, from_ledger
 
     with Ledger.open(store) as ledger:
@@ -46,14 +43,16 @@ def show(
 @manifest_app.command("record")
 def record(
     file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Record a hand-written manifest as a dataset, after checking the digests of its files."""
+    from rich.text import Text
+
     from mlprov.governance.manifest_files import record as record_manifest
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_manifest(ledger, file, actor=actor)
     if json:
         emit_json(entry.to_json())
@@ -72,6 +71,7 @@ def schema(store: StoreOpt = None) -> None:
 
 def _ledger_for_file(store: str | None) -> Ledger | None:
     """The ledger to check a manifest file against: the one named, else the nearest one."""
+    from mlprov.facade import Ledger
     from mlprov.store import SqlStore, find
 
     try:
@@ -88,8 +88,13 @@ def lint(
     format: Annotated[LintFormat, typer.Option("--format", help="text, json or sarif.")] = "text",
     store: StoreOpt = None,
 ) -> None:
-    """Lint a manifest file or a recorded dataset's manifest; exit 7 on an error finding."""
+    """Lint a manifest file or a recorded dataset's manifest.
+
+    Exit 7 on an error finding."""
+    from rich.text import Text
+
     from mlprov import __version__
+    from mlprov.facade import Ledger
     from mlprov.governance.lint import has_errors
     from mlprov.governance.lint import lint as run_lint
     from mlprov.governance.manifest import from_ledger, read
@@ -162,8 +167,13 @@ def diff(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Process drift from A to B: sources, rights, transforms, reviews, digests and, where
-    both record sets are stored, records and subjects added and removed."""
+    """Process drift from A to B.
+
+    Sources, rights, transforms, reviews, digests and, where both record sets are stored,
+    records and subjects added and removed."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
     from mlprov.governance.diff import diff as compare
     from mlprov.governance.diff import yaml_diff
 

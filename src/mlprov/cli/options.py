@@ -2,24 +2,66 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from mlprov.cli.render import emit_bytes, err
 from mlprov.errors import InputError, NotFoundError
 
-__all__ = ["MAX_FILE", "JsonOpt", "StoreOpt", "read_file", "write_output"]
+if TYPE_CHECKING:
+    from mlprov.facade import Ledger
+
+__all__ = [
+    "MAX_FILE",
+    "ActorOpt",
+    "JsonOpt",
+    "StoreOpt",
+    "read_file",
+    "recording",
+    "write_output",
+]
 
 #: Proofs, checkpoints, keys and payloads are small; a larger file is the wrong file.
 MAX_FILE = 16 * 1024 * 1024
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
+    typer.Option(
+        "--store",
+        metavar="PATH|URL",
+        envvar="MLPROV_STORE",
+        help="The ledger: a folder or a postgresql:// URL (default: the nearest .mlprov/).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        metavar="NAME",
+        envvar="MLPROV_ACTOR",
+        help="Who is recording (default: git's user.email, else the login name).",
+    ),
+]
+
+
+@contextmanager
+def recording(store: str | None) -> Iterator[Ledger]:
+    """The ledger for a command that records: when the command has appended events, a
+    checkpoint covering them is signed before it returns (a ledger without a signing key
+    has nothing to sign with, and keeps its events uncovered until one is made)."""
+    from mlprov.facade import Ledger
+
+    with Ledger.open(store) as ledger:
+        before = ledger.size
+        yield ledger
+        if ledger.size > before:
+            with suppress(NotFoundError):  # no signing key here: nothing to sign with
+                ledger.checkpoint()
 
 
 def write_output(data: bytes, path: Path | None, note: str = "") -> None:

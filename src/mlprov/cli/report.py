@@ -9,7 +9,6 @@ from typing import Annotated, Literal
 import typer
 
 from mlprov.cli.options import StoreOpt, write_output
-from mlprov.facade import Ledger
 
 # mlprov.answers.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
 Kind = Literal["datasheet", "eu-training-summary", "ab2013"]
@@ -26,13 +25,17 @@ def report(
     ],
     target: Annotated[str, typer.Argument(help="A build or dataset: name or digest.")],
     format: Annotated[Format, typer.Option("--format", help="markdown or json.")] = "markdown",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Write it to FILE.")
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """A disclosure report filled from the ledger: every item names its ledger fields, and
-    what the ledger lacks is listed as missing."""
+    """A disclosure report filled from the ledger.
+
+    Every item names its ledger fields, and what the ledger lacks is listed as missing."""
     from mlprov.answers.reports import report as make
     from mlprov.answers.reports import to_json, to_markdown
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         made = make(ledger, kind, target)

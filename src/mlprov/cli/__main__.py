@@ -1,0 +1,5 @@
+"""`python -m mlprov.cli`: the `mlprov` command without its console script."""
+
+from mlprov.cli import main
+
+main()
