@@ -10,8 +10,8 @@ The five questions of an incident ("why was my record in the training set of mod
 5. Can the model build be explained?  (dataset, config, code version, artifact, eval set)
 
 Each answer is `yes`, `no`, `partially` or `unknown`, with the evidence it rests on (event
-digests) and the risk it leaves. Where the ledger holds no evidence the answer is
-`unknown` — never a guess.
+digests, whole: a reader may shorten them for display, never the answer) and the risk it
+leaves. Where the ledger holds no evidence the answer is `unknown` — never a guess.
 """
 
 from __future__ import annotations
@@ -94,7 +94,7 @@ def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
                 return TriageRow(
                     q,
                     "yes",
-                    f"{uri} is now {now.short}, recorded {Digest(recorded_bytes).short}",
+                    f"{uri} is now {now}, recorded {Digest(recorded_bytes)}",
                     "byte drift: the file trained on is not the one recorded",
                 )
     root = payload.get("record_root")
@@ -103,15 +103,13 @@ def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     try:
         held = ledger.record_set(Digest(root).hex)
     except NotFoundError:
-        return TriageRow(
-            q, "unknown", f"record set {Digest(root).short} is not here", "cannot re-check"
-        )
+        return TriageRow(q, "unknown", f"record set {Digest(root)} is not here", "cannot re-check")
     except (IntegrityError, InputError) as exc:  # altered, or no longer readable
         return TriageRow(q, "yes", exc.message, "the stored record set was altered")
     return TriageRow(
         q,
         "no",
-        f"the stored record set still gives root {Digest(root).short} ({held.size:,} records)",
+        f"the stored record set still gives root {Digest(root)} ({held.size:,} records)",
         "byte identity is not the issue",
     )
 
@@ -184,7 +182,7 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
             removed = payload.get("counts", {}).get("removed", "?")
             notes.append(
                 f"{payload['name']} (step {payload.get('step', '?')}, event "
-                f"{step.digest.short}) removed {removed} using {label}"
+                f"{step.digest}) removed {removed} using {label}"
                 + ("" if current else " — an older version")
             )
     if not ran:
@@ -218,9 +216,7 @@ def _approved(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     limits = f"; limits: {', '.join(state.limits)}" if state.limits else ""
     risks = f"; unresolved risks: {', '.join(state.risks)}" if state.risks else ""
     evidence = (
-        f"{review['reviewer']}: {review['status']} (review {state.review.digest.short})"
-        + limits
-        + risks
+        f"{review['reviewer']}: {review['status']} (review {state.review.digest})" + limits + risks
     )
     answer: Answer = "yes" if state.state in _ALLOWED else "no"
     return TriageRow(
@@ -251,15 +247,13 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
         "eval_set": "eval set",
     }
     missing = [label for key, label in wanted.items() if not payload.get(key)]
-    have = [
-        f"{label} {str(payload[key])[:19]}" for key, label in wanted.items() if payload.get(key)
-    ]
+    have = [f"{label} {payload[key]}" for key, label in wanted.items() if payload.get(key)]
     caveats = []
     if payload.get("code_dirty"):
         caveats.append("the code had uncommitted changes")
     if payload.get("forced"):
         caveats.append("a blocking gate was overridden: " + "; ".join(payload.get("findings", ())))
-    evidence = f"build {target.event.name} ({target.digest.short}): " + ", ".join(have)
+    evidence = f"build {target.event.name} ({target.digest}): " + ", ".join(have)
     if missing:
         return TriageRow(
             q,

@@ -27,7 +27,7 @@ def main() -> None:
     try:
         code = app(prog_name="mlprov", standalone_mode=False)
     except MlprovError as exc:
-        fail(exc.message, exc.hint)
+        fail(exc.message, exc.cli_hint or exc.hint)  # the command line's hint where it differs
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -19,10 +19,12 @@ from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
     emit_json,
-    entries_table,
+    entries_lines,
     err,
     out,
+    print_lines,
     progress_bar,
+    wrap,
 )
 from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
@@ -168,7 +170,7 @@ def log(
     elif not found:
         err.print("no events match")
     else:
-        out.print(entries_table(found))
+        print_lines(entries_lines(found))
 
 
 @app.command()
@@ -210,7 +212,7 @@ def trace(
     if json:
         emit_json([e.to_json() for e in found])
     else:
-        out.print(entries_table(found))
+        print_lines(entries_lines(found))
 
 
 @app.command()
@@ -227,8 +229,6 @@ def verify(
 
     Recomputes every digest, link, tile, root, signature and checkpoint; exit 10 when
     recorded history was changed."""
-    from rich.text import Text
-
     from mlprov.facade import Ledger
     from mlprov.ledger import keys as keyfiles
     from mlprov.ledger.checkpoint import SignedCheckpoint
@@ -243,25 +243,26 @@ def verify(
     if json:
         emit_json(report.to_json())
     else:
-        for p in report.problems:
-            err.print(Text.assemble(("FAIL ", "bold red"), f"{p.code}: {p.message}"))
-        for w in report.warnings:
-            err.print(Text.assemble(("warning: ", "yellow"), w))
+        print_lines(
+            [line for p in report.problems for line in wrap(f"FAIL {p.code}: {p.message}")]
+            + [line for w in report.warnings for line in wrap(f"warning: {w}")],
+            stderr=True,
+        )
         if not report.ok:
-            err.print(
-                Text.assemble(
-                    ("hint: ", "dim"),
-                    "recorded history was changed outside mlprov: restore the store from a "
-                    "backup, and compare with published checkpoints (docs/adr/0003)",
-                )
+            print_lines(
+                wrap(
+                    "hint: recorded history was changed outside mlprov: restore the store "
+                    "from a backup, and compare with published checkpoints (docs/adr/0003)"
+                ),
+                stderr=True,
             )
-        verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
-        out.print(
+        verdict = "verified" if report.ok else "NOT VERIFIED"
+        summary = (
             f"{verdict}: {report.events} events, {report.edges} links, {report.tiles} tiles, "
             f"{report.checkpoints} checkpoints ({report.signatures} signatures), "
-            f"{report.reviews} signed reviews; "
-            f"root {report.root.hex()}"
+            f"{report.reviews} signed reviews"
         )
+        print_lines([*wrap(summary), f"  root {report.root.hex()}"])
     if not report.ok:
         raise typer.Exit(10)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from mlprov.cli.options import JsonOpt, StoreOpt
-from mlprov.cli.render import emit_bytes, emit_json, err, out
+from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
 
 Build = Annotated[str, typer.Argument(help="A build: name or digest.")]
 
@@ -50,8 +50,6 @@ def explain(build: Build, store: StoreOpt = None, json: JsonOpt = False) -> None
 
     Its manifest, sources, transforms, reviewer status and unresolved risks, each from the
     ledger (missing evidence is said)."""
-    from rich.text import Text
-
     from mlprov.answers.explain import explain as take
     from mlprov.facade import Ledger
 
@@ -60,7 +58,7 @@ def explain(build: Build, store: StoreOpt = None, json: JsonOpt = False) -> None
     if json:
         emit_json(found.to_json())
     else:
-        out.print(Text(found.sentence))
+        print_lines(wrap(found.sentence, hang=0))
 
 
 def register(app: typer.Typer) -> None:

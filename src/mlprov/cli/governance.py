@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
-from mlprov.cli.render import emit_json, err, out
+from mlprov.cli.render import emit_json, err, out, print_lines, short_ids, wrap
 
 if TYPE_CHECKING:
     from mlprov.governance.review import ReviewState
@@ -149,8 +149,6 @@ def check(
     """Check a source or dataset against the gates of a use.
 
     Exit 7 when a gate blocks it."""
-    from rich.text import Text
-
     from mlprov.facade import Ledger
     from mlprov.governance.policy import check as run_checks
     from mlprov.governance.policy import load_policy
@@ -177,11 +175,11 @@ def check(
     else:
         for f in findings:
             label = "UNKNOWN" if f.verdict == "unknown" else "BLOCKED"
-            out.print(Text.assemble((f"{label} ", "bold red"), f"{f.gate} {f.name}: {f.message}"))
-            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+            print_lines(wrap(f"{label} {f.gate} {f.name}: {f.message}"))
+            print_lines(wrap(f"  hint: {f.hint}", hang=6))
         n = len(findings)
         verdict = f"blocked ({n} finding{'s' * (n != 1)})" if findings else "clear"
-        out.print(Text(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
+        print_lines(wrap(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
     if findings:
         raise typer.Exit(7)
 
@@ -245,7 +243,6 @@ def triage(
 
     Did the file change, was the source allowed, did exclusion run, who approved, can the
     build be explained — `unknown` where there is no evidence."""
-    from rich.table import Table
     from rich.text import Text
 
     from mlprov.answers.triage import triage as take
@@ -256,13 +253,21 @@ def triage(
     if json:
         emit_json(found.to_json())
         return
-    table = Table(title=Text(f"triage of {found.target.event.name} ({found.target.digest.short})"))
-    for column in ("question", "answer", "evidence", "risk"):
-        table.add_column(column, overflow="fold")
+    of = found.target
+    title, shortened = short_ids(f"triage of {of.event.type.value} {of.event.name} ({of.digest})")
+    print_lines(wrap(title))
     for row in found.rows:
-        answer = Text(row.answer, style=_ANSWER_STYLE[row.answer])
-        table.add_row(Text(row.question), answer, Text(row.evidence), Text(row.risk))
-    out.print(table)
+        out.print()
+        out.print(
+            Text.assemble((row.question, "bold"), "  ", (row.answer, _ANSWER_STYLE[row.answer]))
+        )
+        for label, value in (("evidence", row.evidence), ("risk", row.risk)):
+            text, cut = short_ids(value)
+            shortened = shortened or cut
+            print_lines(wrap(f"  {label:<9} {text}", hang=10))
+    if shortened:
+        out.print()
+        print_lines(wrap("ids ending in … are shortened; `--json` gives every one whole", hang=0))
 
 
 def register(app: typer.Typer) -> None:

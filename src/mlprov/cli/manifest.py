@@ -11,7 +11,7 @@ import typer
 
 from mlprov.cli.helptext import App
 from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
-from mlprov.cli.render import emit_bytes, emit_json, out
+from mlprov.cli.render import emit_bytes, emit_json, out, print_lines, wrap
 from mlprov.errors import NotFoundError, StoreError
 
 if TYPE_CHECKING:
@@ -91,7 +91,6 @@ def lint(
     """Lint a manifest file or a recorded dataset's manifest.
 
     Exit 7 on an error finding."""
-    from rich.text import Text
 
     from mlprov import __version__
     from mlprov.facade import Ledger
@@ -133,14 +132,11 @@ def lint(
         )
     else:
         for f in findings:
-            style = {"error": "bold red", "warning": "yellow", "note": "dim"}[f.severity]
-            out.print(
-                Text.assemble((f"{f.severity.upper()} ", style), f"{f.rule} {f.name}: {f.message}")
-            )
-            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+            print_lines(wrap(f"{f.severity.upper()} {f.rule} {f.name}: {f.message}"))
+            print_lines(wrap(f"  hint: {f.hint}", hang=6))
         counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "note")}
         summary = ", ".join(f"{n} {s}{'s' * (n != 1)}" for s, n in counts.items())
-        out.print(Text(f"{uri}: {'fails' if failed else 'passes'} ({summary})"))
+        print_lines(wrap(f"{uri}: {'fails' if failed else 'passes'} ({summary})"))
     if failed:
         raise typer.Exit(LINT_FAILED)
 

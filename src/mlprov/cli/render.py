@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
 import sys
-from collections.abc import Iterable, Iterator
+import textwrap
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -11,9 +13,12 @@ import orjson
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from rich.table import Table
 
     from mlprov.ledger.events import Entry
+
+#: A whole digest in a text; `short_ids` shows it as its first 12 hex digits and "…".
+_DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
+_SHORT = 12
 
 
 class _Lazy:
@@ -62,27 +67,77 @@ def fail(message: str, hint: str | None) -> None:
         err.print(Text.assemble(("hint: ", "dim"), hint))
 
 
-def entries_table(entries: Iterable[Entry]) -> Table:
-    from rich.table import Table
+def width() -> int:
+    """The columns to fill: the terminal's (COLUMNS when set), 80 when not a terminal."""
+    return max(int(out.width), 40)
+
+
+def wrap(text: str, hang: int = 2, columns: int | None = None) -> list[str]:
+    """`text` wrapped to the terminal at spaces only: no word, name, id or hyphenated word
+    is ever split (one longer than the line stays whole). Each line keeps its own indent;
+    its continuation lines are indented `hang` more."""
+    limit = columns or width()
+    lines: list[str] = []
+    for line in text.split("\n"):
+        indent = " " * (len(line) - len(line.lstrip(" ")))
+        lines += textwrap.wrap(
+            line.strip(" "),
+            width=limit,
+            initial_indent=indent,
+            subsequent_indent=indent + " " * hang,
+            break_long_words=False,
+            break_on_hyphens=False,
+        ) or [""]
+    return lines
+
+
+def short_ids(text: str) -> tuple[str, bool]:
+    """Whole digests in `text` shown as their first 12 hex digits and "…"; and whether any
+    was shortened (then say where they are whole)."""
+    shortened = _DIGEST.sub(lambda m: m.group(1)[:_SHORT] + "…", text)
+    return shortened, shortened != text
+
+
+def entries_lines(entries: Sequence[Entry]) -> list[str]:
+    """Events one per line in aligned columns when they fit the terminal, else one block of
+    two lines each; names and actors are never cut or split."""
+    rows = [
+        (
+            str(e.seq),
+            e.digest.short + "…",
+            e.event.type.value,
+            e.event.recorded_at[:19].replace("T", " "),
+            e.event.name or "",
+            e.event.actor,
+        )
+        for e in entries
+    ]
+    head = ("#", "digest", "type", "recorded (UTC)", "name", "actor")
+    sizes = [max(len(r[i]) for r in (head, *rows)) for i in range(len(head))]
+    if sum(sizes) + 2 * (len(sizes) - 1) <= width():
+        lines = []
+        for r in (head, *rows):
+            cells = [
+                r[0].rjust(sizes[0]),
+                *(c.ljust(n) for c, n in zip(r[1:], sizes[1:], strict=True)),
+            ]
+            lines.append("  ".join(cells).rstrip())
+        return lines
+    lines = []
+    for seq, digest, kind, when, name, actor in rows:
+        lines.append(f"{seq.rjust(sizes[0])}  {kind} {name}".rstrip())
+        pad = " " * (sizes[0] + 2)
+        lines += wrap(f"{pad}{digest}  {when} UTC  by {actor}", hang=0)
+    return lines
+
+
+def print_lines(lines: Iterable[str], *, stderr: bool = False) -> None:
+    """Lines as they are: stored text is never read as markup."""
     from rich.text import Text
 
-    table = Table(show_edge=False, header_style="bold")
-    table.add_column("#", justify="right", no_wrap=True)
-    table.add_column("digest", no_wrap=True)
-    table.add_column("type", no_wrap=True)
-    table.add_column("name", min_width=16, overflow="fold")
-    table.add_column("actor", overflow="fold")
-    table.add_column("recorded (UTC)", no_wrap=True)
-    for e in entries:
-        table.add_row(
-            str(e.seq),
-            e.digest.short,
-            e.event.type.value,
-            Text(e.event.name or ""),  # stored text is shown literally, never as markup
-            Text(e.event.actor),
-            e.event.recorded_at[:19].replace("T", " "),
-        )
-    return table
+    console = err if stderr else out
+    for line in lines:
+        console.print(Text(line))
 
 
 def describe(entry: Entry, parents: list[Entry], children: list[Entry]) -> None:

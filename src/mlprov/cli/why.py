@@ -8,7 +8,7 @@ import typer
 
 from mlprov.cli.helptext import usage_error
 from mlprov.cli.options import StoreOpt
-from mlprov.cli.render import emit_bytes, emit_json
+from mlprov.cli.render import emit_bytes, emit_json, wrap
 from mlprov.errors import InputError
 
 Format = Literal["text", "markdown", "json"]
@@ -57,8 +57,9 @@ def why(
     if chosen == "json":
         emit_json(to_json(answer))
     else:
-        text = to_markdown(answer) if chosen == "markdown" else to_text(answer)
-        emit_bytes(text.encode())
+        # Markdown is for files and is not rewrapped; text is wrapped to the terminal.
+        text = to_markdown(answer) if chosen == "markdown" else "\n".join(wrap(to_text(answer)))
+        emit_bytes(text.rstrip("\n").encode() + b"\n")
 
 
 def register(app: typer.Typer) -> None:
