@@ -12,7 +12,7 @@ from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
 from mlprov.cli.governance import register as register_governance
-from mlprov.cli.helptext import App
+from mlprov.cli.helptext import App, RootGroup
 from mlprov.cli.manifest import register as register_manifest
 from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, read_file, recording, write_output
 from mlprov.cli.records import register as register_records
@@ -34,15 +34,8 @@ if TYPE_CHECKING:
     from mlprov.ledger.checkpoint import SignedCheckpoint
 
 
-def _version(shown: bool) -> None:
-    if shown:
-        from mlprov import __version__
-
-        typer.echo(f"mlprov {__version__}")
-        raise typer.Exit(0)
-
-
 app = App(
+    cls=RootGroup,
     help="mlprov: training-data provenance you can prove.\n\n"
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
     "5 refused change, 6 missing extra, 7 gate blocked or lint or audit errors, "
@@ -52,18 +45,6 @@ keys_app = App(help="Signing keys (Ed25519, C2SP signed-note format).")
 proof_app = App(help="Inclusion and consistency proofs of the log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(proof_app, name="proof")
-
-
-@app.callback()
-def main(
-    version: Annotated[
-        bool,
-        typer.Option(
-            "--version", is_eager=True, callback=_version, help="Print the version and exit."
-        ),
-    ] = False,
-) -> None:
-    """mlprov: training-data provenance you can prove."""
 
 
 KeyFiles = Annotated[

@@ -26,7 +26,7 @@ from typer._click.core import Context as ClickContext
 from typer._click.formatting import HelpFormatter
 from typer.core import TyperCommand, TyperGroup
 
-__all__ = ["App", "Command", "Group", "usage_error"]
+__all__ = ["App", "Command", "Group", "RootGroup", "usage_error"]
 
 #: Help is never wider than this, whatever the terminal (click's own limit).
 MAX_WIDTH = 80
@@ -141,8 +141,14 @@ def _metavar_of_argument(param: Any) -> str:
     return str(param.metavar) if param.metavar else param.name.upper()
 
 
-def _format_params(command: Any, ctx: ClickContext, formatter: HelpFormatter) -> None:
-    arguments, options = [], []
+def _format_params(
+    command: Any,
+    ctx: ClickContext,
+    formatter: HelpFormatter,
+    options: list[tuple[str, str]] | None = None,
+) -> None:
+    arguments: list[tuple[str, str]] = []
+    options = list(options or [])
     for param in command.get_params(ctx):
         if getattr(param, "hidden", False):
             continue
@@ -157,10 +163,21 @@ def _format_params(command: Any, ctx: ClickContext, formatter: HelpFormatter) ->
                 formatter.write_dl(rows)
 
 
+def _cheap_help_option(option: Any) -> Any:
+    """The `--help` option with a bool default: typer checks a value that is not a bool with
+    pydantic, which `mlprov log --help` would otherwise load for an option not given."""
+    if option is not None and option.default is None:
+        option.default = False
+    return option
+
+
 class Command(TyperCommand):
     """A command whose help follows the rules above."""
 
     context_class = Context
+
+    def get_help_option(self, ctx: ClickContext) -> Any:
+        return _cheap_help_option(super().get_help_option(ctx))
 
     def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []
@@ -178,8 +195,14 @@ class Group(TyperGroup):
 
     context_class = Context
 
+    def get_help_option(self, ctx: ClickContext) -> Any:
+        return _cheap_help_option(super().get_help_option(ctx))
+
     def format_options(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
         _format_params(self, ctx, formatter)
+        self.format_commands(ctx, formatter)
+
+    def format_commands(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
         rows = []
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)
@@ -190,6 +213,28 @@ class Group(TyperGroup):
         if rows:
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
+
+
+class RootGroup(Group):
+    """The `mlprov` group, with `--version`.
+
+    The group reads `--version` itself rather than declaring a typer option: typer checks
+    each option's value with pydantic, even that of an option not given, which would load
+    pydantic for every command and every `--help`."""
+
+    VERSION = ("--version", "Print the version and exit.")
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        if args and args[0] == self.VERSION[0]:
+            from mlprov import __version__
+
+            typer.echo(f"mlprov {__version__}")
+            ctx.exit(0)
+        return super().parse_args(ctx, args)
+
+    def format_options(self, ctx: ClickContext, formatter: HelpFormatter) -> None:
+        _format_params(self, ctx, formatter, [self.VERSION])
+        self.format_commands(ctx, formatter)
 
 
 class App(typer.Typer):

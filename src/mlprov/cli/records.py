@@ -6,13 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
 
 from mlprov.cli.helptext import App, usage_error
 from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, read_file, recording, write_output
 from mlprov.cli.render import emit_json, err, out, progress_bar
-from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 
 sets_app = App(help="Record sets: compare what two sources or datasets hold.")
@@ -20,6 +18,8 @@ sets_app = App(help="Record sets: compare what two sources or datasets hold.")
 
 def _schema(text: str | None) -> Any:
     """`{"col": "int64", ...}` (Arrow type names) for readers that need one, such as CSV."""
+    import orjson
+
     if text is None:
         return None
     import pyarrow as pa
@@ -120,6 +120,7 @@ def fingerprint(
     names are Arrow's (pyarrow.type_for_alias), among them bool, int8, int16, int32, int64,
     uint8 to uint64, float32, float64, string, large_string, binary, date32, date64 and
     timestamp[s], timestamp[ms], timestamp[us] or timestamp[ns]."""
+    from mlprov.digest import Digest
     from mlprov.records.fingerprint import fingerprint as take
 
     source_name, at, version = name.partition("@")
@@ -184,6 +185,10 @@ def fingerprint(
 
 def _targets(records: Any, record: str | None, digest: str | None, key: str | None) -> list[bytes]:
     """The record digests to prove: one for --record or --digest, every match for --key."""
+    import orjson
+
+    from mlprov.digest import Digest
+
     if record is not None:
         from mlprov.records.canonical import record_digest
 
@@ -232,6 +237,8 @@ def prove(
 
     Membership or non-membership; give exactly one of --record, --digest, --key and
     --subject."""
+    import orjson
+
     from mlprov.facade import Ledger
 
     if sum(x is not None for x in (record, digest, key, subject)) != 1:
@@ -263,6 +270,7 @@ def check_proof(
     """Check record and subject proofs on their own.
 
     Only the set root is needed, not the ledger."""
+    import orjson
     from rich.text import Text
 
     from mlprov.records.setproofs import MembershipProof, load_set_proof

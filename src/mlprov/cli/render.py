@@ -9,8 +9,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
-import orjson
-
 if TYPE_CHECKING:
     from rich.console import Console
 
@@ -55,6 +53,8 @@ def emit_bytes(data: bytes) -> None:
 
 
 def emit_json(value: Any) -> None:
+    import orjson
+
     emit_bytes(orjson.dumps(value, option=orjson.OPT_INDENT_2) + b"\n")
 
 
@@ -68,8 +68,10 @@ def fail(message: str, hint: str | None) -> None:
 
 
 def width() -> int:
-    """The columns to fill: the terminal's (COLUMNS when set), 80 when not a terminal."""
-    return max(int(out.width), 40)
+    """The columns to fill: COLUMNS when set, else the terminal's, else 80."""
+    import shutil
+
+    return max(shutil.get_terminal_size((80, 24)).columns, 40)
 
 
 def wrap(text: str, hang: int = 2, columns: int | None = None) -> list[str]:
@@ -132,15 +134,19 @@ def entries_lines(entries: Sequence[Entry]) -> list[str]:
 
 
 def print_lines(lines: Iterable[str], *, stderr: bool = False) -> None:
-    """Lines as they are: stored text is never read as markup."""
-    from rich.text import Text
-
-    console = err if stderr else out
-    for line in lines:
-        console.print(Text(line))
+    """Lines as they are, without rich: stored text is never read as markup, and a command
+    that prints only plain lines does not load rich."""
+    text = "".join(line + "\n" for line in lines)
+    if stderr:
+        sys.stdout.flush()
+        sys.stderr.write(text)
+        sys.stderr.flush()
+    else:
+        emit_bytes(text.encode())
 
 
 def describe(entry: Entry, parents: list[Entry], children: list[Entry]) -> None:
+    import orjson
     from rich.text import Text
 
     ev = entry.event
