@@ -60,3 +60,15 @@ def test_capture_bench_prints_the_overhead_per_step_and_the_prediction_latency()
     }
     assert figures["hash_source_once_s"] > 0 and figures["same_root_every_run"] is True
     assert figures["predictions"]["log_p99_us"] > 0
+
+
+def test_startup_bench_prints_each_command_beside_python_and_what_it_loads() -> None:
+    figures = figures_of("startup.py", "--repeat", "1")
+    assert figures["python_pass_s"] > 0
+    commands = figures["commands"]
+    assert {"--help", "--version", "log", "show", "status"} <= set(commands)
+    for row in commands.values():
+        assert row["seconds"] > 0 and row["ratio"] > 0
+    # help and version need no store, validation, Arrow or rich: they must not load them
+    assert commands["--help"]["loads"] == [] and commands["--version"]["loads"] == []
+    assert "sqlalchemy" in commands["log"]["loads"]  # a read opens the store: the probe sees it

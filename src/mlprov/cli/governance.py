@@ -159,7 +159,7 @@ def check(
         entry = target_of(ledger, target)
         findings = run_checks(ledger, entry, use, chosen)
         gate = chosen.gate_for(use).id
-    name = entry.event.name or entry.digest.short
+    name = entry.event.name or str(entry.digest)
     if json:
         emit_json(
             {
@@ -212,18 +212,18 @@ def _describe(state: ReviewState) -> None:
     out.print(Text.assemble((state.label, "bold"), f"  {state.state.value}"))
     if state.review is not None:
         ev = state.review.event
-        out.print(Text(f"  review      {state.review.digest.short} by {ev.payload['reviewer']}"))
+        out.print(Text(f"  review      {state.review.digest.short}… by {ev.payload['reviewer']}"))
     for label, values in (("limits", state.limits), ("risks", state.risks)):
         for value in values:
             out.print(Text(f"  {label:<11} {value}"))
     if state.quarantine is not None:
         q = state.quarantine.event.payload
-        out.print(Text(f"  quarantine  {state.quarantine.digest.short}: {q.get('trigger', '')}"))
+        out.print(Text(f"  quarantine  {state.quarantine.digest.short}…: {q.get('trigger', '')}"))
         if "exit_condition" in q:
             out.print(Text(f"  exit when   {q['exit_condition']}"))
             out.print(Text(f"  allowed     {', '.join(q.get('allowed_use', ())) or 'no use'}"))
     if state.release is not None:
-        out.print(Text(f"  released    {state.release.digest.short}"))
+        out.print(Text(f"  released    {state.release.digest.short}…"))
     out.print(Text(f"  moves       {', '.join(m.value for m in state.moves) or 'none'}"))
     if state.ignored:
         err.print(

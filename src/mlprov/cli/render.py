@@ -164,7 +164,7 @@ def describe(entry: Entry, parents: list[Entry], children: list[Entry]) -> None:
 
 
 def _ref(e: Entry) -> str:
-    return f"{e.digest.short} ({e.event.type.value} {e.event.name or ''})".replace(" )", ")")
+    return f"{e.digest.short}… ({e.event.type.value} {e.event.name or ''})".replace(" )", ")")
 
 
 @contextmanager
