@@ -83,3 +83,15 @@ def test_why_bench_prints_each_question_beside_opening_the_ledger_and_the_whole_
     assert figures["questions"]["in"]["present"] is True
     assert figures["questions"]["removed"]["present"] is False
     assert figures["questions"]["out"]["present"] is False
+
+
+def test_startup_bench_prints_each_command_beside_python_and_what_it_loads() -> None:
+    figures = figures_of("startup.py", "--repeat", "1")
+    assert figures["python_pass_s"] > 0
+    commands = figures["commands"]
+    assert {"--help", "--version", "log", "show", "status"} <= set(commands)
+    for row in commands.values():
+        assert row["seconds"] > 0 and row["ratio"] > 0
+    # help and version need no store, validation, Arrow or rich: they must not load them
+    assert commands["--help"]["loads"] == [] and commands["--version"]["loads"] == []
+    assert "sqlalchemy" in commands["log"]["loads"]  # a read opens the store: the probe sees it

@@ -208,9 +208,11 @@ def test_the_explain_command(ledger: Ledger, monkeypatch: pytest.MonkeyPatch) ->
     app = typer.Typer()
     register(app)
     runner = CliRunner()
-    text = runner.invoke(app, ["explain", "support-classifier-v7"])
+    text = runner.invoke(app, ["explain", "support-classifier-v7"], env={"COLUMNS": "80"})
     assert text.exit_code == 0, text.output
-    assert text.stdout == explain(ledger, build).sentence + "\n"
+    # the sentence, wrapped to the terminal at spaces only
+    assert text.stdout.split() == explain(ledger, build).sentence.split()
+    assert max(len(line) for line in text.stdout.splitlines()) <= 80
     found = runner.invoke(app, ["explain", build.digest.hex[:12], "--json"])
     assert found.exit_code == 0, found.output
     got = json.loads(found.stdout)

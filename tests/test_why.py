@@ -333,7 +333,8 @@ def test_the_cli_answers_and_writes_checkable_proofs(incident: Incident, tmp_pat
         )
     )
     assert "## Why" in md and "near-duplicate" in md
-    assert_error(mlprov("why", "--model", "support-classifier-v7", cwd=home), 3, "exactly one")
+    # no selector is a usage error (2), as a missing option is
+    assert_error(mlprov("why", "--model", "support-classifier-v7", cwd=home), 2, "exactly one")
     assert_error(
         mlprov("why", "--model", "no-such-build", "--key", "1", cwd=home), 3, "no-such-build"
     )

@@ -6,10 +6,8 @@ events, and verify the whole history with `Ledger.verify()`.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from mlprov.digest import Digest
 from mlprov.errors import (
     ConflictError,
     InputError,
@@ -18,11 +16,14 @@ from mlprov.errors import (
     NotFoundError,
     StoreError,
 )
-from mlprov.facade import Ledger
-from mlprov.ledger import Entry, Event, EventType, VerifyReport
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from mlprov.capture import transform
+    from mlprov.digest import Digest
+    from mlprov.facade import Ledger
+    from mlprov.ledger import Entry, Event, EventType, VerifyReport
 
 __all__ = [
     "ConflictError",
@@ -47,13 +48,29 @@ __version__ = "0.1.0"
 
 def open(store: str | None = None, *, cwd: Path | None = None) -> Ledger:
     """Open the ledger named by `store`, else `MLPROV_STORE`, else the nearest `.mlprov/`."""
+    from mlprov.facade import Ledger
+
     return Ledger.open(store, cwd=cwd)
 
 
-def __getattr__(name: str) -> Any:
-    # Capture needs pyarrow; the ledger alone does not, so it is imported on first use.
-    if name == "transform":
-        from mlprov import capture
+#: Where each name is defined. They load on first use, so that `import mlprov` (and so
+#: `mlprov --help`) costs no store, validation or Arrow import; capture needs pyarrow.
+_LAZY = {
+    "Digest": "mlprov.digest",
+    "Ledger": "mlprov.facade",
+    "Entry": "mlprov.ledger",
+    "Event": "mlprov.ledger",
+    "EventType": "mlprov.ledger",
+    "VerifyReport": "mlprov.ledger",
+    "transform": "mlprov.capture",
+}
 
-        return capture.transform
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from importlib import import_module
+
+        value = getattr(import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

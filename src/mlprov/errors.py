@@ -19,6 +19,10 @@ one place, so that a tamper alarm and a typo never share a code::
         └── SignatureError           exit 10 a signature does not verify
 
 Exit code 2 is the command line's own usage error (unknown option, missing argument).
+
+A hint speaks the language of the face that shows it: `hint` is for a Python caller
+("pass force=True"); where the command line's way differs, the error also carries
+`cli_hint` ("pass --force"), which `mlprov` prints instead.
 """
 
 from __future__ import annotations
@@ -46,10 +50,13 @@ class MlprovError(Exception):
 
     exit_code = 1
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(
+        self, message: str, hint: str | None = None, *, cli_hint: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.cli_hint = cli_hint
 
     def __str__(self) -> str:
         return self.message if not self.hint else f"{self.message} ({self.hint})"
@@ -109,8 +116,15 @@ class GateBlocked(MlprovError):
 
     exit_code = 7
 
-    def __init__(self, message: str, hint: str | None = None, findings: tuple[str, ...] = ()):
-        super().__init__(message, hint)
+    def __init__(
+        self,
+        message: str,
+        hint: str | None = None,
+        findings: tuple[str, ...] = (),
+        *,
+        cli_hint: str | None = None,
+    ) -> None:
+        super().__init__(message, hint, cli_hint=cli_hint)
         self.findings = findings
 
 

@@ -11,9 +11,9 @@ The five questions of an incident ("why was my record in the training set of mod
 
 Every answer about reviews reads :func:`mlprov.answers.view.view`, as the postmortem and the
 model card do, at build time (and says what changed since). Each answer is `yes`, `no`,
-`partially` or `unknown`, with the evidence it rests on (event
-digests) and the risk it leaves. Where the ledger holds no evidence the answer is
-`unknown` — never a guess.
+`partially` or `unknown`, with the evidence it rests on (event digests, whole: a reader
+may shorten them for display, never the answer) and the risk it leaves. Where the ledger
+holds no evidence the answer is `unknown` — never a guess.
 """
 
 from __future__ import annotations
@@ -22,6 +22,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import orjson
 
 from mlprov.answers.view import LedgerView, view
 from mlprov.digest import Digest, digest_file
@@ -96,7 +98,7 @@ def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
                 return TriageRow(
                     q,
                     "yes",
-                    f"{uri} is now {now.short}, recorded {Digest(recorded_bytes).short}",
+                    f"{uri} is now {now}, recorded {Digest(recorded_bytes)}",
                     "byte drift: the file trained on is not the one recorded",
                 )
     root = payload.get("record_root")
@@ -105,15 +107,13 @@ def _file_changed(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     try:
         held = ledger.record_set(Digest(root).hex)
     except NotFoundError:
-        return TriageRow(
-            q, "unknown", f"record set {Digest(root).short} is not here", "cannot re-check"
-        )
+        return TriageRow(q, "unknown", f"record set {Digest(root)} is not here", "cannot re-check")
     except (IntegrityError, InputError) as exc:  # altered, or no longer readable
         return TriageRow(q, "yes", exc.message, "the stored record set was altered")
     return TriageRow(
         q,
         "no",
-        f"the stored record set still gives root {Digest(root).short} ({held.size:,} records)",
+        f"the stored record set still gives root {Digest(root)} ({held.size:,} records)",
         "byte identity is not the issue",
     )
 
@@ -197,7 +197,7 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
             removed = payload.get("counts", {}).get("removed", "?")
             notes.append(
                 f"{payload['name']} (step {payload.get('step', '?')}, event "
-                f"{step.digest.short}) removed {removed} using {label}"
+                f"{step.digest}) removed {removed} using {label}"
                 + ("" if current else " — an older version")
             )
     if not ran:
@@ -225,16 +225,14 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
 def _approved(v: LedgerView) -> TriageRow:
     q = "Who approved the manifest?"
     a = v.approval
-    name = v.dataset.event.name or v.dataset.digest.short
+    name = v.dataset.event.name or str(v.dataset.digest)
     version = v.dataset.event.payload.get("version")
     label = f"{name} {version}" if version else name
     if a.basis == "none":
         return TriageRow(
             q, "unknown", f"{label}: never reviewed, nor its sources", "reviewer status missing"
         )
-    reviews = "; ".join(
-        r.phrase() + (f" (review {r.review.short})" if r.review else "") for r in a.by
-    )
+    reviews = "; ".join(r.phrase() + (f" (review {r.review})" if r.review else "") for r in a.by)
     now = "" if v.approval_now.status == a.status else f"; now {v.approval_now.status}"
     when = _when(v)
     if a.basis == "sources":
@@ -248,7 +246,7 @@ def _approved(v: LedgerView) -> TriageRow:
         )
     answer: Answer = "yes" if State(a.status) in _ALLOWED else _unapproved(a.status)
     own = a.by[0]
-    review = f" (review {own.review.short})" if own.review else ""
+    review = f" (review {own.review})" if own.review else ""
     return TriageRow(
         q,
         answer,
@@ -289,7 +287,7 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
         caveats.append("the code had uncommitted changes")
     if payload.get("forced"):
         caveats.append("a blocking gate was overridden: " + "; ".join(payload.get("findings", ())))
-    evidence = f"build {target.event.name} ({target.digest.short}): " + ", ".join(have)
+    evidence = f"build {target.event.name} ({target.digest}): " + ", ".join(have)
     if missing:
         return TriageRow(
             q,
@@ -303,6 +301,6 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
 
 
 def _value(value: Any) -> str:
-    """A digest as its short form (as every report shows it), anything else in full."""
-    text = str(value)
-    return Digest(text).short if text.startswith("sha256:") else text
+    """A value as it reads: text as it is, anything else as JSON (never a Python repr);
+    digests whole, for the reader to shorten on display."""
+    return value if isinstance(value, str) else orjson.dumps(value).decode()

@@ -54,6 +54,7 @@ DEFAULT_IGNORE: tuple[str, ...] = (".git", ".gitattributes", ".github", ".gitign
 _CHUNK = 1 << 20  # hashlib releases the GIL on large buffers: threads hash in parallel
 _TICK = 0.1  # seconds between progress reports while files are being hashed
 _SYMLINK_HINT = "pass allow_symlinks=True to follow links inside the artifact, or ignore it"
+_SYMLINK_CLI_HINT = "replace the link with the file it points to, or move it out of the artifact"
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +136,9 @@ def artifact_digest(
         ) from None
     if stat.S_ISLNK(top.st_mode):
         if not allow_symlinks:
-            raise InputError(f"{path} is a symbolic link", _SYMLINK_HINT)
+            raise InputError(
+                f"{path} is a symbolic link", _SYMLINK_HINT, cli_hint=_SYMLINK_CLI_HINT
+            )
         path = path.resolve()  # the root itself is what the user named: follow it
         try:
             top = path.stat()
@@ -230,7 +233,7 @@ def _walk(
 
 def _link(full: Path, rel: str, root: Path, allowed: bool) -> _Found:
     if not allowed:
-        raise InputError(f"{full} is a symbolic link", _SYMLINK_HINT)
+        raise InputError(f"{full} is a symbolic link", _SYMLINK_HINT, cli_hint=_SYMLINK_CLI_HINT)
     target = full.resolve()  # every link on the way, relative or absolute
     if not target.is_relative_to(root):
         raise InputError(

@@ -101,6 +101,7 @@ def record_build(
             f"build {name} is blocked: " + "; ".join(findings),
             "resolve the findings, or pass force=True to record an override",
             findings,
+            cli_hint="resolve the findings, or pass --force to record an override",
         )
     body, config_digest = _config(config)
     found = None

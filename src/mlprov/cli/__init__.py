@@ -16,7 +16,7 @@ import traceback
 import typer
 
 from mlprov.cli.app import app
-from mlprov.cli.render import fail
+from mlprov.cli.render import emit_bytes, fail
 from mlprov.errors import MlprovError
 
 __all__ = ["app", "main"]
@@ -27,7 +27,7 @@ def main() -> None:
     try:
         code = app(prog_name="mlprov", standalone_mode=False)
     except MlprovError as exc:
-        fail(exc.message, exc.hint)
+        fail(exc.message, exc.cli_hint or exc.hint)  # the command line's hint where it differs
         sys.exit(exc.exit_code)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
@@ -39,9 +39,12 @@ def main() -> None:
         if hasattr(exc, "format_message") and isinstance(code, int):
             # the command line's own usage errors (typer's click): one line and a hint
             ctx = getattr(exc, "ctx", None)
+            if type(exc).__name__ == "NoArgsIsHelpError":  # a group alone: its help, exit 2
+                emit_bytes(exc.format_message().encode() + b"\n")
+                sys.exit(code)
             # typer checks some values with pydantic, whose messages open "Value error, "
             message = exc.format_message().replace("Value error, ", "")
-            if message:  # empty when the help was shown instead (no arguments given)
+            if message:  # empty when the help was shown instead
                 fail(message, f"see `{ctx.command_path if ctx else 'mlprov'} --help`")
             sys.exit(code)
         if os.environ.get("MLPROV_DEBUG"):

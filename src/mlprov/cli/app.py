@@ -3,55 +3,57 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
 from mlprov.cli.governance import register as register_governance
+from mlprov.cli.helptext import App, RootGroup
 from mlprov.cli.manifest import register as register_manifest
-from mlprov.cli.options import JsonOpt, StoreOpt, read_file, resolve, write_output
+from mlprov.cli.options import (
+    ActorOpt,
+    JsonOpt,
+    StoreOpt,
+    read_file,
+    recording,
+    resolve,
+    write_output,
+)
 from mlprov.cli.records import register as register_records
 from mlprov.cli.render import (
     describe,
     emit_json,
-    entries_table,
+    entries_lines,
     err,
     out,
+    print_lines,
     progress_bar,
+    wrap,
 )
 from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
-from mlprov.facade import Ledger
-from mlprov.identity import default_actor, who
-from mlprov.ledger import keys as keyfiles
-from mlprov.ledger.checkpoint import SignedCheckpoint
-from mlprov.ledger.events import Event
-from mlprov.ledger.names import NAMED
-from mlprov.ledger.payloads import EventType
-from mlprov.ledger.proofs import load_proof
-from mlprov.validation import loads_json
 
-app = typer.Typer(
+if TYPE_CHECKING:
+    from mlprov.ledger.checkpoint import SignedCheckpoint
+
+
+app = App(
+    cls=RootGroup,
     help="mlprov: training-data provenance you can prove.\n\n"
     "Exit codes: 0 ok, 1 unexpected error, 2 usage, 3 bad input or not found, 4 store, "
     "5 refused change, 6 missing extra, 7 gate blocked or lint or audit errors, "
     "10 integrity failure.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
 )
-keys_app = typer.Typer(
-    help="Signing keys (Ed25519, C2SP signed-note format).", no_args_is_help=True
-)
-proof_app = typer.Typer(help="Inclusion and consistency proofs of the log.", no_args_is_help=True)
+keys_app = App(help="Signing keys (Ed25519, C2SP signed-note format).")
+proof_app = App(help="Inclusion and consistency proofs of the log.")
 app.add_typer(keys_app, name="keys")
 app.add_typer(proof_app, name="proof")
+
 
 KeyFiles = Annotated[
     list[Path] | None, typer.Option("--key", help="A trusted verifier key file (.pub); repeatable.")
@@ -62,9 +64,17 @@ KeyFiles = Annotated[
 def init(
     directory: Annotated[Path, typer.Argument(help="Where to create .mlprov/.")] = Path("."),
     store: StoreOpt = None,
-    origin: Annotated[str | None, typer.Option(help="The log's origin line.")] = None,
+    origin: Annotated[
+        str | None,
+        typer.Option(metavar="TEXT", help="The log's origin line (default: from the folder)."),
+    ] = None,
 ) -> None:
-    """Create a ledger: .mlprov/ with its store, blobs and a signing key."""
+    """Create a ledger.
+
+    Makes DIRECTORY/.mlprov/ with its store, blobs and a signing key."""
+    from mlprov.facade import Ledger
+    from mlprov.identity import who
+
     with Ledger.init(directory, store=store, origin=origin) as ledger:
         out.print(f"created ledger {ledger.origin}")
         out.print(f"  store  {ledger.store.url}")
@@ -82,16 +92,25 @@ def init(
 @app.command()
 def record(
     type: Annotated[str, typer.Argument(help="Event type, e.g. source, transform, dataset.")],
-    payload: Annotated[str, typer.Option(help="The payload as JSON, or @FILE.")],
-    parent: Annotated[list[str] | None, typer.Option(help="A parent digest; repeatable.")] = None,
-    actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
+    payload: Annotated[
+        str, typer.Option(metavar="JSON|@FILE", help="The payload as JSON, or @FILE.")
+    ],
+    parent: Annotated[
+        list[str] | None, typer.Option(metavar="DIGEST", help="A parent digest; repeatable.")
+    ] = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Record one event by hand (pipelines record their own)."""
+    from mlprov.identity import default_actor
+    from mlprov.ledger.events import Event
+
     raw = read_file(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
+    from mlprov.validation import loads_json
+
     data = loads_json(raw, "the payload")
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         parents = [ledger.resolve(p) for p in parent or []]
         entry = ledger.append(
             Event.create(type, data, actor=actor or default_actor(), parents=parents)
@@ -104,16 +123,27 @@ def record(
 
 @app.command()
 def log(
-    type: Annotated[str | None, typer.Option(help="Only this event type.")] = None,
-    name: Annotated[str | None, typer.Option(help="Only events listed under this name.")] = None,
-    since: Annotated[str | None, typer.Option(help="Recorded at or after (RFC 3339).")] = None,
-    until: Annotated[str | None, typer.Option(help="Recorded before (RFC 3339).")] = None,
+    type: Annotated[
+        str | None, typer.Option(metavar="TYPE", help="Only this event type, e.g. source.")
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option(metavar="NAME", help="Only events listed under this name.")
+    ] = None,
+    since: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Recorded at or after (RFC 3339).")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option(metavar="TIME", help="Recorded before (RFC 3339).")
+    ] = None,
     limit: Annotated[int, typer.Option(min=1, help="At most this many.")] = 50,
-    oldest_first: Annotated[bool, typer.Option(help="Oldest first.")] = False,
+    oldest_first: Annotated[bool, typer.Option("--oldest-first", help="Oldest first.")] = False,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """List recorded events, newest first."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger.payloads import EventType
+
     if type is not None and type not in {t.value for t in EventType}:
         raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
     with Ledger.open(store) as ledger:
@@ -132,7 +162,7 @@ def log(
     elif not found:
         err.print("no events match")
     else:
-        out.print(entries_table(found))
+        print_lines(entries_lines(found))
 
 
 @app.command()
@@ -142,6 +172,9 @@ def show(
     json: JsonOpt = False,
 ) -> None:
     """Show one event with its parents and children."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger.names import NAMED
+
     with Ledger.open(store) as ledger:
         entry = resolve(ledger, ref, NAMED)
         parents, children = ledger.parents(entry.digest), ledger.children(entry.digest)
@@ -162,13 +195,17 @@ def trace(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Everything an event descends from, back to every root, in log order."""
+    """Everything an event descends from.
+
+    Back to every root, in log order."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         found = ledger.trace(ref)
     if json:
         emit_json([e.to_json() for e in found])
     else:
-        out.print(entries_table(found))
+        print_lines(entries_lines(found))
 
 
 @app.command()
@@ -181,7 +218,14 @@ def verify(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Recompute every digest, link, tile, root, signature and checkpoint."""
+    """Check the whole history.
+
+    Recomputes every digest, link, tile, root, signature and checkpoint; exit 10 when
+    recorded history was changed."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger import keys as keyfiles
+    from mlprov.ledger.checkpoint import SignedCheckpoint
+
     trusted = [keyfiles.load_verifier(p) for p in key or []]
     external = [SignedCheckpoint.parse(read_file(p, "checkpoint")) for p in checkpoint or []]
     with (
@@ -192,20 +236,21 @@ def verify(
     if json:
         emit_json(report.to_json())
     else:
-        for p in report.problems:
-            err.print(Text.assemble(("FAIL ", "bold red"), f"{p.code}: {p.message}"))
-        for w in report.warnings:
-            err.print(Text.assemble(("warning: ", "yellow"), w))
+        print_lines(
+            [line for p in report.problems for line in wrap(f"FAIL {p.code}: {p.message}")]
+            + [line for w in report.warnings for line in wrap(f"warning: {w}")],
+            stderr=True,
+        )
         if not report.ok:
-            err.print(
-                Text.assemble(
-                    ("hint: ", "dim"),
-                    "recorded history was changed outside mlprov: restore the store from a "
-                    "backup, and compare with published checkpoints (docs/adr/0003)",
-                )
+            print_lines(
+                wrap(
+                    "hint: recorded history was changed outside mlprov: restore the store "
+                    "from a backup, and compare with published checkpoints (docs/adr/0003)"
+                ),
+                stderr=True,
             )
-        verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT VERIFIED[/]"
-        out.print(f"{verdict}: {report.summary()}")
+        verdict = "verified" if report.ok else "NOT VERIFIED"
+        print_lines([*wrap(f"{verdict}: {report.summary()}"), f"  root {report.root.hex()}"])
     if not report.ok:
         raise typer.Exit(10)
 
@@ -222,7 +267,11 @@ def checkpoint_cmd(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Sign the current tree head (C2SP tlog-checkpoint) and store it; or --list them."""
+    """Sign and store a checkpoint of the log.
+
+    A C2SP tlog-checkpoint of the current tree head; --list shows the stored ones."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         if list_:
             found = ledger.checkpoints()
@@ -265,7 +314,12 @@ def keys_generate(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Create an Ed25519 key pair: NAME.key (private, mode 600) and NAME.pub."""
+    """Create an Ed25519 key pair.
+
+    NAME.key (private, mode 600) and NAME.pub."""
+    from mlprov.facade import Ledger
+    from mlprov.ledger import keys as keyfiles
+
     if directory is None:
         with Ledger.open(store) as ledger:
             folder = ledger.location.keys_dir if ledger.location else None
@@ -291,6 +345,8 @@ def proof_inclusion(
     store: StoreOpt = None,
 ) -> None:
     """Prove that an event is in the log."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         proof = ledger.inclusion_proof(ref, size)
     write_output(proof.dumps(), output)
@@ -303,7 +359,11 @@ def proof_consistency(
     output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Prove that the log of size OLD is a prefix of the log of size NEW."""
+    """Prove that the log only grew.
+
+    The log of size OLD is a prefix of the log of size NEW."""
+    from mlprov.facade import Ledger
+
     with Ledger.open(store) as ledger:
         proof = ledger.consistency_proof(old, new)
     write_output(proof.dumps(), output)
@@ -316,6 +376,11 @@ def proof_check(
     json: JsonOpt = False,
 ) -> None:
     """Check a proof file on its own: no ledger is needed."""
+    from rich.text import Text
+
+    from mlprov.ledger import keys as keyfiles
+    from mlprov.ledger.proofs import load_proof
+
     proof = load_proof(read_file(file, "proof"), str(file))
     proof.verify([keyfiles.load_verifier(p) for p in key or []])
     signed = bool(key)

@@ -6,13 +6,10 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from mlprov.cli.options import JsonOpt, StoreOpt, write_output
-from mlprov.cli.render import emit_json, err, out, progress_bar
+from mlprov.cli.render import emit_json, err, out, print_lines, progress_bar, wrap
 from mlprov.errors import GateBlocked
-from mlprov.facade import Ledger
 
 _STYLE = {"error": "bold red", "warning": "yellow", "info": "dim"}
 
@@ -28,10 +25,15 @@ def audit(
         Path | None, typer.Option("--html", help="Also write a self-contained HTML page here.")
     ] = None,
 ) -> None:
-    """Audit the whole ledger's completeness: rights, reviews, quarantines, lint, builds,
-    runs and checkpoints; exit 7 on an error finding."""
+    """Audit how complete the whole ledger is.
+
+    Rights, reviews, quarantines, lint, builds, runs and checkpoints; exit 7 on an error
+    finding."""
+    from rich.text import Text
+
     from mlprov.answers.audit import audit as run_audit
     from mlprov.answers.audit.html import counts_text, render_html
+    from mlprov.facade import Ledger
 
     with (
         Ledger.open(store) as ledger,
@@ -43,41 +45,26 @@ def audit(
     if json:
         emit_json(found.to_json())
     else:
-        if found.findings:
-            table = Table(show_edge=False, header_style="bold")
-            for column in ("severity", "check", "subject", "finding"):
-                table.add_column(column, overflow="fold")
-            for f in found.findings:
-                detail = Text(f.message)
-                for label, value in f.facts:
-                    detail.append(f"\n{label}: {value}", style="dim")
-                detail.append(f"\nhint: {f.hint}", style="dim")
-                table.add_row(
-                    Text(f.severity.upper(), style=_STYLE[f.severity]),
-                    Text(f"{f.id} {f.name}"),
-                    Text(str(f.subject)),  # recorded text, never read as markup
-                    detail,
-                )
-            out.print(table)
+        for f in found.findings:  # one block each: no subject or name is split
+            out.print(Text.assemble((f.severity.upper(), _STYLE[f.severity]), f" {f.id} {f.name}"))
+            lines = [f"  subject  {f.subject}", f"  {f.message}"]
+            lines += [f"  {label}: {value}" for label, value in f.facts]
+            lines.append(f"  hint: {f.hint}")
+            print_lines(line for text in lines for line in wrap(text))
+            out.print()
         s = found.summary
         events = ", ".join(f"{kind} {n}" for kind, n in s.events.items() if n)
-        out.print(Text(f"events       {s.size}" + (f" ({events})" if events else "")))
-        out.print(
-            Text(
-                f"sources      {s.sources}, {s.sources_complete} with a rights basis and an "
-                f"accepting review ({_percent(s.source_score)})"
-            )
-        )
-        out.print(Text(f"datasets     {s.datasets}"))
-        out.print(
-            Text(
-                f"builds       {s.builds}, {s.builds_frozen} with a frozen manifest "
-                f"({_percent(s.build_score)})"
-            )
-        )
-        out.print(Text(f"checkpoints  {s.checkpoints}, covering {s.covered} of {s.size} events"))
-        verdict = "passes" if found.ok else "fails"
-        out.print(Text(f"audit of {found.origin}: {verdict} ({counts_text(found)})"))
+        summary = [
+            f"events       {s.size}" + (f" ({events})" if events else ""),
+            f"sources      {s.sources}, {s.sources_complete} with a rights basis and an "
+            f"accepting review ({_percent(s.source_score)})",
+            f"datasets     {s.datasets}",
+            f"builds       {s.builds}, {s.builds_frozen} with a frozen manifest "
+            f"({_percent(s.build_score)})",
+            f"checkpoints  {s.checkpoints}, covering {s.covered} of {s.size} events",
+            f"audit of {found.origin}: {'passes' if found.ok else 'fails'} ({counts_text(found)})",
+        ]
+        print_lines(line for text in summary for line in wrap(text, hang=13))
     if not found.ok:
         raise typer.Exit(GateBlocked.exit_code)
 

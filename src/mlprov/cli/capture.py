@@ -7,19 +7,18 @@ from typing import Annotated, Any
 
 import typer
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
 from mlprov.cli.render import emit_json, err, out, progress_bar
-from mlprov.digest import Digest
 from mlprov.errors import InputError
-from mlprov.facade import Ledger
 
-Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
 _CHANGES = ("removed", "changed", "added")
 
 
 def build(
     name: Annotated[str, typer.Argument(help="The model, e.g. support-classifier-v7.")],
-    dataset: Annotated[str, typer.Option(help="The dataset trained on: name or digest.")],
+    dataset: Annotated[
+        str, typer.Option(metavar="REF", help="The dataset trained on: name or digest.")
+    ],
     artifact: Annotated[Path | None, typer.Option(help="The model file or directory.")] = None,
     config: Annotated[Path | None, typer.Option(help="The training config file.")] = None,
     eval_set: Annotated[str | None, typer.Option(help="Evaluation dataset or source.")] = None,
@@ -32,17 +31,18 @@ def build(
     force: Annotated[
         bool, typer.Option("--force", help="Record the build even if a gate blocks it.")
     ] = False,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a build: the artifact digest linked to its dataset, config, code and eval set.
+    """Record a build of a model.
 
-    The training gates run first (exit 7 if one blocks); --force records the override."""
+    The artifact digest linked to its dataset, config, code and eval set. The training
+    gates run first (exit 7 if one blocks); --force records the override."""
     from mlprov.governance.policy import build_gates
 
     shown = not json and err.is_terminal
-    with Ledger.open(store) as ledger, progress_bar("hashing the artifact", shown) as cb:
+    with recording(store) as ledger, progress_bar("hashing the artifact", shown) as cb:
         entry = ledger.build(
             name,
             dataset=dataset,
@@ -71,9 +71,9 @@ def build(
 def evaluation(
     build: Annotated[str, typer.Argument(help="The build: name or digest.")],
     name: Annotated[str, typer.Argument(help="The evaluation, e.g. helpfulness-v2.")],
-    metric: Annotated[list[str], typer.Option(help="NAME=VALUE; repeatable.")],
+    metric: Annotated[list[str], typer.Option(metavar="NAME=VALUE", help="A metric; repeatable.")],
     eval_set: Annotated[str | None, typer.Option(help="Evaluation dataset or source.")] = None,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
@@ -87,7 +87,7 @@ def evaluation(
             eq = ""
         if not eq or not key.strip():
             raise InputError(f"{item!r} is not NAME=NUMBER", "e.g. --metric accuracy=0.91")
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = ledger.evaluation(build, name, metrics, eval_set=eval_set, actor=actor)
     if json:
         emit_json(entry.to_json())
@@ -98,15 +98,19 @@ def evaluation(
 def changes(
     ref: Annotated[str, typer.Argument(help="A transform event (digest or prefix).")],
     change: Annotated[
-        str | None, typer.Option(help="Only removed, changed or added records.")
+        str | None,
+        typer.Option(metavar="removed|changed|added", help="Only records changed so."),
     ] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most N rows.")] = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """What a step did record by record: removed (with reason), changed and added, by key
-    and digest — never contents."""
+    """What a step did, record by record.
+
+    Removed (with reason), changed and added, by key and digest — never contents."""
     from mlprov.capture.lineage import load_changes
+    from mlprov.digest import Digest
+    from mlprov.facade import Ledger
 
     if change is not None and change not in _CHANGES:
         raise InputError(f"--change {change!r} is not one of {', '.join(_CHANGES)}")

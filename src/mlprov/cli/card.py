@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from mlprov.cli.options import JsonOpt, StoreOpt
-from mlprov.cli.render import emit_bytes, emit_json, err, out
-from mlprov.facade import Ledger
+from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
 
 Build = Annotated[str, typer.Argument(help="A build: name or digest.")]
 
@@ -28,10 +26,15 @@ def card(
     ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Patch a Hugging Face model card with a build's provenance: the `mlprov` metadata key
-    and the provenance section; everything else in the card is kept byte for byte."""
+    """Patch a Hugging Face model card with a build's provenance.
+
+    Writes the `mlprov` metadata key and the provenance section; everything else in the
+    card is kept byte for byte."""
+    from rich.text import Text
+
     from mlprov.answers.card import patch_card, write_card
     from mlprov.answers.explain import build_facts
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         facts = build_facts(ledger, build)
@@ -43,16 +46,19 @@ def card(
 
 
 def explain(build: Build, store: StoreOpt = None, json: JsonOpt = False) -> None:
-    """The postmortem sentence of a build: its manifest, sources, transforms, reviewer
-    status and unresolved risks, each from the ledger (missing evidence is said)."""
+    """The postmortem sentence of a build.
+
+    Its manifest, sources, transforms, reviewer status and unresolved risks, each from the
+    ledger (missing evidence is said)."""
     from mlprov.answers.explain import explain as take
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         found = take(ledger, build)
     if json:
         emit_json(found.to_json())
     else:
-        out.print(Text(found.sentence))
+        print_lines(wrap(found.sentence, hang=0))
 
 
 def register(app: typer.Typer) -> None:

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.text import Text
 
 from mlprov.cli.render import out
 
@@ -19,8 +18,12 @@ def demo(
         typer.Option("--dir", help="Where to keep the demo's ledger and files (default: new)."),
     ] = None,
 ) -> None:
-    """Build, in a fresh folder, the story of a support-ticket classifier whose training set
-    held an opted-out customer's ticket — and answer why, with proofs. Needs mlprov[demo]."""
+    """Play the incident of a support-ticket classifier, with proofs.
+
+    Builds, in a fresh folder, the story of a classifier whose training set held an
+    opted-out customer's ticket — and answers why. Needs mlprov[demo]."""
+    from rich.text import Text
+
     from mlprov.demo import Section, run
 
     where = directory or Path(tempfile.mkdtemp(prefix="mlprov-demo."))

@@ -4,20 +4,17 @@ against the gates of a use, and show where it stands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt, resolve
-from mlprov.cli.render import emit_json, err, out
-from mlprov.facade import Ledger
-from mlprov.governance.review import ReviewState
-from mlprov.identity import default_actor, who
-from mlprov.ledger import keys as keyfiles
-from mlprov.ledger.events import Entry
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
+from mlprov.cli.render import emit_json, err, out, print_lines, short_ids, wrap
 
-Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
+if TYPE_CHECKING:
+    from mlprov.governance.review import ReviewState
+    from mlprov.ledger.events import Entry
+
 Target = Annotated[
     str, typer.Argument(help="A source or dataset: NAME, NAME@VERSION, or a digest.")
 ]
@@ -25,6 +22,8 @@ Source = Annotated[str, typer.Argument(help="The source NAME@VERSION (or a quara
 
 
 def _recorded(entry: Entry, json: bool) -> None:
+    from rich.text import Text
+
     if json:
         emit_json(entry.to_json())
     else:
@@ -34,7 +33,10 @@ def _recorded(entry: Entry, json: bool) -> None:
 def review(
     target: Target,
     status: Annotated[
-        str, typer.Option(help="accepted, accepted_with_limits, quarantined or rejected.")
+        str,
+        typer.Option(
+            metavar="STATUS", help="accepted, accepted_with_limits, quarantined or rejected."
+        ),
     ],
     limit: Annotated[
         list[str] | None, typer.Option(help="A limit the model owner carries; repeatable.")
@@ -47,18 +49,27 @@ def review(
         typer.Option(help="Sign with this key (default: the keys folder's key named REVIEWER)."),
     ] = None,
     separate_duties: Annotated[
-        bool, typer.Option(help="Refuse an approval by whoever recorded the target.")
+        bool,
+        typer.Option(
+            "--separate-duties", help="Refuse an approval by whoever recorded the target."
+        ),
     ] = False,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a reviewer's judgement of a source or dataset; signed if the reviewer has a key."""
+    """Record a reviewer's judgement of a source or dataset.
+
+    Signed if the reviewer has a key."""
+    from rich.text import Text
+
     from mlprov.governance.review import record_review
     from mlprov.governance.signoff import reviewer_signer
+    from mlprov.identity import default_actor
+    from mlprov.ledger import keys as keyfiles
 
     actor = actor or default_actor()
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         who = reviewer or actor
         signer = keyfiles.load_signer(key) if key else reviewer_signer(ledger, who)
         entry = record_review(
@@ -88,14 +99,16 @@ def quarantine(
     allowed_use: Annotated[
         list[str] | None, typer.Option(help="A use still allowed; repeatable.")
     ] = None,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Quarantine a source: every use but the allowed ones is blocked until a release."""
+    """Quarantine a source.
+
+    Every use but the allowed ones is blocked until a release."""
     from mlprov.governance.review import record_quarantine
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_quarantine(
             ledger,
             source,
@@ -114,14 +127,14 @@ def release(
         list[str], typer.Option(help="An event meeting the exit condition; repeatable.")
     ],
     note: Annotated[str | None, typer.Option(help="A note on the release.")] = None,
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Lift a quarantine, citing evidence recorded after it."""
     from mlprov.governance.review import record_release
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_release(ledger, source, evidence, note=note, actor=actor)
     _recorded(entry, json)
 
@@ -135,7 +148,10 @@ def check(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check a source or dataset against the gates of a use; exit 7 when blocked."""
+    """Check a source or dataset against the gates of a use.
+
+    Exit 7 when a gate blocks it."""
+    from mlprov.facade import Ledger
     from mlprov.governance.policy import check as run_checks
     from mlprov.governance.policy import load_policy
     from mlprov.governance.review import target_of
@@ -145,7 +161,7 @@ def check(
         entry = target_of(ledger, target)
         findings = run_checks(ledger, entry, use, chosen)
         gate = chosen.gate_for(use).id
-    name = entry.event.name or entry.digest.short
+    name = entry.event.name or str(entry.digest)
     if json:
         emit_json(
             {
@@ -161,17 +177,22 @@ def check(
     else:
         for f in findings:
             label = "UNKNOWN" if f.verdict == "unknown" else "BLOCKED"
-            out.print(Text.assemble((f"{label} ", "bold red"), f"{f.gate} {f.name}: {f.message}"))
-            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+            print_lines(wrap(f"{label} {f.gate} {f.name}: {f.message}"))
+            print_lines(wrap(f"  hint: {f.hint}", hang=6))
         n = len(findings)
         verdict = f"blocked ({n} finding{'s' * (n != 1)})" if findings else "clear"
-        out.print(Text(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
+        print_lines(wrap(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
     if findings:
         raise typer.Exit(7)
 
 
 def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> None:
-    """Where a source or dataset stands: its review state, limits, risks and quarantine."""
+    """Where a source or dataset stands.
+
+    Its review state, limits, risks and quarantine."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
     from mlprov.governance.review import status_of
     from mlprov.governance.signoff import check_review
 
@@ -188,21 +209,23 @@ def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> Non
 
 
 def _describe(state: ReviewState) -> None:
+    from rich.text import Text
+
     out.print(Text.assemble((state.label, "bold"), f"  {state.state.value}"))
     if state.review is not None:
         ev = state.review.event
-        out.print(Text(f"  review      {state.review.digest.short} by {ev.payload['reviewer']}"))
+        out.print(Text(f"  review      {state.review.digest.short}… by {ev.payload['reviewer']}"))
     for label, values in (("limits", state.limits), ("risks", state.risks)):
         for value in values:
             out.print(Text(f"  {label:<11} {value}"))
     if state.quarantine is not None:
         q = state.quarantine.event.payload
-        out.print(Text(f"  quarantine  {state.quarantine.digest.short}: {q.get('trigger', '')}"))
+        out.print(Text(f"  quarantine  {state.quarantine.digest.short}…: {q.get('trigger', '')}"))
         if "exit_condition" in q:
             out.print(Text(f"  exit when   {q['exit_condition']}"))
             out.print(Text(f"  allowed     {', '.join(q.get('allowed_use', ())) or 'no use'}"))
     if state.release is not None:
-        out.print(Text(f"  released    {state.release.digest.short}"))
+        out.print(Text(f"  released    {state.release.digest.short}…"))
     out.print(Text(f"  moves       {', '.join(m.value for m in state.moves) or 'none'}"))
     if state.ignored:
         err.print(
@@ -218,24 +241,35 @@ def triage(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """The incident triage table: did the file change, was the source allowed, did
-    exclusion run, who approved, can the build be explained — `unknown` where no evidence."""
-    from rich.table import Table
+    """The incident triage of a build or dataset.
+
+    Did the file change, was the source allowed, did exclusion run, who approved, can the
+    build be explained — `unknown` where there is no evidence."""
+    from rich.text import Text
 
     from mlprov.answers.triage import triage as take
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         found = take(ledger, target)
     if json:
         emit_json(found.to_json())
         return
-    table = Table(title=Text(f"triage of {found.target.event.name} ({found.target.digest.short})"))
-    for column in ("question", "answer", "evidence", "risk"):
-        table.add_column(column, overflow="fold")
+    of = found.target
+    title, shortened = short_ids(f"triage of {of.event.type.value} {of.event.name} ({of.digest})")
+    print_lines(wrap(title))
     for row in found.rows:
-        answer = Text(row.answer, style=_ANSWER_STYLE[row.answer])
-        table.add_row(Text(row.question), answer, Text(row.evidence), Text(row.risk))
-    out.print(table)
+        out.print()
+        out.print(
+            Text.assemble((row.question, "bold"), "  ", (row.answer, _ANSWER_STYLE[row.answer]))
+        )
+        for label, value in (("evidence", row.evidence), ("risk", row.risk)):
+            text, cut = short_ids(value)
+            shortened = shortened or cut
+            print_lines(wrap(f"  {label:<9} {text}", hang=10))
+    if shortened:
+        out.print()
+        print_lines(wrap("ids ending in … are shortened; `--json` gives every one whole", hang=0))
 
 
 def whoami(
@@ -244,6 +278,10 @@ def whoami(
 ) -> None:
     """Who events are recorded as here: --actor, else MLPROV_ACTOR, else git's user.email,
     else the login name; and which of them applies."""
+    from rich.text import Text
+
+    from mlprov.identity import who
+
     found = who(actor)
     if json:
         emit_json({"actor": found.name, "origin": found.origin, "personal": found.personal})

@@ -8,23 +8,19 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
-from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt, resolve
-from mlprov.cli.render import emit_bytes, emit_json, out
+from mlprov.cli.helptext import App
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
+from mlprov.cli.render import emit_bytes, emit_json, out, print_lines, wrap
 from mlprov.errors import NotFoundError, StoreError
-from mlprov.facade import Ledger
 
 if TYPE_CHECKING:
+    from mlprov.facade import Ledger
     from mlprov.governance.manifest import Manifest
 
-manifest_app = typer.Typer(
-    help="Dataset manifests: generated from the ledger, or recorded by hand.",
-    no_args_is_help=True,
-)
+manifest_app = App(help="Dataset manifests: generated from the ledger, or recorded by hand.")
 Format = Literal["yaml", "json"]
 LintFormat = Literal["text", "json", "sarif"]
-Actor = Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR", help="Who is recording.")]
 #: The exit code of `lint` when a finding has error severity: that of a blocking gate.
 LINT_FAILED = 7
 
@@ -36,6 +32,7 @@ def show(
     store: StoreOpt = None,
 ) -> None:
     """The manifest of a recorded dataset, generated from the ledger."""
+    from mlprov.facade import Ledger
     from mlprov.governance.manifest import dump, from_ledger
 
     with Ledger.open(store) as ledger:
@@ -46,14 +43,16 @@ def show(
 @manifest_app.command("record")
 def record(
     file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
-    actor: Actor = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Record a hand-written manifest as a dataset, after checking the digests of its files."""
+    from rich.text import Text
+
     from mlprov.governance.manifest_files import record as record_manifest
 
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         entry = record_manifest(ledger, file, actor=actor)
     if json:
         emit_json(entry.to_json())
@@ -72,6 +71,7 @@ def schema(store: StoreOpt = None) -> None:
 
 def _ledger_for_file(store: str | None) -> Ledger | None:
     """The ledger to check a manifest file against: the one named, else the nearest one."""
+    from mlprov.facade import Ledger
     from mlprov.store import SqlStore, find
 
     try:
@@ -88,8 +88,12 @@ def lint(
     format: Annotated[LintFormat, typer.Option("--format", help="text, json or sarif.")] = "text",
     store: StoreOpt = None,
 ) -> None:
-    """Lint a manifest file or a recorded dataset's manifest; exit 7 on an error finding."""
+    """Lint a manifest file or a recorded dataset's manifest.
+
+    Exit 7 on an error finding."""
+
     from mlprov import __version__
+    from mlprov.facade import Ledger
     from mlprov.governance.lint import has_errors
     from mlprov.governance.lint import lint as run_lint
     from mlprov.governance.manifest import from_ledger, read
@@ -128,14 +132,11 @@ def lint(
         )
     else:
         for f in findings:
-            style = {"error": "bold red", "warning": "yellow", "note": "dim"}[f.severity]
-            out.print(
-                Text.assemble((f"{f.severity.upper()} ", style), f"{f.rule} {f.name}: {f.message}")
-            )
-            out.print(Text.assemble(("  hint: ", "dim"), f.hint))
+            print_lines(wrap(f"{f.severity.upper()} {f.rule} {f.name}: {f.message}"))
+            print_lines(wrap(f"  hint: {f.hint}", hang=6))
         counts = {s: sum(f.severity == s for f in findings) for s in ("error", "warning", "note")}
         summary = ", ".join(f"{n} {s}{'s' * (n != 1)}" for s, n in counts.items())
-        out.print(Text(f"{uri}: {'fails' if failed else 'passes'} ({summary})"))
+        print_lines(wrap(f"{uri}: {'fails' if failed else 'passes'} ({summary})"))
     if failed:
         raise typer.Exit(LINT_FAILED)
 
@@ -162,8 +163,13 @@ def diff(
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Process drift from A to B: sources, rights, transforms, reviews, digests and, where
-    both record sets are stored, records and subjects added and removed."""
+    """Process drift from A to B.
+
+    Sources, rights, transforms, reviews, digests and, where both record sets are stored,
+    records and subjects added and removed."""
+    from rich.text import Text
+
+    from mlprov.facade import Ledger
     from mlprov.governance.diff import diff as compare
     from mlprov.governance.diff import yaml_diff
 

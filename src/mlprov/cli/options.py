@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from mlprov.cli.render import emit_bytes, err
 from mlprov.errors import InputError, NotFoundError
-from mlprov.ledger.core import LedgerCore
-from mlprov.ledger.events import Entry
-from mlprov.ledger.names import SUBJECTS
+
+if TYPE_CHECKING:
+    from mlprov.facade import Ledger
+    from mlprov.ledger.core import LedgerCore
+    from mlprov.ledger.events import Entry
 
 __all__ = [
     "MAX_FILE",
+    "ActorOpt",
     "JsonOpt",
     "StoreOpt",
     "read_file",
     "record_set_of",
+    "recording",
     "resolve",
     "write_output",
 ]
@@ -28,9 +34,38 @@ MAX_FILE = 16 * 1024 * 1024
 
 StoreOpt = Annotated[
     str | None,
-    typer.Option("--store", envvar="MLPROV_STORE", help="Ledger path or postgresql:// URL."),
+    typer.Option(
+        "--store",
+        metavar="PATH|URL",
+        envvar="MLPROV_STORE",
+        help="The ledger: a folder or a postgresql:// URL (default: the nearest .mlprov/).",
+    ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+ActorOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--actor",
+        metavar="NAME",
+        envvar="MLPROV_ACTOR",
+        help="Who is recording (default: git's user.email, else the login name).",
+    ),
+]
+
+
+@contextmanager
+def recording(store: str | None) -> Iterator[Ledger]:
+    """The ledger for a command that records: when the command has appended events, a
+    checkpoint covering them is signed before it returns (a ledger without a signing key
+    has nothing to sign with, and keeps its events uncovered until one is made)."""
+    from mlprov.facade import Ledger
+
+    with Ledger.open(store) as ledger:
+        before = ledger.size
+        yield ledger
+        if ledger.size > before:
+            with suppress(NotFoundError):  # no signing key here: nothing to sign with
+                ledger.checkpoint()
 
 
 def write_output(data: bytes, path: Path | None, note: str = "") -> None:
@@ -57,10 +92,13 @@ def read_file(path: Path, what: str) -> bytes:
         raise InputError(f"cannot read {path}: {exc.strerror}", "check the path") from exc
 
 
-def resolve(ledger: LedgerCore, ref: str, types: tuple[str, ...] = SUBJECTS) -> Entry:
-    """The event `ref` names (NAME, NAME@VERSION or a digest: `LedgerCore.find`); when a
-    bare NAME was taken as its newest version, say which on standard error."""
-    found = ledger.find(ref, types)
+def resolve(ledger: LedgerCore, ref: str, types: tuple[str, ...] | None = None) -> Entry:
+    """The event `ref` names (NAME, NAME@VERSION or a digest: `LedgerCore.find`; by default
+    a source, dataset or build); when a bare NAME was taken as its newest version, say
+    which on standard error."""
+    from mlprov.ledger.names import SUBJECTS
+
+    found = ledger.find(ref, SUBJECTS if types is None else types)
     if found.note:
         err.print(f"note: {found.note}")
     return found.entry

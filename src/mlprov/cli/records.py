@@ -6,22 +6,28 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import orjson
 import typer
-from rich.text import Text
 
-from mlprov.cli.options import JsonOpt, StoreOpt, read_file, record_set_of, write_output
+from mlprov.cli.helptext import App, usage_error
+from mlprov.cli.options import (
+    ActorOpt,
+    JsonOpt,
+    StoreOpt,
+    read_file,
+    record_set_of,
+    recording,
+    write_output,
+)
 from mlprov.cli.render import emit_json, err, out, progress_bar
-from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError, ProofError
-from mlprov.facade import Ledger
 from mlprov.validation import hex_digest, loads_json, parse_period, split_versioned
 
-sets_app = typer.Typer(help="Record sets: compare what two sources or datasets hold.")
+sets_app = App(help="Record sets: compare what two sources or datasets hold.")
 
 
 def _schema(text: str | None) -> Any:
     """`{"col": "int64", ...}` (Arrow type names) for readers that need one, such as CSV."""
+
     if text is None:
         return None
     import pyarrow as pa
@@ -73,25 +79,37 @@ def _check_facts(name: str, version: str, facts: dict[str, Any]) -> None:
 
 def fingerprint(
     path: Annotated[Path, typer.Argument(help="Parquet, JSONL, CSV (with --schema) or Arrow.")],
-    name: Annotated[str, typer.Option(help="The source as NAME@VERSION.")],
-    key: Annotated[str | None, typer.Option(help="Column of stable record keys.")] = None,
-    subject: Annotated[
-        str | None, typer.Option(help="Column naming whom a record is about.")
+    name: Annotated[
+        str, typer.Option(metavar="NAME@VERSION", help="The source, e.g. tickets@2026-05.")
+    ],
+    key: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="Column of stable record keys.")
     ] = None,
-    schema: Annotated[str | None, typer.Option(help="Column types as JSON, or @FILE.")] = None,
+    subject: Annotated[
+        str | None, typer.Option(metavar="COLUMN", help="Column naming whom a record is about.")
+    ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(
+            metavar="JSON|@FILE", help="Column types, as JSON or @FILE (see above); CSV needs it."
+        ),
+    ] = None,
     rights_basis: Annotated[str | None, typer.Option(help="Why this data may be used.")] = None,
     license: Annotated[str | None, typer.Option(help="SPDX id or licence text.")] = None,
     owner: Annotated[str | None, typer.Option(help="Who answers for the source.")] = None,
     personal_data: Annotated[bool | None, typer.Option(help="Does it hold personal data?")] = None,
     collected: Annotated[
-        str | None, typer.Option(help="Collection period START..END (END may be `ongoing`).")
+        str | None,
+        typer.Option(metavar="START..END", help="Collection period (END may be `ongoing`)."),
     ] = None,
     acquisition: Annotated[
         str | None,
         typer.Option(help="public, licensed, purchased, crawled, user, synthetic or other."),
     ] = None,
     purpose: Annotated[str | None, typer.Option(help="Why the data was collected.")] = None,
-    modality: Annotated[str | None, typer.Option(help="text, image, audio, video, ...")] = None,
+    modality: Annotated[
+        str | None, typer.Option(help="The kind of data, e.g. text, image, audio or video.")
+    ] = None,
     language: Annotated[
         list[str] | None, typer.Option(help="A language of the data; repeatable.")
     ] = None,
@@ -106,12 +124,21 @@ def fingerprint(
         str | None,
         typer.Option(help="Where others find it (default: its path inside the project)."),
     ] = None,
-    actor: Annotated[str | None, typer.Option(envvar="MLPROV_ACTOR")] = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Fingerprint a source and record it: byte digest, record count and record-set root,
-    with the facts given (those the disclosures of `mlprov report` ask for)."""
+    """Fingerprint a source and record it.
+
+    Records its byte digest, record count and record-set root, with the facts given (those
+    the disclosures of `mlprov report` ask for).
+
+    CSV files need --schema: a JSON object of column names to Arrow type names, such as
+    {"id": "int64", "text": "string", "score": "float64", "at": "timestamp[s]"}. The type
+    names are Arrow's (pyarrow.type_for_alias), among them bool, int8, int16, int32, int64,
+    uint8 to uint64, float32, float64, string, large_string, binary, date32, date64 and
+    timestamp[s], timestamp[ms], timestamp[us] or timestamp[ns]."""
+    from mlprov.digest import Digest
     from mlprov.records.fingerprint import fingerprint as take
     from mlprov.records.readers import regular_file
 
@@ -130,7 +157,7 @@ def fingerprint(
     }
     _check_facts(source_name, version, facts)  # before reading: a typo costs no full read
     types = _schema(schema)
-    with Ledger.open(store) as ledger:
+    with recording(store) as ledger:
         hasher = ledger.subject_hasher() if subject else None
         total = _row_count(path)
         with progress_bar(f"fingerprinting {path.name}", not json and err.is_terminal) as cb:
@@ -179,6 +206,10 @@ def fingerprint(
 
 def _targets(records: Any, record: str | None, digest: str | None, key: str | None) -> list[bytes]:
     """The record digests to prove: one for --record or --digest, every match for --key."""
+    import orjson
+
+    from mlprov.digest import Digest
+
     if record is not None:
         from mlprov.records.canonical import record_digest
 
@@ -204,20 +235,32 @@ def _targets(records: Any, record: str | None, digest: str | None, key: str | No
 
 def prove(
     in_: Annotated[
-        str, typer.Option("--in", help="NAME@VERSION of a source or dataset, or a set root.")
+        str,
+        typer.Option(
+            "--in", metavar="REF", help="NAME@VERSION of a source or dataset, or a set root."
+        ),
     ],
-    record: Annotated[str | None, typer.Option(help="The record as a JSON object.")] = None,
-    digest: Annotated[str | None, typer.Option(help="A record digest.")] = None,
-    key: Annotated[str | None, typer.Option(help="A record key.")] = None,
+    record: Annotated[
+        str | None, typer.Option(metavar="JSON", help="The record as a JSON object.")
+    ] = None,
+    digest: Annotated[str | None, typer.Option(metavar="DIGEST", help="A record digest.")] = None,
+    key: Annotated[str | None, typer.Option(metavar="KEY", help="A record key.")] = None,
     subject: Annotated[
         str | None, typer.Option(help="A subject (hashed here): is it named by any record?")
     ] = None,
     output: Annotated[Path | None, typer.Option("--out", help="Write the proof here.")] = None,
     store: StoreOpt = None,
 ) -> None:
-    """Prove a record or a subject in (membership) or out (non-membership) of a record set."""
+    """Prove a record or a subject in or out of a record set.
+
+    Membership or non-membership; give exactly one of --record, --digest, --key and
+    --subject."""
+    import orjson
+
+    from mlprov.facade import Ledger
+
     if sum(x is not None for x in (record, digest, key, subject)) != 1:
-        raise InputError("give exactly one of --record, --digest, --key, --subject")
+        raise usage_error("give exactly one of --record, --digest, --key and --subject")
     with Ledger.open(store) as ledger:
         records = record_set_of(ledger, in_, whole=False)
         if subject is not None:
@@ -240,10 +283,17 @@ _PROOF_WORDS = {"MembershipProof": "membership proof", "NonMembershipProof": "no
 
 def check_proof(
     file: Annotated[Path, typer.Argument(help="A record proof file (or a list of them).")],
-    root: Annotated[str | None, typer.Option(help="The set root you expect (hex).")] = None,
+    root: Annotated[
+        str | None, typer.Option(metavar="HEX", help="The set root you expect.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Check record and subject proofs on their own: only the set root is needed."""
+    """Check record and subject proofs on their own.
+
+    Only the set root is needed, not the ledger. FILE may also be the JSON of `mlprov why`:
+    every proof in it is checked against the record root the answer names."""
+    from rich.text import Text
+
     from mlprov.records.setproofs import MembershipProof, proofs_in
 
     pinned = hex_digest(root, "--root") if root is not None else None
@@ -299,6 +349,7 @@ def sets_diff(
     json: JsonOpt = False,
 ) -> None:
     """Records and subjects added and removed from A to B."""
+    from mlprov.facade import Ledger
     from mlprov.records.sets import diff
 
     with Ledger.open(store) as ledger:

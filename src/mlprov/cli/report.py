@@ -7,11 +7,9 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 import typer
-from rich.markdown import Markdown
 
 from mlprov.cli.options import StoreOpt, write_output
 from mlprov.cli.render import out as stdout
-from mlprov.facade import Ledger
 
 # mlprov.answers.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
 Kind = Literal["datasheet", "eu-training-summary", "ab2013"]
@@ -26,20 +24,28 @@ def report(
             "(a build or dataset)."
         ),
     ],
-    target: Annotated[str, typer.Argument(help="A build or dataset: name or digest.")],
+    target: Annotated[
+        str, typer.Argument(help="A build or dataset: NAME, NAME@VERSION, or a digest.")
+    ],
     format: Annotated[Format, typer.Option("--format", help="markdown or json.")] = "markdown",
-    out: Annotated[Path | None, typer.Option("--out", help="Write to FILE.")] = None,
+    out: Annotated[
+        Path | None, typer.Option("--out", metavar="FILE", help="Write it to FILE.")
+    ] = None,
     store: StoreOpt = None,
 ) -> None:
-    """A disclosure report filled from the ledger: every item names its ledger fields, and
-    what the ledger lacks is listed as missing. Rendered at a terminal; Markdown source
-    when piped or written with --out."""
+    """A disclosure report filled from the ledger.
+
+    Every item names its ledger fields, and what the ledger lacks is listed as missing.
+    Rendered at a terminal; Markdown source when piped or written with --out."""
     from mlprov.answers.reports import report as make
     from mlprov.answers.reports import to_json, to_markdown
+    from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
         made = make(ledger, kind, target)
     if format == "markdown" and out is None and stdout.is_terminal:
+        from rich.markdown import Markdown
+
         # a person at a terminal reads it rendered, not as Markdown source with its escapes
         stdout.print(Markdown(to_markdown(made)), soft_wrap=False)
         return

@@ -54,7 +54,9 @@ def canonical_column(batch: pa.RecordBatch, first_row: int = 0) -> pa.Array:
         try:
             rows.append(canonical_record(dict(zip(names, values, strict=True))))
         except InputError as e:
-            raise InputError(f"row {first_row + row}: {e.message}", e.hint) from None
+            raise InputError(
+                f"row {first_row + row}: {e.message}", e.hint, cli_hint=e.cli_hint
+            ) from None
     return pa.array(rows, pa.binary())
 
 
@@ -71,7 +73,9 @@ def _column_values(col: pa.Array, name: str) -> list[Any]:
             return [None if v is None else format_timestamp(v * factor, zoned) for v in ints]
         except InputError as e:
             bad = next(i for i, v in enumerate(ints) if v is not None and _fails(v, factor, t))
-            raise InputError(f"row {bad}: column {name!r}: {e.message}", e.hint) from None
+            raise InputError(
+                f"row {bad}: column {name!r}: {e.message}", e.hint, cli_hint=e.cli_hint
+            ) from None
     if _has_nested_time_ns(t):
         raise InputError(
             f"column {name!r} has nanosecond times inside a {t}, which mlprov cannot read yet",

@@ -207,7 +207,7 @@ def _prepare(
                 text = _as_text(batch.column(subject))
                 subjects = normalise_column(text, "auto", first_row=done)
         except InputError as exc:
-            raise InputError(f"{where}: {exc.message}", exc.hint) from None
+            raise InputError(f"{where}: {exc.message}", exc.hint, cli_hint=exc.cli_hint) from None
         keys = numbers = None
         if key is not None:
             keys = _keys(batch.column(key), key, where, done)

@@ -191,6 +191,8 @@ def _jsonl_batch(
             found = re.search(r"row (\d+)", e.message)
             if found:
                 line = lines[int(found[1]) - done]
-                raise InputError(f"{e.message} (line {line})", e.hint) from None
+                raise InputError(
+                    f"{e.message} (line {line})", e.hint, cli_hint=e.cli_hint
+                ) from None
             raise
     yield from table.to_batches()

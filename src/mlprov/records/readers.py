@@ -123,6 +123,8 @@ def _read_path(path: Path, schema: pa.Schema | None, batch_size: int) -> Iterato
         raise InputError(
             f"{path}: a CSV file needs a schema, as CSV holds only text",
             "pass schema=pyarrow.schema([...]) naming each column's type",
+            cli_hint="pass --schema with each column's Arrow type, e.g. "
+            '\'{"id": "int64", "text": "string"}\' (see `mlprov fingerprint --help`)',
         )
     if kind == "parquet":
         return _read_parquet(path, schema, batch_size)

@@ -83,7 +83,9 @@ def _normalise_slowly(
         try:
             done.append(normalise(value, kind))
         except InputError as e:
-            raise InputError(f"row {first_row + row}: {e.message}", e.hint) from None
+            raise InputError(
+                f"row {first_row + row}: {e.message}", e.hint, cli_hint=e.cli_hint
+            ) from None
     return pc.replace_with_mask(text, slow, pa.array(done, pa.string()))
 
 

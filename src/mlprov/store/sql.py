@@ -18,8 +18,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event as sa_event
-from sqlalchemy.dialects import postgresql as pg_dialect
-from sqlalchemy.dialects import sqlite as sqlite_dialect
 from sqlalchemy.engine import Connection, Engine
 
 from mlprov.errors import ConflictError, DuplicateError, MissingExtraError, StoreError
@@ -250,7 +248,13 @@ class _Session:
     def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
         if not tiles:
             return
-        insert = (pg_dialect if self._dialect == "postgresql" else sqlite_dialect).insert
+        # The dialect's own INSERT, imported here: a read of a SQLite ledger never loads
+        # the PostgreSQL dialect (a tenth of a command's start).
+        if self._dialect == "postgresql":
+            from sqlalchemy.dialects import postgresql as dialect
+        else:
+            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
+        insert = dialect.insert
         stmt = insert(schema.tiles)
         stmt = stmt.on_conflict_do_update(
             index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes}
