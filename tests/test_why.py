@@ -375,8 +375,8 @@ def test_answers_from_set_files_read_by_shard_are_those_of_whole_sets(tmp_path: 
     proofs included, are the same byte for byte."""
     import pyarrow.parquet as pq
 
-    from mlprov.records.setfile import SetFile
     from mlprov.records.setfiles import EARLIER, read_rows
+    from mlprov.records.setreader import SetFile
 
     ledger = Ledger.init(tmp_path)
     with ledger.pipeline("opt-out-intake") as p:

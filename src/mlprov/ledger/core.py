@@ -392,8 +392,8 @@ class LedgerCore:
 
     def open_record_set(self, ref: Entry | str) -> SetView:
         """The record set of `ref` (as for :meth:`record_set`), read a shard at a time as
-        questions need them, each checked against the root (``mlprov.records.setfile``)."""
-        from mlprov.records.setfile import open_set
+        questions need them, each checked against the root (``mlprov.records.setreader``)."""
+        from mlprov.records.setreader import open_set
 
         return open_set(self._set_path(ref))
 

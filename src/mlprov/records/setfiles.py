@@ -13,7 +13,7 @@ reads one shard, not the set:
   root and size), which must give the root in the file's name.
 
 A reader checks the leaves against the root and each shard it reads against its leaf
-(:mod:`mlprov.records.setfile`). A ``/v2`` file has no index and is read whole.
+(:mod:`mlprov.records.setreader`). A ``/v2`` file has no index and is read whole.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """What every view of a record set answers: membership, rows by column, and proofs.
 
 A set is seen whole (:class:`~mlprov.records.sets.RecordSet`, every row in memory) or a
-shard at a time from its file (:class:`~mlprov.records.setfile.SetFile`). Both give the
+shard at a time from its file (:class:`~mlprov.records.setreader.SetFile`). Both give the
 same answers and the same proofs, byte for byte: a proof needs the top tree's 512 leaves
 and the one shard the value falls in (ADR 0004), which is what :class:`SetView` asks of
 them.

@@ -1,4 +1,4 @@
-"""Set files read a shard at a time (mlprov.records.setfile): the same answers and proofs
+"""Set files read a shard at a time (mlprov.records.setreader): the same answers and proofs
 as the set read whole, and every part the index points to checked against the root."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mlprov.errors import IntegrityError
-from mlprov.records.setfile import SetFile, open_set
 from mlprov.records.setfiles import EARLIER, INDEX, read_rows
+from mlprov.records.setreader import SetFile, open_set
 from mlprov.records.sets import RecordSet
 
 SETTINGS = settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
