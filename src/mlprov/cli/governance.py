@@ -273,11 +273,15 @@ def triage(
 
 
 def whoami(
-    actor: Annotated[str | None, typer.Option(help="The --actor you would give.")] = None,
+    actor: Annotated[
+        str | None, typer.Option(metavar="NAME", help="The --actor you would give.")
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
-    """Who events are recorded as here: --actor, else MLPROV_ACTOR, else git's user.email,
-    else the login name; and which of them applies."""
+    """Who events are recorded as here, and by which rule.
+
+    The actor is --actor, else MLPROV_ACTOR, else git's user.email, else the login name;
+    a personal identity taken from the machine is warned about."""
     from rich.text import Text
 
     from mlprov.identity import who

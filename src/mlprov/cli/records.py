@@ -122,7 +122,9 @@ def fingerprint(
     ] = None,
     uri: Annotated[
         str | None,
-        typer.Option(help="Where others find it (default: its path inside the project)."),
+        typer.Option(
+            metavar="URI", help="Where others find it (default: its path inside the project)."
+        ),
     ] = None,
     actor: ActorOpt = None,
     store: StoreOpt = None,
@@ -237,7 +239,9 @@ def prove(
     in_: Annotated[
         str,
         typer.Option(
-            "--in", metavar="REF", help="NAME@VERSION of a source or dataset, or a set root."
+            "--in",
+            metavar="REF",
+            help="A source or dataset (NAME, NAME@VERSION or a digest), or a set root.",
         ),
     ],
     record: Annotated[
