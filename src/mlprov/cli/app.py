@@ -11,6 +11,7 @@ from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
+from mlprov.cli.export import register as register_export
 from mlprov.cli.governance import register as register_governance
 from mlprov.cli.helptext import App, RootGroup
 from mlprov.cli.manifest import register as register_manifest
@@ -400,3 +401,4 @@ register_audit(app)
 register_card(app)
 register_report(app)
 register_demo(app)
+register_export(app)
