@@ -13,6 +13,7 @@ one place, so that a tamper alarm and a typo never share a code::
     │   └── DuplicateError           exit 5  the event is already recorded
     ├── StoreError                   exit 4  the store cannot be opened or used
     ├── MissingExtraError            exit 6  an optional dependency is not installed
+    │   └── MissingProgramError      exit 6  a program it runs is not installed (Graphviz)
     ├── GateBlocked                  exit 7  a gate refuses the use (a build on blocked data)
     └── IntegrityError               exit 10 recorded history does not verify
         ├── ProofError               exit 10 an inclusion or consistency proof does not verify
@@ -37,6 +38,7 @@ __all__ = [
     "IntegrityError",
     "KeyFormatError",
     "MissingExtraError",
+    "MissingProgramError",
     "MlprovError",
     "NotFoundError",
     "ProofError",
@@ -108,6 +110,16 @@ class MissingExtraError(MlprovError):
         )
 
 
+class MissingProgramError(MissingExtraError):
+    """A program mlprov runs is not installed (Graphviz's `dot`); the hint says how to
+    install it."""
+
+    def __init__(self, program: str, package: str, install: str) -> None:
+        MlprovError.__init__(
+            self, f"this needs the program {program!r} ({package}), which is not on PATH", install
+        )
+
+
 class GateBlocked(MlprovError):
     """A gate refuses the use: for example a build on a quarantined or unreviewed source.
 
@@ -154,6 +166,7 @@ EXIT_CODES: dict[str, int] = {
         ConflictError,
         DuplicateError,
         MissingExtraError,
+        MissingProgramError,
         GateBlocked,
         IntegrityError,
         ProofError,

@@ -38,6 +38,7 @@ __all__ = [
     "QuarantineMove",
     "SourceStanding",
     "build_facts",
+    "quarantine_moves",
     "view",
 ]
 
@@ -268,10 +269,6 @@ def _facts(
     if manifest is None and dataset is not None:
         manifest = from_ledger(ledger, dataset)
     targets = [s.event for s in manifest.source_records if s.event] if manifest else []
-    moves: list[QuarantineMove] = []
-    for target in dict.fromkeys([*targets, *([dataset.digest] if dataset else [])]):
-        state = status_of(ledger, target)
-        moves += (m for e in state.history if (m := _move(e, state.label, build.seq)))
     approval = approval_of(ledger, dataset, parts, as_of=build.seq) if dataset else None
     return BuildFacts(
         build=build.event.name or build.digest.short,
@@ -279,17 +276,31 @@ def _facts(
         manifest_digest=digest,
         basis=basis,
         manifest=manifest,
-        quarantines=tuple(sorted(moves, key=lambda m: m.seq)),
+        quarantines=quarantine_moves(
+            ledger, [*targets, *([dataset.digest] if dataset else [])], build.seq
+        ),
         approval=approval,
     )
 
 
-def _move(entry: Entry, label: str, build_seq: int) -> QuarantineMove | None:
+def quarantine_moves(
+    ledger: LedgerCore, targets: list[Digest], as_of: int | None = None
+) -> tuple[QuarantineMove, ...]:
+    """The quarantines and releases of `targets` (sources, datasets) up to now, in log
+    order; with `as_of` (a build's `seq`) each one recorded after it is marked so."""
+    moves: list[QuarantineMove] = []
+    for target in dict.fromkeys(targets):
+        state = status_of(ledger, target)
+        moves += (m for e in state.history if (m := _move(e, state.label, as_of)))
+    return tuple(sorted(moves, key=lambda m: m.seq))
+
+
+def _move(entry: Entry, label: str, build_seq: int | None) -> QuarantineMove | None:
     kind, p = entry.event.type.value, entry.event.payload
     at: dict[str, Any] = {
         "event": entry.digest,
         "seq": entry.seq,
-        "after_build": entry.seq > build_seq,
+        "after_build": build_seq is not None and entry.seq > build_seq,
     }
     if kind == "quarantine":
         return QuarantineMove(

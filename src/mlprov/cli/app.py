@@ -13,6 +13,7 @@ from mlprov.cli.card import register as register_card
 from mlprov.cli.demo import register as register_demo
 from mlprov.cli.export import register as register_export
 from mlprov.cli.governance import register as register_governance
+from mlprov.cli.graph import register as register_graph
 from mlprov.cli.helptext import App, RootGroup
 from mlprov.cli.manifest import register as register_manifest
 from mlprov.cli.options import (
@@ -400,5 +401,6 @@ register_why(app)
 register_audit(app)
 register_card(app)
 register_report(app)
+register_graph(app)
 register_demo(app)
 register_export(app)
