@@ -4,6 +4,8 @@ figure it prints checked to be the ledger's."""
 from __future__ import annotations
 
 import json
+import shutil
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
 
@@ -12,7 +14,9 @@ from huggingface_hub import ModelCard
 from tests.test_cli import assert_error, mlprov, ok
 
 from mlprov.answers.card import searchable_line
+from mlprov.answers.dot import to_svg
 from mlprov.answers.explain import build_facts, explain
+from mlprov.answers.lineage import lineage
 from mlprov.answers.triage import triage
 from mlprov.answers.why import why
 from mlprov.demo import Demo, Section, run
@@ -307,3 +311,31 @@ def test_the_diff_names_each_step_once(story: tuple) -> None:
     assert not [x for x in lines if "split-v1" in x and ("-added" in x or "-removed" in x)]
     assert any(x.startswith("exclusion-report-changed: split-v1") for x in lines)
     assert "records: 0 added, 8 removed" in lines
+
+
+@pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz's dot is missing")
+def test_the_graph_of_v7_shows_the_incident_as_triage_reads_it(story: tuple) -> None:
+    """The build page's graph: laid out by real Graphviz, the forced build, the older list
+    the exclusion used, the quarantine recorded after the build, each linked to its event."""
+    demo, _, ledger = story
+    graph = lineage(ledger, demo.v7)
+    assert [n.label for n in graph.steps] == list(explain(ledger, demo.v7).facts.transforms)
+    assert graph.node(graph.target).status == "forced"
+    old = next(n for n in graph.nodes if n.label == OLD_LIST)
+    assert (old.kind, old.status, ("newest version", NEW_LIST) in old.details) == (
+        "list",
+        "superseded",
+        True,
+    )
+    quarantine = graph.of_kind("quarantine")[0]
+    assert (quarantine.label, ("recorded", "after the build") in quarantine.details) == (
+        EXPORT,
+        True,
+    )
+    svg = to_svg(graph, "/events/{digest}")
+    (demo.directory / "support-classifier-v7.svg").write_bytes(svg)  # left to look at
+    links = {
+        a.get("{http://www.w3.org/1999/xlink}href")
+        for a in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}a")
+    }
+    assert {f"/events/{n.event}" for n in graph.nodes if n.event} <= links

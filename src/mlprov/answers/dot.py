@@ -24,6 +24,7 @@ import itertools
 import re
 from collections.abc import Callable
 from typing import Final, Literal
+from urllib.parse import quote
 
 from mlprov.answers.graphviz import TIMEOUT, render
 from mlprov.answers.lineage import Edge, Lineage, Node, NodeKind
@@ -121,13 +122,18 @@ def to_svg(
 
 
 def _text(value: str, width: int = _WIDTH) -> str:
-    """Recorded text for a label: one line, XML-escaped, and shortened with an ellipsis."""
+    """Recorded text for a label: one line, escaped for XML and for Graphviz, and
+    shortened with an ellipsis."""
     flat = " ".join(_UNFIT.sub(" ", value).split())
     if len(flat) > width:
         flat = flat[: width - 1] + "…"
-    return (
-        flat.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&quot;")
-    )
+    # Graphviz expands \\N, \\G ... in HTML labels too, after reading entities: double it
+    for raw, escaped in _ESCAPES:
+        flat = flat.replace(raw, escaped)
+    return flat
+
+
+_ESCAPES = (("\\", "\\\\"), ("&", "&amp;"), ("<", "&lt;"), (">", "&gt;"), ('"', "&quot;"))
 
 
 def _quoted(value: str) -> str:
@@ -135,6 +141,13 @@ def _quoted(value: str) -> str:
     clean = _UNFIT.sub(" ", value.replace("\r\n", "\n").replace("\r", "\n"))
     body = clean.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
     return f'"{body}"'
+
+
+def _url(link: str) -> str:
+    """A link as Graphviz must be given it: it writes a URL into the SVG as it is, so what
+    a URL cannot hold raw (quotes, angle brackets, spaces, controls, non-ASCII) is
+    percent-encoded, and `&` is written as the entity XML needs."""
+    return quote(link, safe="/:?#[]@!$&'()*+,;=%~-._").replace("&", "&amp;")
 
 
 def _linker(href: Href | None) -> Callable[[Digest], str] | None:
@@ -236,7 +249,7 @@ def _node(n: Node, target: bool, link: Callable[[Digest], str] | None) -> str:
         "label": label,
     }
     if link is not None and n.event is not None:
-        attrs["URL"] = _quoted(link(n.event))
+        attrs["URL"] = _quoted(_url(link(n.event)))
         attrs["target"] = '"_top"'
     return f'"{n.id}" [' + ", ".join(f"{k}={v}" for k, v in attrs.items()) + "];"
 

@@ -202,7 +202,7 @@ class _Builder:
             "frozen": "frozen manifest",
             "frozen_file_missing": "frozen manifest (file missing)",
         }.get(basis, "no frozen manifest")
-        details = (("sha256", _short(digest)),) if digest else (("read from", "the dataset now"),)
+        details = (("digest", _short(digest)),) if digest else (("read from", "the dataset now"),)
         id = f"n{len(self.nodes)}"  # keyed by no event of its own: the build's is taken
         self.nodes.append(
             Node(id, "manifest", label, build.digest, digest, status=basis, details=details)
@@ -278,7 +278,16 @@ class _Builder:
 
     # -- the steps -----------------------------------------------------------------------
     def _steps(self, manifest: Manifest) -> list[str]:
-        return [self._step(s, i, "succeeded") for i, s in enumerate(manifest.transforms, 1)]
+        """The manifest's steps in order, each numbered by its place in its run, as triage
+        numbers it (a hand-written manifest's by its place in the list)."""
+        return [
+            self._step(s, self._place(s) or i, "succeeded")
+            for i, s in enumerate(manifest.transforms, 1)
+        ]
+
+    def _place(self, s: Step) -> int | None:
+        place = self.ledger.get(s.event).event.payload.get("step") if s.event else None
+        return place if isinstance(place, int) else None
 
     def _step(self, s: Step, order: int | None, status: str, error: str | None = None) -> str:
         details: list[tuple[str, str]] = []
@@ -343,6 +352,10 @@ class _Builder:
                 hit = next((n for n in sources if n.label == u.ref), None)
                 if hit is not None:
                     self.link(step, hit.id, "used", u.role)
+            if s.kind == "exclusion" and not s.used:  # the manifest names no list: any of them
+                for n in sources:
+                    if n.kind == "list":
+                        self.link(step, n.id, "used", "using")
 
     def _uses(self, entry: Entry) -> None:
         tail = self.by_event[str(entry.digest)]

@@ -30,9 +30,9 @@ def graph(
         str | None,
         typer.Option(
             "--link",
-            metavar="TEMPLATE",
-            help="Link each node to its event: a URL holding {digest}, e.g. "
-            "/events/{digest}.",
+            metavar="URL",
+            help="Link each node to URL followed by its event's digest, e.g. /events/ "
+            "(where URL holds the word digest in braces, the digest goes there).",
         ),
     ] = None,
     direction: Annotated[
@@ -52,14 +52,15 @@ def graph(
     from mlprov.answers.lineage import lineage
     from mlprov.facade import Ledger
 
+    href = None if link is None else link if "{digest}" in link else link + "{digest}"
     with Ledger.open(store) as ledger:
         made = lineage(ledger, resolve(ledger, ref, ("build", "dataset")))
     if format == "json":
         data = orjson.dumps(made.to_json(), option=orjson.OPT_INDENT_2) + b"\n"
     elif format == "dot":
-        data = to_dot(made, link, direction=direction).encode("utf-8")
+        data = to_dot(made, href, direction=direction).encode("utf-8")
     else:
-        data = to_svg(made, link, direction=direction)
+        data = to_svg(made, href, direction=direction)
     write_output(data, out, f" ({len(made.nodes)} nodes, {len(made.edges)} edges)")
 
 
