@@ -294,3 +294,31 @@ def test_the_graph_command(story: tuple[Ledger, dict[str, str]], tmp_path: Path)
     missing = mlprov("graph", "ticket-router-v1", cwd=cwd, PATH=f"{empty}:{python_dir}")
     assert_error(missing, 6, "'dot' (Graphviz)")
     assert "apt-get install graphviz" in missing.stderr
+
+
+def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_path: Path) -> None:
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("small") as p:
+        rows = p.source(TICKETS, "tickets@1", key="ticket_id")
+        dataset = p.dataset(rows, "small-training")
+    ledger.build("small-v1", dataset=dataset, gates=(), eval_set=dataset, code_version="x")
+    record_review(ledger, "tickets@1", "rejected", REVIEWER)
+    graph = lineage(ledger, "small-v1")
+    nodes = by_label(graph)
+    source, data = nodes["tickets@1"], nodes["small-training"]
+    assert (source.review, source.review_now) == ("never_reviewed", "rejected")
+    rows_ = {r.question: r for r in triage(ledger, "small-v1").rows}
+    assert "tickets@1: never_reviewed at build time (now rejected)" in rows_[
+        "Was the source allowed?"
+    ].evidence
+    assert graph.node(graph.target).status == "not_run"
+    edges = {(e.tail, e.head, e.relation, e.role) for e in graph.edges}
+    assert (graph.target, data.id, "used", "eval set") in edges
+    assert (data.id, source.id, "derived", None) in edges  # a dataset straight from a source
+    assert not graph.steps
+    # a dataset's own graph reads the states now
+    now = by_label(lineage(ledger, "small-training"))["tickets@1"]
+    assert (now.review, now.review_now) == ("rejected", None)
+    dot = to_dot(graph)
+    assert "GATES NOT RUN" in dot and "now rejected" in dot and "URL=" not in dot
+    assert "rankdir=BT" in dot and "rankdir=RL" in to_dot(graph, direction="LR")

@@ -170,8 +170,8 @@ def _caption(n: Node) -> str:
         caption = f"STEP {n.step}" if n.step is not None else "STEP"
         caption += " · EXCLUSION" if n.step_kind == "exclusion" else ""
         caption += " · FAILED" if n.status == "failed" else ""
-    if n.kind == "build" and n.status == "forced":
-        caption += " · FORCED PAST A GATE"
+    if n.kind == "build" and n.status in ("forced", "not_run"):
+        caption += " · FORCED PAST A GATE" if n.status == "forced" else " · GATES NOT RUN"
     if n.kind == "manifest" and n.status != "frozen":
         caption += " · NOT FROZEN" if n.status == "not_frozen" else " · FILE MISSING"
     return caption
