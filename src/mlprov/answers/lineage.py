@@ -55,7 +55,9 @@ class Node:
     list, dataset or eval set, and `review_now` the state now when it differs; `status` is
     a step's `succeeded` or `failed`, a build's gate (`passed`, `forced`, `not_run`), a
     manifest's basis (`frozen`, `not_frozen`, `frozen_file_missing`), a source's
-    `not_recorded`. `details` are (what, value) pairs, in the order they read.
+    `not_recorded`, a list's `superseded` (a newer version of it is recorded: triage's
+    "an older version"). `details` are (what, value) pairs in the order they read (a build
+    forced past several findings has a `forced past` pair for each).
     """
 
     id: str
@@ -82,7 +84,7 @@ class Node:
             "status": self.status,
             "step": self.step,
             "step_kind": self.step_kind,
-            "details": dict(self.details),
+            "details": [{"what": what, "value": value} for what, value in self.details],
         }
 
 
@@ -187,7 +189,7 @@ class _Builder:
         if p.get("artifact_digest"):
             details.append(("artifact", _short(p["artifact_digest"])))
         if p.get("forced"):
-            details += [("forced past", f) for f in p.get("findings", ())[:3]]
+            details += [("forced past", str(f)) for f in p.get("findings", ())]
         digest = Digest(p["artifact_digest"]) if p.get("artifact_digest") else None
         return self.add(
             "build", label_of(build), event=build.digest, digest=digest, status=status,
