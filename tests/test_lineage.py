@@ -114,7 +114,7 @@ def test_the_build_graph_has_its_nodes_in_order_with_the_states_triage_and_expla
     assert any(k == "forced past" and "MPG002" in v for k, v in build.details)
     findings = ledger.get(ids["build"]).event.payload["findings"]
     assert len(findings) > 1  # the quarantine and the newer opt-out list: each one shown
-    assert [v for k, v in build.details if k == "forced past"] == findings
+    assert [v for k, v in build.details if k == "forced past"] == list(findings)
     assert {"what": "forced past", "value": findings[-1]} in build.to_json()["details"]
     dataset = nodes["ticket-training@v1"]
     assert (dataset.kind, dataset.event) == ("dataset", ids["dataset"])
