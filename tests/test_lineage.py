@@ -326,3 +326,24 @@ def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_pat
     dot = to_dot(graph)
     assert "GATES NOT RUN" in dot and "now rejected" in dot and "URL=" not in dot
     assert "rankdir=BT" in dot and "rankdir=RL" in to_dot(graph, direction="LR")
+
+
+def test_the_graph_reads_the_same_on_each_store(ledger: Ledger) -> None:
+    """SQLite and PostgreSQL (the `ledger` fixture of conftest runs on both)."""
+    with ledger.pipeline("p") as p:
+        rows = p.source(TICKETS, "tickets@1", key="ticket_id", subject="email")
+        kept = p.exclude("opt-out-removal-v1", rows, using=p.source(
+            pa.table({"email": ["ann@example.com"]}), "opt-outs@1", subject="email"), on="email")
+        dataset = p.dataset(kept, "train", version="v1")
+    ledger.build("m-v1", dataset=dataset, gates=(), code_version="x")
+    graph = lineage(ledger, "m-v1")
+    assert [(n.kind, n.label) for n in graph.nodes[:3]] == [
+        ("build", "m-v1"),
+        ("manifest", "frozen manifest"),
+        ("dataset", "train@v1"),
+    ]
+    assert [(n.label, n.step) for n in graph.steps] == [("opt-out-removal-v1", 1)]
+    assert {n.label: n.kind for n in graph.of_kind("source", "list")} == {
+        "tickets@1": "source",
+        "opt-outs@1": "list",
+    }
