@@ -267,6 +267,7 @@ def test_without_graphviz_the_svg_is_refused_with_how_to_install_it(
         to_svg(lineage(ledger, "ticket-router-v1"))
     assert caught.value.exit_code == 6
     assert "apt-get install graphviz" in (caught.value.hint or "")
+    assert "to_dot" in (caught.value.hint or "")  # the Python face's way round it
 
 
 # -- the command -----------------------------------------------------------------------------
@@ -295,9 +296,12 @@ def test_the_graph_command(story: tuple[Ledger, dict[str, str]], tmp_path: Path)
     empty = tmp_path / "empty-path"
     empty.mkdir()
     python_dir = str(Path(os.path.realpath(shutil.which("mlprov") or "")).parent)
-    missing = mlprov("graph", "ticket-router-v1", cwd=cwd, PATH=f"{empty}:{python_dir}")
+    no_dot = f"{empty}:{python_dir}"
+    missing = mlprov("graph", "ticket-router-v1", cwd=cwd, PATH=no_dot)
     assert_error(missing, 6, "'dot' (Graphviz)")
-    assert "apt-get install graphviz" in missing.stderr
+    assert "apt-get install graphviz" in missing.stderr and "--format dot" in missing.stderr
+    text = mlprov("graph", "ticket-router-v1", "--format", "dot", cwd=cwd, PATH=no_dot)
+    assert ok(text).startswith("digraph lineage {")  # the DOT text needs no Graphviz
 
 
 def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_path: Path) -> None:

@@ -114,9 +114,14 @@ class MissingProgramError(MissingExtraError):
     """A program mlprov runs is not installed (Graphviz's `dot`); the hint says how to
     install it."""
 
-    def __init__(self, program: str, package: str, install: str) -> None:
+    def __init__(
+        self, program: str, package: str, install: str, *, cli_hint: str | None = None
+    ) -> None:
         MlprovError.__init__(
-            self, f"this needs the program {program!r} ({package}), which is not on PATH", install
+            self,
+            f"this needs the program {program!r} ({package}), which is not on PATH",
+            install,
+            cli_hint=cli_hint,
         )
 
 

@@ -19,16 +19,23 @@ __all__ = ["Format", "render"]
 Format = Literal["svg", "png", "pdf"]
 #: A lineage graph lays out in well under a second; this bounds a runaway layout.
 TIMEOUT = 60.0
-_INSTALL = (
-    "install Graphviz: apt-get install graphviz (Debian, Ubuntu), brew install graphviz (macOS)"
-)
+_INSTALL = "install Graphviz: apt-get install graphviz (Debian, Ubuntu), brew install graphviz"
+
+
+def _missing() -> MissingProgramError:
+    return MissingProgramError(
+        "dot",
+        "Graphviz",
+        f"{_INSTALL} (macOS); or lay out the text of `to_dot` elsewhere",
+        cli_hint=f"{_INSTALL} (macOS); or take --format dot and lay it out elsewhere",
+    )
 
 
 def render(dot: str, format: Format = "svg", *, timeout: float = TIMEOUT) -> bytes:
     """`dot` laid out by Graphviz, in `format`."""
     program = shutil.which("dot")
     if program is None:
-        raise MissingProgramError("dot", "Graphviz", _INSTALL)
+        raise _missing()
     try:
         done = subprocess.run(  # a fixed program and arguments, no shell
             [program, f"-T{format}"],
@@ -38,7 +45,7 @@ def render(dot: str, format: Format = "svg", *, timeout: float = TIMEOUT) -> byt
             check=False,
         )
     except FileNotFoundError:  # removed between the look-up and the run
-        raise MissingProgramError("dot", "Graphviz", _INSTALL) from None
+        raise _missing() from None
     except subprocess.TimeoutExpired:
         raise InputError(
             f"Graphviz did not lay the graph out within {timeout:g} s",
