@@ -236,7 +236,7 @@ def _node(n: Node, target: bool, link: Callable[[Digest], str] | None) -> str:
         border, penwidth = REVIEW_COLOURS.get(n.review_now, _FILLS["unknown"])[1], 3.0
     where = f"event {n.event}" if n.event is not None else "no event recorded"
     if n.kind == "manifest" and n.digest is not None:
-        where = f"frozen manifest {n.digest}\\nrecorded by the build: {where}"
+        where = f"frozen manifest {n.digest}\nrecorded by the build: {where}"
     attrs = {
         "id": _quoted(f"lineage-{n.id}"),
         "class": _quoted(" ".join(_classes(n))),
@@ -245,18 +245,13 @@ def _node(n: Node, target: bool, link: Callable[[Digest], str] | None) -> str:
         "fillcolor": _quoted(fill),
         "color": _quoted(border),
         "penwidth": f"{penwidth:g}",
-        "tooltip": _quoted(f"{_CAPTIONS[n.kind].lower()} {n.label}\n") + "+" + _raw(where),
+        "tooltip": _quoted(f"{_CAPTIONS[n.kind].lower()} {n.label}\n{where}"),
         "label": label,
     }
     if link is not None and n.event is not None:
         attrs["URL"] = _quoted(_url(link(n.event)))
         attrs["target"] = '"_top"'
     return f'"{n.id}" [' + ", ".join(f"{k}={v}" for k, v in attrs.items()) + "];"
-
-
-def _raw(text: str) -> str:
-    """Text mlprov wrote itself (digests, fixed words; `\\n` already DOT's), quoted."""
-    return f'"{text}"'
 
 
 def _classes(n: Node) -> list[str]:
