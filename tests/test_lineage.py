@@ -351,3 +351,36 @@ def test_the_graph_reads_the_same_on_each_store(ledger: Ledger) -> None:
         "tickets@1": "source",
         "opt-outs@1": "list",
     }
+
+
+@needs_dot
+def test_steps_on_two_branches_still_read_in_order(tmp_path: Path) -> None:
+    import pyarrow as pa_
+
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("join") as p:
+        a = p.source(TICKETS.slice(0, 3), "tickets-a@1", key="ticket_id")
+        b = p.source(TICKETS.slice(3), "tickets-b@1", key="ticket_id")
+        a = p.transform("clean-a-v1", lambda t: t, a)
+        b = p.transform("clean-b-v1", lambda t: t, b)
+        both = p.transform("join-v1", lambda t, u: pa_.concat_tables([t, u]), a, b)
+        p.dataset(both, "joined")
+    graph = lineage(ledger, "joined")
+    n = {k: v.id for k, v in by_label(graph).items()}
+    edges = {(e.tail, e.head, e.relation) for e in graph.edges}
+    assert {
+        (n["join-v1"], n["clean-a-v1"], "informed"),
+        (n["join-v1"], n["clean-b-v1"], "informed"),
+        (n["clean-a-v1"], n["tickets-a@1"], "used"),
+        (n["clean-b-v1"], n["tickets-b@1"], "used"),
+    } <= edges
+    assert [s.label for s in graph.steps] == ["clean-a-v1", "clean-b-v1", "join-v1"]
+    # laid out top-down: each step below the one before it
+    root = ET.fromstring(to_svg(graph))
+    tops = {}
+    for g in root.iter(f"{SVG}g"):
+        if (g.get("id") or "").startswith("lineage-n"):
+            ys = [float(t.get("y") or 0) for t in g.iter(f"{SVG}text")]
+            tops[(g.get("id") or "").removeprefix("lineage-")] = min(ys)
+    order = [tops[s.id] for s in graph.steps]
+    assert order == sorted(order) and len(set(order)) == 3, order

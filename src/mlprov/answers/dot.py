@@ -97,9 +97,9 @@ def to_dot(graph: Lineage, href: Href | None = None, *, direction: Direction = "
     steps = [n for n in graph.nodes if n.kind == "step" and n.status != "failed"]
     lines += (f"  {_node(n, n.id == graph.target, link)}" for n in graph.nodes)
     lines += (f"  {_edge(e)}" for e in graph.edges)
-    # the steps on one line, in order, even where two of them share no edge
+    # the steps in order, even where two of them share no edge (a later step points back)
     lines += (
-        f'  "{a.id}" -> "{b.id}" [style=invis, weight=2];'
+        f'  "{b.id}" -> "{a.id}" [style=invis, weight=2];'
         for a, b in itertools.pairwise(steps)
         if not any({e.tail, e.head} == {a.id, b.id} for e in graph.edges)
     )
