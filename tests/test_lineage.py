@@ -311,6 +311,7 @@ def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_pat
         dataset = p.dataset(rows, "small-training")
     ledger.build("small-v1", dataset=dataset, gates=(), eval_set=dataset, code_version="x")
     record_review(ledger, "tickets@1", "rejected", REVIEWER)
+    record_review(ledger, dataset, "quarantined", REVIEWER, note="a leak was found")
     graph = lineage(ledger, "small-v1")
     nodes = by_label(graph)
     source, data = nodes["tickets@1"], nodes["small-training"]
@@ -320,6 +321,13 @@ def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_pat
         "Was the source allowed?"
     ].evidence
     assert graph.node(graph.target).status == "not_run"
+    assert (data.review, data.review_now) == ("never_reviewed", "quarantined")
+    quarantine = graph.of_kind("quarantine")[0]  # a quarantining review of the dataset
+    assert (quarantine.id, data.id, "quarantined", None) in {
+        (e.tail, e.head, e.relation, e.role) for e in graph.edges
+    }
+    assert ("trigger", "a leak was found") in quarantine.details
+    assert ("recorded", "after the build") in quarantine.details
     edges = {(e.tail, e.head, e.relation, e.role) for e in graph.edges}
     assert (graph.target, data.id, "used", "eval set") in edges
     assert (data.id, source.id, "derived", None) in edges  # a dataset straight from a source
