@@ -7,6 +7,7 @@ tests/vectors/openlineage, with its source) and every facet against the schema i
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -228,3 +229,14 @@ def test_the_demo_ledger_exports_valid_events_and_verifiable_attestations(
         statement(ledger, demo.v7)["predicate"]["buildDefinition"]["internalParameters"]["forced"]
         is True
     )
+
+
+def test_without_openlineage_python_the_extra_is_named(built: Built, tmp_path: Path) -> None:
+    blocked = tmp_path / "blocked" / "openlineage"
+    blocked.mkdir(parents=True)
+    (blocked / "__init__.py").write_text("raise ImportError('not installed here')\n")
+    path = os.pathsep.join([str(blocked.parent), os.environ.get("PYTHONPATH", "")])
+    out = tmp_path / "events.ndjson"
+    result = mlprov("export", "openlineage", "--out", out, cwd=built.folder, PYTHONPATH=path)
+    assert_error(result, 6, "openlineage-python")
+    assert "mlprov[openlineage]" in result.stderr and not out.exists()
