@@ -80,7 +80,7 @@ def test_every_event_and_facet_validates_against_the_official_schemas(built: Bui
     events = decoded(built.ledger)
     assert check_events(events) > 10
     kinds = {f for e in events for f, _ in facets_of(e)}
-    assert {"mlprov_recordSet", "mlprov_review", "mlprov_changes", "parent"} <= kinds
+    assert {"mlprov_recordSet", "mlprov_review", "mlprov_changes", "parent", "schema"} <= kinds
 
 
 def test_a_facet_breaking_its_shipped_schema_is_caught(built: Built) -> None:
@@ -139,6 +139,15 @@ def test_runs_and_steps_follow_the_ledger(built: Built) -> None:
         dataset["facets"]["mlprov_recordSet"]["recordSetRoot"] == entry.event.payload["record_root"]
     )
     assert dataset["outputFacets"]["outputStatistics"]["rowCount"] == 2
+    # the columns the pipeline recorded, as the schema facet, for sources, steps and datasets
+    columns = [(c["name"], c["type"]) for c in entry.event.payload["columns"]]
+    assert [c[0] for c in columns] == ["ticket_id", "email", "text"]
+    assert [(f["name"], f["type"]) for f in dataset["facets"]["schema"]["fields"]] == columns
+    assert out["facets"]["schema"] == inp["facets"]["schema"] == dataset["facets"]["schema"]
+    inputs = {i["name"]: i for i in starts[3]["inputs"]}
+    assert [f["name"] for f in inputs["opt-outs@été-2026"]["facets"]["schema"]["fields"]] == [
+        "email"
+    ]
     reviews = {i["name"]: i["facets"]["mlprov_review"]["reviewStatus"] for i in starts[3]["inputs"]}
     assert reviews == {"tickets@été-2026": "never_reviewed", "opt-outs@été-2026": "never_reviewed"}
 

@@ -5,7 +5,8 @@ its closing event; a run without one was interrupted, and gets none), with the s
 read as inputs and the datasets it recorded as outputs. Each step gives a START at its
 `started_at` and a COMPLETE or FAIL at its `ended_at`, as the job `<pipeline>.<step>`,
 with a `parent` facet naming the run, its inputs (sources, or the output of an earlier
-step, named `<pipeline>.<step>`) and its output. Every time comes from the ledger, and a
+step, named `<pipeline>.<step>`) and its output. A dataset's `schema` facet lists the
+columns (name and Arrow type) the pipeline recorded for it. Every time comes from the ledger, and a
 run id is a UUIDv7 made of the event's time and digest, so the same ledger always gives
 the same events.
 
@@ -55,6 +56,7 @@ try:
         job_type_job,
         output_statistics_output_dataset,
         parent_run,
+        schema_dataset,
     )
     from openlineage.client.serde import Serde
 except ImportError as exc:  # pragma: no cover - the extra's absence is tested by the CLI
@@ -182,6 +184,12 @@ class _Events:
             found["version"] = dataset_version_dataset.DatasetVersionDatasetFacet(
                 datasetVersion=str(root or p.get("version")), producer=PRODUCER
             )
+        if p.get("columns"):
+            fields = [
+                schema_dataset.SchemaDatasetFacetFields(name=c["name"], type=c["type"])
+                for c in p["columns"]
+            ]
+            found["schema"] = schema_dataset.SchemaDatasetFacet(fields=fields, producer=PRODUCER)
         if root:
             found["mlprov_recordSet"] = MlprovRecordSetDatasetFacet(
                 recordSetRoot=str(root),
