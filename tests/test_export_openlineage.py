@@ -19,9 +19,10 @@ from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import ValidationError
 from referencing import Registry, Resource
 from tests.test_cli import assert_error, mlprov, ok
-from tests.test_export_intoto import Built, make_ledger
+from tests.test_export_intoto import TICKETS, Built, fail, make_ledger
 
 from mlprov.digest import Digest
+from mlprov.errors import InputError
 from mlprov.export.intoto import statement
 from mlprov.export.openlineage import SCHEMA_BASE, SCHEMAS, emit_events, ndjson, run_events
 from mlprov.facade import Ledger
@@ -249,3 +250,54 @@ def test_without_openlineage_python_the_extra_is_named(built: Built, tmp_path: P
     result = mlprov("export", "openlineage", "--out", out, cwd=built.folder, PYTHONPATH=path)
     assert_error(result, 6, "openlineage-python")
     assert "mlprov[openlineage]" in result.stderr and not out.exists()
+
+
+def test_a_pipeline_told_to_emits_its_events_as_it_runs(
+    tmp_path: Path, server: tuple[str, list[tuple[str, bytes]]]
+) -> None:
+    url, received = server
+    ledger = Ledger.init(tmp_path, origin="feed.example/lignée")
+    with ledger.pipeline("feed-training", openlineage=f"{url}/feed") as p:
+        tickets = p.source(
+            TICKETS, "tickets@1", key="ticket_id", subject="email", rights_basis="customer-terms §4"
+        )
+        p.wait()
+        assert [json.loads(b)["eventType"] for _, b in received] == ["START"]  # as it runs
+        kept = p.transform("lowercase-v1", lambda d: d.assign(text=d.text.str.lower()), tickets)
+        data = p.dataset(kept, "feed-set", version="v1")
+        assert len(received) == 3  # the step's START and COMPLETE, once it is recorded
+    sent = [json.loads(b) for _, b in received]
+    assert sent == decoded(ledger, str(data.digest))  # what the export gives afterwards
+    assert [e["eventType"] for e in sent] == ["START", "START", "COMPLETE", "COMPLETE"]
+    check_events(sent)
+    received.clear()
+    with pytest.raises(ValueError), ledger.pipeline("feed-training", openlineage=url) as p:
+        p.transform(
+            "tokenize-v1",
+            fail,
+            p.source(
+                TICKETS,
+                "tickets@1",
+                key="ticket_id",
+                subject="email",
+                rights_basis="customer-terms §4",
+            ),
+        )
+    assert [json.loads(b)["eventType"] for _, b in received] == ["START", "START", "FAIL", "FAIL"]
+    assert {path for path, _ in received} == {"/api/v1/lineage"}
+
+
+def test_an_unreachable_feed_never_stops_the_recording(tmp_path: Path) -> None:
+    closed = ThreadingHTTPServer(("127.0.0.1", 0), _Collector)
+    port = closed.server_address[1]
+    closed.server_close()
+    ledger = Ledger.init(tmp_path)
+    with (
+        pytest.raises(InputError, match="OpenLineage events stopped after 0"),
+        ledger.pipeline("feed-training", openlineage=f"http://127.0.0.1:{port}/x") as p,
+    ):
+        p.dataset(p.source(TICKETS, "tickets@1", key="ticket_id"), "feed-set")
+    closed_runs = [e for e in ledger.entries(type="run") if e.event.payload["status"] != "started"]
+    assert [e.event.payload["status"] for e in closed_runs] == ["succeeded"]
+    assert ledger.find("feed-set", ("dataset",)).entry.event.payload["record_count"] == 4
+    assert ledger.verify().ok

@@ -1,8 +1,8 @@
 """Pipeline runs as OpenLineage run events, built with `openlineage-python`'s classes.
 
 Each recorded pipeline run gives a START (at its `run` event) and a COMPLETE or FAIL (at
-its closing event; a run without one was interrupted, and gets none), with the sources it
-read as inputs and the datasets it recorded as outputs. Each step gives a START at its
+its closing event; a run without one was interrupted, and gets none) with the sources its
+steps read as inputs and the datasets it recorded as outputs. Each step gives a START at its
 `started_at` and a COMPLETE or FAIL at its `ended_at`, as the job `<pipeline>.<step>`,
 with a `parent` facet naming the run, its inputs (sources, or the output of an earlier
 step, named `<pipeline>.<step>`) and its output. A dataset's `schema` facet lists the
@@ -65,6 +65,7 @@ except ImportError as exc:  # pragma: no cover - the extra's absence is tested b
 __all__ = [
     "SCHEMAS",
     "SCHEMA_BASE",
+    "Events",
     "MlprovChangesRunFacet",
     "MlprovRecordSetDatasetFacet",
     "MlprovReviewDatasetFacet",
@@ -151,7 +152,7 @@ def run_id(when: str, digest: Digest) -> str:
     return str(uuid.UUID(int=value | (bits & ((1 << 62) - 1))))
 
 
-class _Events:
+class Events:
     """The events of one ledger, with the lookups they share."""
 
     known: ClassVar[tuple[str, ...]] = ("source", "transform", "dataset")
@@ -258,14 +259,12 @@ class _Events:
 
     def run(self, start: Entry) -> list[RunEvent]:
         """The events of one pipeline run: START, each step's pair, then its close."""
-        pipeline = str(start.event.name)
-        mlprov_run = start.event.payload.get("run_id")
         children = self.ledger.children(start.digest)
         steps = sorted(
             (c for c in children if c.event.type.value == "transform"),
             key=lambda e: (e.event.payload.get("step") or 0, e.seq),
         )
-        datasets = [c for c in children if c.event.type.value == "dataset"]
+        mlprov_run = start.event.payload.get("run_id")
         close = next(
             (
                 c
@@ -276,38 +275,42 @@ class _Events:
             ),
             None,
         )
-        this = run_id(start.event.recorded_at, start.digest)
-        job = self.job(pipeline, "JOB")
-        sources: dict[str, Entry] = {}
+        events = [self.opened(start)]
         for step in steps:
-            for used in step.event.payload.get("used", ()):
+            events += self.step(step, str(start.event.name), self.run_id(start))
+        return events + ([self.closed(start, close)] if close is not None else [])
+
+    def run_id(self, start: Entry) -> str:
+        return run_id(start.event.recorded_at, start.digest)
+
+    def opened(self, start: Entry) -> RunEvent:
+        """A run's START: what it will read is known only when it closes."""
+        job = self.job(str(start.event.name), "JOB")
+        run = Run(runId=self.run_id(start))
+        return self.event(RunState.START, start.event.recorded_at, run, job, [], [])
+
+    def closed(self, start: Entry, close: Entry) -> RunEvent:
+        """A run's COMPLETE or FAIL: the sources its steps read, the datasets it made."""
+        pipeline = str(start.event.name)
+        children = self.ledger.children(start.digest)
+        sources: dict[str, Entry] = {}
+        for step in children:
+            for used in (
+                step.event.payload.get("used", ()) if step.event.type.value == "transform" else ()
+            ):
                 found = self.entry(used["event"])
                 if found.event.type.value == "source":
                     sources.setdefault(str(found.digest), found)
-        inputs = [self.input(s, pipeline, start.seq) for s in sources.values()]
-        events = [
-            self.event(RunState.START, start.event.recorded_at, Run(runId=this), job, inputs, [])
-        ]
-        for step in steps:
-            events += self.step(step, pipeline, this)
-        if close is not None:
-            failed = close.event.payload.get("status") == "failed"
-            facets = self.error(close) if failed else {}
-            end_inputs = [self.input(s, pipeline, close.seq) for s in sources.values()]
-            outputs = [
-                self.output(d, pipeline, d.event.payload.get("record_count")) for d in datasets
-            ]
-            events.append(
-                self.event(
-                    RunState.FAIL if failed else RunState.COMPLETE,
-                    close.event.recorded_at,
-                    Run(runId=this, facets=facets),
-                    job,
-                    end_inputs,
-                    outputs,
-                )
-            )
-        return events
+        datasets = [c for c in children if c.event.type.value == "dataset"]
+        failed = close.event.payload.get("status") == "failed"
+        return self.event(
+            RunState.FAIL if failed else RunState.COMPLETE,
+            close.event.recorded_at,
+            Run(runId=self.run_id(start), facets=self.error(close) if failed else {}),
+            self.job(pipeline, "JOB"),
+            [self.input(s, pipeline, close.seq) for s in sources.values()],
+            [self.output(d, pipeline, d.event.payload.get("record_count")) for d in datasets],
+        )
 
     def error(self, entry: Entry) -> dict[str, Any]:
         message = entry.event.payload.get("error") or "failed (no error was recorded)"
@@ -385,7 +388,7 @@ def _runs(ledger: LedgerCore, target: str | Entry | None) -> list[Entry]:
 def run_events(ledger: LedgerCore, target: str | Entry | None = None) -> list[RunEvent]:
     """The OpenLineage events of every pipeline run in the ledger, or of the runs that
     made a dataset (or a build's dataset), run by run in log order."""
-    made = _Events(ledger)
+    made = Events(ledger)
     return [event for start in _runs(ledger, target) for event in made.run(start)]
 
 
