@@ -23,8 +23,9 @@ from tests.test_cli import assert_error, mlprov, ok
 
 from mlprov.digest import Digest
 from mlprov.errors import InputError, SignatureError
+from mlprov.export.attestation import check
 from mlprov.export.dsse import Envelope, pae
-from mlprov.export.intoto import SET_ROOT, attest, check, statement
+from mlprov.export.intoto import SET_ROOT, attest, statement
 from mlprov.facade import Ledger
 from mlprov.governance.review import record_review
 from mlprov.ledger import Entry

@@ -84,7 +84,7 @@ def attest_verify(
 
     The signature over the exact payload bytes, the payload type and the statement; exit
     10 when a byte was changed. Prints the subject and the dependencies."""
-    from mlprov.export.intoto import check
+    from mlprov.export.attestation import check
     from mlprov.ledger import keys as keyfiles
 
     verifier = keyfiles.load_verifier(key)

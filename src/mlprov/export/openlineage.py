@@ -27,7 +27,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from importlib import metadata
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 from urllib.parse import quote, urlsplit
 
 from mlprov.capture.build import recorded
@@ -153,9 +153,8 @@ def run_id(when: str, digest: Digest) -> str:
 
 
 class Events:
-    """The events of one ledger, with the lookups they share."""
-
-    known: ClassVar[tuple[str, ...]] = ("source", "transform", "dataset")
+    """The OpenLineage events of one ledger's runs, with the lookups they share: a whole
+    run (`run`), or one part of it as it is recorded (`opened`, `step`, `closed`)."""
 
     def __init__(self, ledger: LedgerCore) -> None:
         self.ledger = ledger
