@@ -123,7 +123,7 @@ def test_readme_options_exist() -> None:
 def test_global_option_claims_hold() -> None:
     # "Every command takes --store" (proof check works without a ledger, so it has none).
     without_store = {n for n, c in COMMANDS.items() if "--store" not in long_options(c)}
-    assert without_store == {"proof check", "check-proof", "demo", "whoami"}
+    assert without_store == {"proof check", "check-proof", "attest verify", "demo", "whoami"}
     # "Every read command takes --json".
     for name in ("log", "show", "trace", "verify", "checkpoint", "proof check"):
         assert "--json" in long_options(COMMANDS[name]), name

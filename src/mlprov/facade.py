@@ -33,12 +33,19 @@ class Ledger(LedgerCore):
         """A recorded pipeline run named `name`: use it as `with ledger.pipeline(...) as p:`.
 
         Options: `actor`, `allow_unversioned`, `repo` (whose git state is recorded; default:
-        the caller's folder), `checkpoint` (sign a checkpoint when the run ends; default on).
+        the caller's folder), `checkpoint` (sign a checkpoint when the run ends; default on),
+        `openlineage` (an OpenLineage HTTP endpoint to send the run's events to as it runs:
+        see `mlprov.export.feed`; needs mlprov[openlineage]).
         """
         from mlprov.capture.environment import caller_directory
         from mlprov.capture.pipeline import Pipeline
 
         options.setdefault("repo", caller_directory(1))
+        url = options.pop("openlineage", None)
+        if url is not None:
+            from mlprov.export.feed import FeedPipeline
+
+            return FeedPipeline(self, name, url=url, **options)
         return Pipeline(self, name, **options)
 
     def build(self, name: str, **options: Any) -> Entry:

@@ -44,6 +44,11 @@ def kind_of(data: Any) -> Kind:
     )
 
 
+def columns(table: pa.Table) -> list[dict[str, str]]:
+    """The columns of a table as a payload records them: name and Arrow type."""
+    return [{"name": f.name, "type": str(f.type)} for f in table.schema]
+
+
 def to_table(data: Any) -> pa.Table:
     """The rows of `data` — a frame, or a file the record readers take — as one Arrow
     table (pandas' index is not part of a record)."""

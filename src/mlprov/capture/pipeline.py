@@ -269,8 +269,9 @@ class Pipeline:
             "aggregate_consumer_info": aggregate_consumer_info,
             "byte_digest": byte_digest,
             "record_count": table.num_rows,
+            "columns": frames.columns(table),
         }
-        earlier = self._recorded_source(ref, payload)
+        earlier = names.recorded_source(self.ledger, payload)
         tracked = Tracked(
             self._recorder.follow(
                 lambda: Lineage(
@@ -283,6 +284,7 @@ class Pipeline:
             ref,
             (ref,),
             (),
+            columns=payload["columns"],
         )
         blobs = self.ledger.blobs_dir
 
@@ -303,9 +305,6 @@ class Pipeline:
         self._recorder.record(save, done, lambda exc: None)  # a failed source records nothing
         self._track(result, tracked)
         return result  # type: ignore[no-any-return]
-
-    def _recorded_source(self, ref: str, payload: Mapping[str, Any]) -> Entry | None:
-        return names.recorded_source(self.ledger, payload)
 
     # -- steps -----------------------------------------------------------------------------
     def transform(
@@ -359,7 +358,7 @@ class Pipeline:
                 earlier.snapshot = earlier.snapshot.released()
             return Lineage(snap, changes)
 
-        self._finish(step, result, table.num_rows, follow)
+        self._finish(step, result, table.num_rows, follow, columns=frames.columns(table))
         return result
 
     def exclude(
@@ -434,7 +433,7 @@ class Pipeline:
                 earlier.snapshot = earlier.snapshot.released()
             return Lineage(snap, changes)
 
-        self._finish(step, result, int((~remove).sum()), follow, reason=why)
+        self._finish(step, result, int((~remove).sum()), follow, why, before.columns)
         return result  # type: ignore[no-any-return]
 
     # -- recording a step ------------------------------------------------------------------
@@ -500,6 +499,7 @@ class Pipeline:
         rows: int,
         follow: Callable[[], Lineage],
         reason: str | None = None,
+        columns: list[dict[str, str]] | None = None,
     ) -> None:
         """Queue the step's following and recording, and track its output."""
         before = step.used[0][1]
@@ -514,6 +514,7 @@ class Pipeline:
             label,
             sources,
             (*before.steps, label),
+            columns=columns,
         )
         blobs, step_sets = self.ledger.blobs_dir, self.step_sets
 
@@ -528,6 +529,7 @@ class Pipeline:
                 "changes": found.changes.save(blobs),
                 "reason": reason,
                 "ended_at": ended,
+                "columns": columns,
             }
 
         def done(recorded: dict[str, Any]) -> None:
@@ -551,6 +553,7 @@ class Pipeline:
             "record_root": tracked.root or saved_set(tracked.snapshot(), self.ledger.blobs_dir),
             "sources": list(tracked.sources),
             "steps": list(tracked.steps),
+            "columns": tracked.columns,
         }
         entry = self._append("dataset", payload, [run, tracked.event])
         self._outputs.append(entry.digest)

@@ -43,6 +43,7 @@ class Tracked:
     event: Digest | None = None  # set when its event is appended
     root: Digest | None = None  # None: a step's set not built (step_sets=False)
     hold: Any = None  # the data itself, when it cannot be weakly referenced
+    columns: list[dict[str, str]] | None = None  # name and Arrow type of each column
 
     def snapshot(self) -> Snapshot:
         """Its snapshot, waiting for the follow worker if need be."""

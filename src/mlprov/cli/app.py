@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from mlprov.cli.attest import register as register_attest
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
 from mlprov.cli.card import register as register_card
@@ -404,3 +405,4 @@ register_report(app)
 register_graph(app)
 register_demo(app)
 register_export(app)
+register_attest(app)

@@ -29,6 +29,7 @@ __all__ = [
     "PAYLOADS",
     "Acquisition",
     "BuildPayload",
+    "Column",
     "DatasetPayload",
     "EvaluationPayload",
     "EventType",
@@ -122,6 +123,14 @@ class _Named(Payload):
         return v
 
 
+class Column(BaseModel):
+    """One column of the data a source, step or dataset held: its name and Arrow type."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Text
+    type: Text
+
+
 Acquisition = Literal["public", "licensed", "purchased", "crawled", "user", "synthetic", "other"]
 
 
@@ -153,6 +162,7 @@ class SourcePayload(_Named):
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None
+    columns: tuple[Column, ...] | None = None
 
     @field_validator("collected")
     @classmethod
@@ -208,6 +218,7 @@ class TransformPayload(_Named):
     matched_by: Literal["key", "digest"] | None = None
     output_root: Digest | None = None
     changes: Digest | None = None
+    columns: tuple[Column, ...] | None = None  # of its output
 
 
 class DatasetPayload(_Named):
@@ -227,6 +238,7 @@ class DatasetPayload(_Named):
     steps: tuple[Name, ...] = ()
     manifest: dict[str, Any] | None = None
     manifest_digest: Digest | None = None
+    columns: tuple[Column, ...] | None = None
 
 
 class RunPayload(_Named):
