@@ -37,7 +37,7 @@ from mlprov.ledger.keys import SignerKey
 
 __all__ = ["BUILD_TYPE", "SET_ROOT", "attest", "ledger_uri", "statement"]
 
-BUILD_TYPE = "https://mlprov.dev/attestation/build/v1"
+BUILD_TYPE = "urn:mlprov:slsa:build-type:v1"
 SET_ROOT = "mlprovSetRoot"
 _COMMIT = re.compile(r"[0-9a-f]{40}|[0-9a-f]{64}")
 

@@ -75,7 +75,7 @@ __all__ = [
 ]
 
 #: Where mlprov's facet schemas are published; each file's `$id` (immutable, versioned).
-SCHEMA_BASE = "https://mlprov.dev/spec/facets/1-0-0/"
+SCHEMA_BASE = "urn:mlprov:openlineage:facet:1-0-0:"
 #: The folder of the facet schemas shipped with mlprov (their `$id`s are under SCHEMA_BASE).
 SCHEMAS = Path(__file__).with_name("schemas")
 
@@ -87,7 +87,7 @@ def _version() -> str:
         return "unknown"
 
 
-PRODUCER = f"https://mlprov.dev/mlprov/{_version()}"
+PRODUCER = f"urn:mlprov:producer:{_version()}"
 
 
 def _schema(name: str) -> str:
