@@ -189,7 +189,9 @@ class _Builder:
             return [(m["reviewStatus"], state.state.value)]
         if kind == "dataset":
             parts = [
-                e for e in self.scope.entries if e.event.type.value == "source" and e.seq < entry.seq
+                e
+                for e in self.scope.entries
+                if e.event.type.value == "source" and e.seq < entry.seq
             ]
             found = approval_of(self.ledger, entry, parts, as_of=self.scope.size - 1)
             return _approval(m, "", found.status, found.limits, found.risks)
@@ -353,7 +355,9 @@ class _Builder:
                 self.link(entry, str(e.digest))
                 role = "using" if str(e.digest) in self.lists else "input"
                 attrs = [(self.pm.PROV_ROLE, self.m[role])]
-                self.doc.wasDerivedFrom(q, self.ident("event", str(e.digest)), other_attributes=attrs)
+                self.doc.wasDerivedFrom(
+                    q, self.ident("event", str(e.digest)), other_attributes=attrs
+                )
 
     def relate_build(self, entry: Entry, q: QualifiedName) -> None:
         pm, m, p = self.pm, self.m, entry.event.payload

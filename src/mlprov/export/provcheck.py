@@ -94,9 +94,10 @@ def _one(record: ProvRecord, attr: Any, what: str) -> Any:
 
 
 def _key(record: ProvRecord) -> tuple[str, str, frozenset[tuple[str, str]]]:
-    ident = str(record.identifier.uri) if record.is_element() else ""
+    ident = record.identifier
+    name = str(ident.uri) if record.is_element() and ident is not None else ""
     attrs = frozenset((str(k.uri), repr(v)) for k, v in record.attributes)
-    return record.get_type().uri, ident, attrs
+    return record.get_type().uri, name, attrs
 
 
 def _name(record: ProvRecord) -> str:

@@ -43,7 +43,9 @@ class Scope:
         return str(digest) in self.held
 
 
-def scope_of(ledger: LedgerCore, ref: Entry | Digest | str | None, size: int | None = None) -> Scope:
+def scope_of(
+    ledger: LedgerCore, ref: Entry | Digest | str | None, size: int | None = None
+) -> Scope:
     """The events covered by an export of `ref` (a build or dataset: NAME, NAME@VERSION or
     a digest; None for the whole ledger) at log size `size` (default: now)."""
     now = ledger.size
