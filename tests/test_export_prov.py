@@ -5,6 +5,7 @@ and checked back against the ledger with `--check`."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -374,3 +375,17 @@ def test_the_demo_builds_export_read_back_and_check(demo: Ledger) -> None:
         assert str(build.digest) in event_digests(doc)
     whole = document(demo)
     assert event_digests(whole) == Counter(str(e.digest) for e in demo.entries())
+
+
+def test_a_missing_library_is_named_with_its_extra(small: Small, tmp_path: Path) -> None:
+    home = small.ledger.location.home.parent  # type: ignore[union-attr]
+    shadow = tmp_path / "shadow"
+    for package in ("prov", "mlcroissant"):
+        (shadow / package).mkdir(parents=True)
+        (shadow / package / "__init__.py").write_text("raise ImportError('absent')\n")
+    path = os.pathsep.join(p for p in (str(shadow), os.environ.get("PYTHONPATH")) if p)
+    _, hint = assert_error(mlprov("export", "prov", cwd=home, PYTHONPATH=path), 6, "'prov'")
+    assert "mlprov[prov]" in hint
+    args = ("export", "croissant", "ticket-training", "--data", "x.parquet")
+    _, hint = assert_error(mlprov(*args, cwd=home, PYTHONPATH=path), 6, "'mlcroissant'")
+    assert "mlprov[croissant]" in hint

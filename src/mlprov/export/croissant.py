@@ -321,6 +321,7 @@ def metadata(
     """The Croissant 1.1 metadata of a recorded dataset (NAME, NAME@VERSION or a digest):
     `data` are the files of its records (checked against its record set), `base` the folder
     the metadata is written to (their URLs are relative to it). Validated with mlcroissant."""
+    require("mlcroissant", "croissant")  # before any work: it judges what is written
     dataset = ledger.find(ref, ("dataset",)).entry
     p = dataset.event.payload
     name = dataset.event.name or str(dataset.digest)
