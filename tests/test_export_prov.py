@@ -389,3 +389,29 @@ def test_a_missing_library_is_named_with_its_extra(small: Small, tmp_path: Path)
     args = ("export", "croissant", "ticket-training", "--data", "x.parquet")
     _, hint = assert_error(mlprov(*args, cwd=home, PYTHONPATH=path), 6, "'mlcroissant'")
     assert "mlprov[croissant]" in hint
+
+
+def test_the_demo_dataset_in_croissant_loads_through_mlcroissant(demo: Ledger) -> None:
+    """The demo's v8 training set, rebuilt from its source file by the demo's own steps for
+    the keys its record set holds (the export checks the records are the dataset's)."""
+    import mlcroissant as mlc
+    import pyarrow.parquet as pq
+
+    from mlprov.demo import steps
+    from mlprov.export.croissant import dumps, metadata
+
+    home = demo.location.home.parent  # type: ignore[union-attr]
+    dataset = demo.find("support-classifier-training@v8", ("dataset",)).entry
+    keys = set(demo.record_set(dataset).table.column("key").to_pylist())
+    source = pq.read_table(home / "data" / "support-chat-export-2026-05-22.parquet")
+    kept = source.filter(pa.array([str(k) in keys for k in source["ticket_id"].to_pylist()]))
+    folder = home / "croissant"
+    folder.mkdir()
+    pq.write_table(steps.redact(steps.normalize(kept)), folder / "train.parquet")
+    doc = metadata(demo, dataset, [folder / "train.parquet"], folder)
+    (folder / "metadata.json").write_bytes(dumps(doc))
+    ds = mlc.Dataset(jsonld=str(folder / "metadata.json"))
+    assert not ds.metadata.ctx.issues.errors
+    assert len(list(ds.records("records"))) == dataset.event.payload["record_count"]
+    urls = {f.content_url for f in ds.metadata.distribution}
+    assert "data/support-chat-export-2026-05-22.parquet" in urls
