@@ -415,3 +415,14 @@ def test_the_demo_dataset_in_croissant_loads_through_mlcroissant(demo: Ledger) -
     assert len(list(ds.records("records"))) == dataset.event.payload["record_count"]
     urls = {f.content_url for f in ds.metadata.distribution}
     assert "data/support-chat-export-2026-05-22.parquet" in urls
+
+
+def test_the_export_and_its_check_on_each_store(ledger: Ledger) -> None:
+    """The same export, read back and checked, on SQLite and on PostgreSQL."""
+    dataset, _ = small_pipeline(ledger)
+    built = ledger.build("ticket-router-v1", dataset=dataset, gates=())
+    for ref in (built, None):
+        data = serialize(document(ledger, ref), "turtle")
+        back = ProvDocument.deserialize(content=data.decode(), **READERS["turtle"])  # type: ignore[arg-type]
+        assert back == document(ledger, ref)
+        assert check(ledger, data).events == (ledger.size if ref is None else 8)
