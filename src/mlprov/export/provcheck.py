@@ -96,8 +96,15 @@ def _one(record: ProvRecord, attr: Any, what: str) -> Any:
 def _key(record: ProvRecord) -> tuple[str, str, frozenset[tuple[str, str]]]:
     ident = record.identifier
     name = str(ident.uri) if record.is_element() and ident is not None else ""
-    attrs = frozenset((str(k.uri), repr(v)) for k, v in record.attributes)
+    attrs = frozenset((str(k.uri), _plain(v)) for k, v in record.attributes)
     return record.get_type().uri, name, attrs
+
+
+def _plain(value: Any) -> str:
+    """A value as comparable text: a qualified name by its IRI (prefixes differ between
+    readings of one JSON-LD document), anything else by its type and value."""
+    uri = getattr(value, "uri", None)
+    return f"<{uri}>" if isinstance(uri, str) else repr(value)
 
 
 def _name(record: ProvRecord) -> str:
