@@ -429,7 +429,9 @@ def test_the_export_and_its_check_on_each_store(ledger: Ledger) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["json", "turtle", "jsonld"])
-def test_a_dataset_from_a_hand_written_manifest_exports_and_checks(tmp_path: Path, fmt: str) -> None:
+def test_a_dataset_from_a_hand_written_manifest_exports_and_checks(
+    tmp_path: Path, fmt: str
+) -> None:
     manifest = Path(__file__).parent / "manifests" / "incident-after.yaml"
     (tmp_path / manifest.name).write_bytes(manifest.read_bytes())
     ok(mlprov("init", cwd=tmp_path))
