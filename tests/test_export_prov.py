@@ -31,6 +31,7 @@ from prov.model import (
 )
 from tests.test_cli import assert_error, mlprov, ok
 
+from mlprov.answers.view import build_facts
 from mlprov.errors import GateBlocked, InputError, IntegrityError, NotFoundError
 from mlprov.export.prov import document, serialize
 from mlprov.export.provcheck import check
@@ -373,6 +374,12 @@ def test_the_demo_builds_export_read_back_and_check(demo: Ledger) -> None:
             assert back == doc
             assert check(demo, data, str(build.digest)).target == str(build.digest)
         assert str(build.digest) in event_digests(doc)
+        # the status PROV gives is the one explain, triage and the card read
+        [activity] = [r for r in records(doc, ProvActivity) if values(r, "event") == [build.digest]]
+        facts = build_facts(demo, build)
+        assert values(activity, "reviewerStatusAtBuild") == [facts.reviewer_status]
+        [risks] = values(activity, "reviewRisksAtBuild")
+        assert json.loads(str(risks)) == list(facts.risks)
     whole = document(demo)
     assert event_digests(whole) == Counter(str(e.digest) for e in demo.entries())
 
