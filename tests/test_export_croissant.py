@@ -283,3 +283,16 @@ def test_a_dataset_without_a_record_set_is_refused(tmp_path: Path) -> None:
         "has no record set",
     )
     assert not (tmp_path / "m.json").exists()
+
+
+def test_records_in_json_lines_load_through_mlcroissant_too(made: Made, tmp_path: Path) -> None:
+    with (tmp_path / "train.jsonl").open("w", encoding="utf-8") as f:
+        for row in made.data.to_pylist():
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+    doc = metadata(made.ledger, made.dataset, [tmp_path / "train.jsonl"], tmp_path)
+    (tmp_path / "metadata.json").write_text(json.dumps(doc), encoding="utf-8")
+    ds, rows = load(tmp_path / "metadata.json")
+    assert issues(ds)[0] == set()
+    assert rows == made.data.to_pylist()
+    [train] = [f for f in ds.metadata.distribution if f.content_url == "train.jsonl"]
+    assert train.encoding_formats == ["application/jsonlines"]

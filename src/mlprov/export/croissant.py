@@ -49,6 +49,7 @@ from mlprov.governance.manifest import Manifest, builds_on, from_ledger
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 from mlprov.records.fingerprint import fingerprint
+from mlprov.records.readers import read_batches
 
 __all__ = ["CONFORMS_TO", "CONTEXT", "dumps", "metadata", "validate"]
 
@@ -137,8 +138,6 @@ def _data_type(kind: pa.DataType) -> str:
 
 
 def _schema(path: Path) -> pa.Schema:
-    from mlprov.records.readers import read_batches
-
     if path.suffix.lower() == ".parquet":
         try:
             schema: pa.Schema = pq.read_schema(path)
