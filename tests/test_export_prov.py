@@ -451,3 +451,40 @@ def test_a_dataset_from_a_hand_written_manifest_exports_and_checks(
     # the same document read twice: prefixes a reader makes up do not matter
     with Ledger.open(cwd=tmp_path) as led:
         assert check(led, out.read_bytes()).events == check(led, out.read_bytes()).events == 2
+
+
+def test_quarantine_release_model_evaluation_and_prediction(tmp_path: Path) -> None:
+    from prov.model import ProvCommunication
+
+    from mlprov.governance.review import record_quarantine, record_release
+
+    led = Ledger.init(tmp_path)
+    with led.pipeline("p") as p:
+        kept = p.transform("keep-v1", lambda t: t, p.source(TICKETS, "s@1", key="ticket_id"))
+        data = p.dataset(kept, "d")
+    (tmp_path / "model.bin").write_bytes(b"weights")
+    build = led.build("m", dataset=data, artifact=tmp_path / "model.bin", force=True)
+    quarantine = record_quarantine(led, "s@1", trigger="complaint", exit_condition="a review")
+    review = record_review(led, "s@1", "accepted", "carol@example.com", note="checked")
+    release = record_release(led, "s@1", evidence=[review])
+    led.evaluation(build, "holdout", {"accuracy": 0.9})
+    with led.predictions(build) as log:
+        log.log({"x": 1}, {"y": 2})
+    for fmt in ("json", "turtle", "jsonld"):
+        assert check(led, serialize(document(led), fmt)).events == led.size
+    doc = document(led)
+    model = f"model:{build.digest.hex}"
+    [artifact] = [r for r in records(doc, ProvEntity) if str(r.identifier) == model]
+    assert values(artifact, "artifactDigest") == [build.event.payload["artifact_digest"]]
+    informed = {
+        (str(c.formal_attributes[0][1]), str(c.formal_attributes[1][1]))
+        for c in records(doc, ProvCommunication)
+    }
+    assert (f"event:{release.digest.hex}", f"event:{quarantine.digest.hex}") in informed
+    users = Counter(
+        str(u.formal_attributes[0][1])
+        for u in records(doc, ProvUsage)
+        if str(u.formal_attributes[1][1]) == model
+    )
+    assert sorted(users.values()) == [1, 1]  # the evaluation and the prediction
+    assert len(users) == 2
