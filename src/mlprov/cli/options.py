@@ -69,15 +69,32 @@ def recording(store: str | None) -> Iterator[Ledger]:
 
 
 def write_output(data: bytes, path: Path | None, note: str = "") -> None:
-    """Bytes to standard output, or to `path` (then say so on standard error)."""
+    """Bytes to standard output, or to `path` in one step (then say so on standard error):
+    a failure leaves no file, and never half of one."""
+    import os
+    import tempfile
+
     if path is None:
         emit_bytes(data)
         return
+    if path.is_dir():
+        raise InputError(f"{path} is a directory", "give the path of a file to write")
+    folder = path.parent
+    if not folder.is_dir():
+        raise InputError(
+            f"cannot write {path}: the folder {folder} does not exist", "create it first"
+        )
+    tmp = None
     try:
-        path.write_bytes(data)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mlprov-", delete=False) as f:
+            tmp = Path(f.name)
+            f.write(data)
+        os.replace(tmp, path)
     except OSError as exc:
-        raise InputError(f"cannot write {path}: {exc.strerror}", "check the path") from exc
-    err.print(f"wrote {path}{note}")
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
+        raise InputError(f"cannot write {path}: {exc.strerror}", "check the path") from None
+    err.print(f"wrote {path}{note}", markup=False, highlight=False)
 
 
 def read_file(path: Path, what: str) -> bytes:
