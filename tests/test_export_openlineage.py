@@ -63,7 +63,8 @@ def check_events(lines: list[dict[str, Any]]) -> int:
             assert REGISTRY.get(url.partition("#")[0]) is not None, f"no schema for {url}"
             validator(url).validate(facet)
             if key.startswith("mlprov_"):
-                assert url.startswith(SCHEMA_BASE) and facet["_producer"].startswith("urn:mlprov:producer:")
+                assert url.startswith(SCHEMA_BASE)
+                assert facet["_producer"].startswith("urn:mlprov:producer:")
                 ours += 1
     return ours
 
