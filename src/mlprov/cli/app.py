@@ -36,6 +36,7 @@ from mlprov.cli.render import (
     wrap,
 )
 from mlprov.cli.report import register as register_report
+from mlprov.cli.serve import register as register_serve
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
 
@@ -402,3 +403,4 @@ register_card(app)
 register_report(app)
 register_demo(app)
 register_export(app)
+register_serve(app)
