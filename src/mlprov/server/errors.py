@@ -145,7 +145,17 @@ def install(app: FastAPI, authorise: Any) -> None:
         return body(422, describe(exc), "see the route's request schema in /api/v1/openapi.json")
 
     @app.exception_handler(HTTPException)
-    async def _http(_: Request, exc: HTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: HTTPException) -> JSONResponse:
+        if exc.status_code == 400:  # a body the framework could not decode (not UTF-8)
+            try:
+                authorise(request)
+            except Refused as refused:
+                return body(refused.status, refused.message, refused.hint)
+            return body(
+                422,
+                "the request body is not valid JSON (it could not be decoded as UTF-8 JSON)",
+                "send a JSON object encoded as UTF-8",
+            )
         hint = {
             404: "see /api/v1/openapi.json for the routes",
             405: "see /api/v1/openapi.json for each route's methods",
