@@ -129,9 +129,8 @@ def test_each_role_may_use_its_routes(story: tuple[Served, Path]) -> None:
         me = served.as_(role, "GET", "/whoami")
         assert me.status_code == 200 and me.json()["name"] == role
         assert me.json()["role"] == role
-    recorded = served.as_(
-        "recorder", "POST", "/events", json={"type": "source", "payload": {"name": "extra", "version": "1"}}
-    )
+    extra = {"type": "source", "payload": {"name": "extra", "version": "1"}}
+    recorded = served.as_("recorder", "POST", "/events", json=extra)
     assert recorded.status_code == 201, recorded.text
     assert recorded.json()["actor"] == "recorder"
     signed = served.as_("admin", "POST", "/checkpoints")
@@ -231,3 +230,28 @@ def test_tokens_are_managed_by_an_admin_and_shown_once(story: tuple[Served, Path
     assert served.call("GET", "/whoami", token).status_code == 401
     assert served.as_("admin", "DELETE", "/tokens/nobody").status_code == 404
     assert token not in served.log()
+
+
+def test_the_round_trip_on_each_store(store_url: str, tmp_path: Path) -> None:
+    """The same server on SQLite and PostgreSQL: a reviewer's quarantine under their
+    token's name, `why` as the command line answers it, and a ledger that verifies."""
+    with Ledger.init(tmp_path, store=store_url) as ledger:
+        build_story(ledger)
+        tokens = make_tokens(ledger)
+    with serving(tmp_path, store=store_url) as served:
+        served.tokens = tokens
+        held = served.as_("carol", "POST", "/quarantines", json=BODIES["POST /quarantines"])
+        assert held.status_code == 201 and held.json()["actor"] == REVIEWER
+        query = {"model": "ticket-router-v1", "subject": "ann@example.com"}
+        answer = served.as_("reader", "POST", "/why", json=query)
+        assert answer.status_code == 200 and answer.json()["present"] is False
+        printed = mlprov(
+            "why", "--model", "ticket-router-v1", "--subject", "ann@example.com", "--json",
+            "--store", store_url, cwd=tmp_path,
+        )
+        assert answer.json() == json.loads(ok(printed))
+        status = served.as_("reader", "GET", "/verify").json()
+        assert status["ok"] and status["checkpoint"]["size"] == status["size"]
+        assert served.call("GET", "/whoami").status_code == 401
+        assert served.as_("revoked", "GET", "/whoami").status_code == 401
+    ok(mlprov("verify", "--store", store_url, cwd=tmp_path))

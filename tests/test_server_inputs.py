@@ -48,7 +48,8 @@ def _size_and_verdict(home: Path) -> tuple[int, bool]:
 JSON = {"Content-Type": "application/json"}
 CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     # (role, method, path, request options, status, words in the error)
-    ("carol", "POST", "/reviews", {"content": b'{"target": ', "headers": JSON}, 422, "not valid JSON"),
+    ("carol", "POST", "/reviews", {"content": b'{"target": ', "headers": JSON},
+     422, "not valid JSON"),
     ("carol", "POST", "/reviews", {"content": b"[1, 2]", "headers": JSON}, 422, "JSON object"),
     ("carol", "POST", "/reviews", {"json": {"target": 5, "status": "accepted"}}, 422, "target"),
     ("carol", "POST", "/reviews", {"json": {"target": "x", "status": "fine"}}, 422, "status"),

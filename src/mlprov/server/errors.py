@@ -79,12 +79,13 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-class Refused(Exception):
-    """An authentication or authorisation refusal (401, 403)."""
+class Refused(MlprovError):
+    """An authentication or authorisation refusal (401, 403): the server's alone, it is
+    never raised where a command line could meet it."""
 
     def __init__(self, status: int, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.status, self.message, self.hint = status, message, hint
+        super().__init__(message, hint)
+        self.status = status
 
 
 def status_of(exc: MlprovError) -> int:

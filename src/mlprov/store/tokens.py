@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
+from typing import Any
 
 import sqlalchemy as sa
 
@@ -41,7 +42,7 @@ _COLUMNS = (
 )
 
 
-def _row(r: sa.Row[tuple[str, str, bytes, str, str | None, str | None]]) -> TokenRow:
+def _row(r: Any) -> TokenRow:
     return TokenRow(r[0], r[1], bytes(r[2]), r[3], r[4], r[5])
 
 
