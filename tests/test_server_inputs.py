@@ -146,6 +146,21 @@ def test_serve_without_its_extra_names_it(tmp_path: Path) -> None:
     assert "mlprov[server]" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_serve_refuses_an_address_in_use(story: tuple[Served, Path]) -> None:
+    served, home = story
+    port = served.base.split(":")[-1].split("/")[0]
+    result = subprocess.run(
+        [sys.executable, "-c", "from mlprov.cli import main; main()", "serve", "--port", port],
+        cwd=home,
+        env=cli_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 3, result.stderr
+    assert f"cannot listen on 127.0.0.1:{port}" in result.stderr
+
+
 # -- the whole API, fuzzed from its own document ---------------------------------------------
 
 schemathesis = pytest.importorskip("schemathesis")

@@ -4,6 +4,7 @@ use it."""
 from __future__ import annotations
 
 import ipaddress
+import socket
 from typing import Annotated
 
 import typer
@@ -11,7 +12,7 @@ import typer
 from mlprov.cli.helptext import App
 from mlprov.cli.options import JsonOpt, StoreOpt
 from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
-from mlprov.errors import MissingExtraError
+from mlprov.errors import InputError, MissingExtraError
 
 tokens_app = App(help="Tokens of `mlprov serve`: each has a name and a role.")
 
@@ -21,6 +22,22 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return host == "localhost"
+
+
+def _check_free(host: str, port: int) -> None:
+    """Refuse, as bad input, an address this machine cannot listen on (rather than the
+    server's own exit after it has started)."""
+    try:
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.socket(family) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind((host, port))
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or "it cannot be used"
+        raise InputError(
+            f"cannot listen on {host}:{port}: {reason}",
+            "give another --host or --port (is something listening there already?)",
+        ) from None
 
 
 def serve(
@@ -42,6 +59,7 @@ def serve(
     except ImportError as exc:
         raise MissingExtraError(exc.name or "fastapi", "server") from None
 
+    _check_free(host, port)
     app = create_app(store)
     state = app.state.mlprov
     print_lines(
