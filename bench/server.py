@@ -229,7 +229,8 @@ def main() -> None:
                 f"p99 {f['read_p99_ms']:6.1f} ms   errors {len(f['errors'])}"
             )
         print(f"  server throughput is {share:.0%} of in-process (target >= {TARGET_SHARE:.0%})")
-        print(f"  acknowledged {len(acked)}, lost {lost}, verify {'passes' if verified else 'FAILS'}")
+        verdict = "passes" if verified else "FAILS"
+        print(f"  acknowledged {len(acked)}, lost {lost}, verify {verdict}")
     if lost or not verified or served["errors"] or local["errors"]:
         raise SystemExit(1)
 

@@ -103,6 +103,7 @@ def test_every_route_is_guarded(story: tuple[Served, Path]) -> None:
             assert response.status_code == 401, (method, url, label, response.text)
             assert set(response.json()) == {"error", "hint"}
             assert response.headers["www-authenticate"] == "Bearer"
+            assert token is None or token not in response.text
             # malformed bodies are refused for the token first, too
             bad = served.call(method, url, token, content=b"{nope", params=options.get("params"))
             assert bad.status_code == 401, (method, url, label, bad.text)

@@ -77,6 +77,7 @@ CASES: list[tuple[str, str, str, dict[str, Any], int, str]] = [
     ("reader", "GET", "/builds/tickets@2026-06-01", {}, 422, "source"),
     ("reader", "GET", "/events/" + "0" * 64, {}, 404, "no event"),
     ("reader", "GET", "/events/xyz", {}, 422, "not a digest"),
+    ("reader", "GET", "/events/" + "0" * 79, {}, 422, "not a digest"),
     ("reader", "GET", "/events", {"params": {"type": "bogus"}}, 422, "bogus"),
     ("reader", "GET", "/events", {"params": {"limit": "0"}}, 422, "limit"),
     ("reader", "GET", "/events", {"params": {"since": "yesterday"}}, 422, "not a time"),
