@@ -166,8 +166,8 @@ def main() -> None:
     home = Path(tempfile.mkdtemp(prefix="mlprov-bench-server."))
     with Ledger.init(home, store=args.store) as ledger:
         ledger.record("source", {"name": "seed", "version": "1"}, actor="bench")
-        token, _ = create_token(ledger.store, "bench-recorder", "recorder")
-        reader, _ = create_token(ledger.store, "bench-reader", "reader")
+        token, _ = create_token(ledger, "bench-recorder", "recorder", actor="bench")
+        reader, _ = create_token(ledger, "bench-reader", "reader", actor="bench")
         store = args.store or str(home / ".mlprov" / "ledger.db")
 
         port = _port()

@@ -21,10 +21,11 @@ from tests.test_cli import MLPROV, cli_env
 
 from mlprov.facade import Ledger
 from mlprov.governance.review import record_review
-from mlprov.server.tokens import create_token
+from mlprov.server.tokens import create_token, revoke_token
 from mlprov.store.tokens import TokenRow, TokenTable
 
 REVIEWER = "carol@example.com"
+OPS = "ops@example.com"  # who grants the tokens
 EXPIRED_AT = "2000-01-01T00:00:00.000000Z"
 ROLES = ("reader", "recorder", "reviewer", "admin")
 
@@ -60,13 +61,12 @@ class Served:
 
 
 def make_tokens(ledger: Ledger) -> dict[str, str]:
-    """A token of each role (named after it), a revoked one and an expired one."""
-    made = {role: create_token(ledger.store, role, role)[0] for role in ROLES}
-    made["carol"] = create_token(ledger.store, REVIEWER, "reviewer")[0]
-    revoked, _ = create_token(ledger.store, "gone", "admin")
-    from mlprov.server.tokens import revoke_token
-
-    revoke_token(ledger.store, "gone")
+    """A token of each role (named after it), a revoked one and an expired one (this one
+    written straight into the table, as no command makes a token already expired)."""
+    made = {role: create_token(ledger, role, role, actor=OPS)[0] for role in ROLES}
+    made["carol"] = create_token(ledger, REVIEWER, "reviewer", actor=OPS)[0]
+    revoked, _ = create_token(ledger, "gone", "admin", actor=OPS)
+    revoke_token(ledger, "gone", actor=OPS)
     made["revoked"] = revoked
     expired = "mlp_" + "e" * 43
     TokenTable(ledger.store).add(

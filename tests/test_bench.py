@@ -106,4 +106,4 @@ def test_server_bench_prints_both_runs_and_loses_nothing() -> None:
             assert figures[run][key] > 0, (run, key)
     assert figures["server_share_of_in_process"] > 0
     assert figures["lost"] == 0 and figures["verified"] is True
-    assert figures["ledger_size"] == 1 + figures["acknowledged"]
+    assert figures["ledger_size"] == 3 + figures["acknowledged"]  # a seed, two token grants

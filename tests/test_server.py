@@ -228,6 +228,11 @@ def test_tokens_are_managed_by_an_admin_and_shown_once(story: tuple[Served, Path
     assert slash.status_code == 422 and "token name" in slash.json()["error"]
     revoked = served.as_("admin", "DELETE", "/tokens/ci-bot")
     assert revoked.status_code == 200 and revoked.json()["state"] == "revoked"
+    granted = served.as_("reader", "GET", "/events", params={"type": "access", "name": "ci-bot"})
+    assert [(e["payload"]["action"], e["actor"]) for e in granted.json()] == [
+        ("revoked", "admin"),
+        ("granted", "admin"),
+    ]
     assert served.call("GET", "/whoami", token).status_code == 401
     assert served.as_("admin", "DELETE", "/tokens/nobody").status_code == 404
     assert token not in served.log()

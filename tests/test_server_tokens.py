@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
-from tests.test_cli import MLPROV, assert_error, mlprov, ok
+from tests.test_cli import ACTOR, MLPROV, assert_error, mlprov, ok
 
 from mlprov.facade import Ledger
 from mlprov.server.tokens import authenticate, create_token, parse_expiry
@@ -37,8 +37,25 @@ def test_a_token_is_printed_once_and_only_its_hash_is_kept(tmp_path: Path) -> No
     assert stored == hashlib.sha256(token.encode()).digest()
     assert token not in dump
     ok(mlprov("tokens", "revoke", "carol@example.com", cwd=tmp_path))
+    ok(mlprov("tokens", "revoke", "carol@example.com", cwd=tmp_path))  # once is recorded
     [facts] = json.loads(ok(mlprov("tokens", "list", "--json", cwd=tmp_path)))
     assert facts["state"] == "revoked" and facts["revoked_at"]
+    # the grant and the revocation are events, with no secret in them, and checkpointed
+    logged = mlprov("log", "--type", "access", "--oldest-first", "--json", cwd=tmp_path)
+    events = json.loads(ok(logged))
+    assert [(e["payload"]["action"], e["actor"]) for e in events] == [
+        ("granted", ACTOR),
+        ("revoked", ACTOR),
+    ]
+    assert events[0]["payload"] == {
+        "token": "carol@example.com",
+        "action": "granted",
+        "role": "reviewer",
+    }
+    assert token not in dump and stored.hex() not in json.dumps(events)
+    ok(mlprov("verify", cwd=tmp_path))
+    audit = json.loads(mlprov("audit", "--json", cwd=tmp_path).stdout)
+    assert audit["summary"]["covered"] == audit["summary"]["size"] == 2
 
 
 def test_bad_token_commands_are_refused(tmp_path: Path) -> None:
@@ -55,14 +72,15 @@ def test_bad_token_commands_are_refused(tmp_path: Path) -> None:
     )
     assert_error(mlprov("tokens", "revoke", "nobody", cwd=tmp_path), 3, "nobody")
     [facts] = json.loads(ok(mlprov("tokens", "list", "--json", cwd=tmp_path)))
-    assert facts["name"] == "ci"  # nothing else was made
+    assert facts["name"] == "ci"  # nothing else was made, and nothing else recorded
+    assert len(json.loads(ok(mlprov("log", "--json", cwd=tmp_path)))) == 1
 
 
 def test_the_token_table_is_outside_the_ledgers_integrity_claim(tmp_path: Path) -> None:
     assert "mlprov_tokens" not in schema.metadata.tables  # what verify checks, column by column
     assert schema.tokens.metadata is schema.access
     with Ledger.init(tmp_path) as ledger:
-        token, _ = create_token(ledger.store, "ops", "admin", "12h")
+        token, _ = create_token(ledger, "ops", "admin", "12h", actor="root@example.com")
         assert ledger.verify().ok
         table = TokenTable(ledger.store)
         found, _ = authenticate(table, token)

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mlprov.cli.helptext import App
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
 from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
 from mlprov.errors import InputError, MissingExtraError
 
@@ -89,17 +89,18 @@ def tokens_create(
         str | None,
         typer.Option(metavar="WHEN", help="A duration (90m, 12h, 30d) or a time (2026-12-31)."),
     ] = None,
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Make a token and print it, this once.
 
-    Only its SHA-256 is stored: keep the token where its holder keeps secrets."""
-    from mlprov.facade import Ledger
+    Only its SHA-256 is stored: keep the token where its holder keeps secrets. The grant
+    is recorded as an access event (no secret in it)."""
     from mlprov.server.tokens import create_token
 
-    with Ledger.open(store) as ledger:
-        token, facts = create_token(ledger.store, name, role, expires)
+    with recording(store) as ledger:
+        token, facts = create_token(ledger, name, role, expires, actor=actor)
     if json:
         emit_json({**facts.to_json(), "token": token})
         return
@@ -138,17 +139,18 @@ def tokens_list(store: StoreOpt = None, json: JsonOpt = False) -> None:
 @tokens_app.command("revoke")
 def tokens_revoke(
     name: Annotated[str, typer.Argument(help="The token's name.")],
+    actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
     """Revoke a token: refused from now on.
 
-    Its name stays taken, as the actor of what it recorded."""
-    from mlprov.facade import Ledger
+    Its name stays taken, as the actor of what it recorded; the revocation is recorded as
+    an access event."""
     from mlprov.server.tokens import revoke_token
 
-    with Ledger.open(store) as ledger:
-        facts = revoke_token(ledger.store, name)
+    with recording(store) as ledger:
+        facts = revoke_token(ledger, name, actor=actor)
     if json:
         emit_json(facts.to_json())
     else:

@@ -25,6 +25,8 @@ from enum import StrEnum
 from typing import Any
 
 from mlprov.errors import InputError
+from mlprov.identity import default_actor
+from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import parse_time, utc_now
 from mlprov.store.sql import SqlStore
 from mlprov.store.tokens import TokenRow, TokenTable
@@ -145,16 +147,38 @@ def parse_expiry(text: str, now: datetime | None = None) -> str:
     return when
 
 
+def _record(ledger: LedgerCore, token: Token, action: str, actor: str | None) -> None:
+    payload = {
+        "token": token.name,
+        "action": action,
+        "role": token.role.value,
+        "expires_at": token.expires_at,
+    }
+    ledger.record("access", payload, actor=actor or default_actor())
+
+
 def create_token(
-    store: SqlStore, name: str, role: str, expires: str | None = None
+    ledger: LedgerCore,
+    name: str,
+    role: str,
+    expires: str | None = None,
+    *,
+    actor: str | None = None,
 ) -> tuple[str, Token]:
-    """Make a token: the token itself (shown once, never stored) and its facts."""
+    """Make a token: the token itself (shown once, never stored) and its facts. The grant
+    is recorded as an `access` event by `actor` (its name, role and expiry; no secret)."""
     name = check_token_name(name)
     chosen = check_role(role)
     expires_at = parse_expiry(expires) if expires else None
     token = PREFIX + secrets.token_urlsafe(32)
     row = TokenRow(name, chosen.value, _hash(token), utc_now(), expires_at)
-    TokenTable(store).add(row)
+    table = TokenTable(ledger.store)
+    table.add(row)  # refuses a name taken, before anything is recorded
+    try:
+        _record(ledger, Token.of(row), "granted", actor)
+    except BaseException:
+        table.discard(name)  # no token without the event that grants it
+        raise
     return token, Token.of(row)
 
 
@@ -162,9 +186,15 @@ def list_tokens(store: SqlStore) -> list[Token]:
     return [Token.of(r) for r in TokenTable(store).rows()]
 
 
-def revoke_token(store: SqlStore, name: str) -> Token:
-    """Refuse a token from now on (its row, and its name, are kept)."""
-    return Token.of(TokenTable(store).revoke(check_token_name(name), utc_now()))
+def revoke_token(ledger: LedgerCore, name: str, *, actor: str | None = None) -> Token:
+    """Refuse a token from now on (its row, and its name, are kept); the revocation is
+    recorded as an `access` event by `actor` (a second revocation records nothing)."""
+    table = TokenTable(ledger.store)
+    before = table.get(check_token_name(name))
+    token = Token.of(table.revoke(name, utc_now()))
+    if before.revoked_at is None:
+        _record(ledger, token, "revoked", actor)
+    return token
 
 
 def authenticate(table: TokenTable, presented: str) -> tuple[Token | None, str]:

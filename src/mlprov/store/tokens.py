@@ -1,8 +1,9 @@
 """The server's access list in the store: one row per token, holding its SHA-256 only.
 
 The table (`schema.tokens`) is created on first use, so a ledger made before the server
-existed gains it when its first token is made. Rows are never deleted: a revoked token
-keeps its row, so its name can never be given to someone else (it is an actor in events).
+existed gains it when its first token is made. Rows are never deleted (but for a grant
+whose event could not be recorded): a revoked token keeps its row, so its name can never
+be given to someone else (it is an actor in events).
 """
 
 from __future__ import annotations
@@ -76,6 +77,18 @@ class TokenTable:
                     revoked_at=row.revoked_at,
                 )
             )
+
+    def get(self, name: str) -> TokenRow:
+        with self._store.transaction() as conn:
+            found = conn.execute(sa.select(*_COLUMNS).where(schema.tokens.c.name == name)).first()
+        if found is None:
+            raise NotFoundError(f"no token is named {name!r}", "`mlprov tokens list` shows them")
+        return _row(found)
+
+    def discard(self, name: str) -> None:
+        """Remove a token made a moment ago whose grant could not be recorded."""
+        with self._store.transaction() as conn:
+            conn.execute(schema.tokens.delete().where(schema.tokens.c.name == name))
 
     def by_hash(self, hashed: bytes) -> TokenRow | None:
         with self._store.transaction() as conn:

@@ -6,9 +6,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Request
 
-from mlprov.server.auth import guarded
+from mlprov.server.auth import Caller, guarded
 from mlprov.server.models import TokenBody, TokenCreated, TokenFacts
-from mlprov.server.state import ServerState
+from mlprov.server.state import LedgerDep, ServerState, signed_after
 from mlprov.server.tokens import Permission, create_token, list_tokens, revoke_token
 
 __all__ = ["router"]
@@ -29,15 +29,22 @@ def tokens(request: Request) -> list[dict[str, Any]]:
 
 
 @guarded(router, "POST", "/tokens", ADMIN, response_model=TokenCreated, status_code=201)
-def create(request: Request, body: TokenBody) -> dict[str, Any]:
-    """Make a token; the answer holds it, this once. Only its SHA-256 is stored."""
-    token, facts = create_token(_state(request).store, body.name, body.role, body.expires)
+def create(ledger: LedgerDep, caller: Caller, body: TokenBody) -> dict[str, Any]:
+    """Make a token; the answer holds it, this once. Only its SHA-256 is stored; the grant
+    is recorded as an `access` event by the calling admin."""
+    before = ledger.size
+    token, facts = create_token(ledger, body.name, body.role, body.expires, actor=caller.name)
+    signed_after(ledger, before)
     return {**facts.to_json(), "token": token}
 
 
 @guarded(router, "DELETE", "/tokens/{name}", ADMIN, response_model=TokenFacts)
 def revoke(
-    request: Request, name: Annotated[str, Path(min_length=1, max_length=100)]
+    ledger: LedgerDep, caller: Caller, name: Annotated[str, Path(min_length=1, max_length=100)]
 ) -> dict[str, Any]:
-    """Revoke a token: refused from now on; its name stays taken."""
-    return revoke_token(_state(request).store, name).to_json()
+    """Revoke a token: refused from now on; its name stays taken. Recorded as an `access`
+    event by the calling admin."""
+    before = ledger.size
+    facts = revoke_token(ledger, name, actor=caller.name)
+    signed_after(ledger, before)
+    return facts.to_json()
