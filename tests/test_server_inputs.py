@@ -32,9 +32,8 @@ def story(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Served, Pa
         tokens = make_tokens(ledger)
         # the fuzzer's own tokens, with names it cannot guess and so cannot revoke
         for role in Role:
-            tokens[f"fuzz-{role}"] = create_token(
-                ledger.store, f"fuzz-{role}-{secrets.token_hex(8)}", role
-            )[0]
+            name = f"fuzz-{role}-{secrets.token_hex(8)}"
+            tokens[f"fuzz-{role}"] = create_token(ledger, name, role, actor="ops")[0]
     with serving(home) as served:
         served.tokens = tokens
         yield served, home
