@@ -189,10 +189,9 @@ def list_tokens(store: SqlStore) -> list[Token]:
 def revoke_token(ledger: LedgerCore, name: str, *, actor: str | None = None) -> Token:
     """Refuse a token from now on (its row, and its name, are kept); the revocation is
     recorded as an `access` event by `actor` (a second revocation records nothing)."""
-    table = TokenTable(ledger.store)
-    before = table.get(check_token_name(name))
-    token = Token.of(table.revoke(name, utc_now()))
-    if before.revoked_at is None:
+    at = utc_now()
+    token = Token.of(TokenTable(ledger.store).revoke(check_token_name(name), at))
+    if token.revoked_at == at:  # this call revoked it
         _record(ledger, token, "revoked", actor)
     return token
 

@@ -78,13 +78,6 @@ class TokenTable:
                 )
             )
 
-    def get(self, name: str) -> TokenRow:
-        with self._store.transaction() as conn:
-            found = conn.execute(sa.select(*_COLUMNS).where(schema.tokens.c.name == name)).first()
-        if found is None:
-            raise NotFoundError(f"no token is named {name!r}", "`mlprov tokens list` shows them")
-        return _row(found)
-
     def discard(self, name: str) -> None:
         """Remove a token made a moment ago whose grant could not be recorded."""
         with self._store.transaction() as conn:
@@ -101,7 +94,8 @@ class TokenTable:
         return (_row(r) for r in found)
 
     def revoke(self, name: str, at: str) -> TokenRow:
-        """Mark a token revoked from `at`; revoking a revoked token keeps its first time."""
+        """Mark a token revoked from `at`; revoking a revoked token keeps its first time
+        (so the row's `revoked_at` is `at` only for the call that revoked it)."""
         with self._store.transaction() as conn:
             found = conn.execute(sa.select(*_COLUMNS).where(schema.tokens.c.name == name)).first()
             if found is None:
@@ -109,10 +103,12 @@ class TokenTable:
                     f"no token is named {name!r}", "`mlprov tokens list` shows the tokens"
                 )
             row = _row(found)
-            if row.revoked_at is None:
-                conn.execute(
-                    schema.tokens.update().where(schema.tokens.c.name == name).values(revoked_at=at)
-                )
+            done = conn.execute(  # only the first revocation counts, however many race
+                schema.tokens.update()
+                .where(schema.tokens.c.name == name, schema.tokens.c.revoked_at.is_(None))
+                .values(revoked_at=at)
+            )
+            if done.rowcount == 1:
                 row = replace(row, revoked_at=at)
         return row
 
