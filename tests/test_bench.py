@@ -95,3 +95,15 @@ def test_startup_bench_prints_each_command_beside_python_and_what_it_loads() -> 
     # help and version need no store, validation, Arrow or rich: they must not load them
     assert commands["--help"]["loads"] == [] and commands["--version"]["loads"] == []
     assert "sqlalchemy" in commands["log"]["loads"]  # a read opens the store: the probe sees it
+
+
+def test_server_bench_prints_both_runs_and_loses_nothing() -> None:
+    figures = figures_of("server.py", "--clients", "4", "--seconds", "1.5")
+    assert figures["clients"] == 4
+    for run in ("server", "in_process"):
+        assert figures[run]["iterations"] > 0 and figures[run]["errors"] == []
+        for key in ("ops_per_s", "write_p50_ms", "write_p99_ms", "read_p50_ms", "read_p99_ms"):
+            assert figures[run][key] > 0, (run, key)
+    assert figures["server_share_of_in_process"] > 0
+    assert figures["lost"] == 0 and figures["verified"] is True
+    assert figures["ledger_size"] == 3 + figures["acknowledged"]  # a seed, two token grants

@@ -36,6 +36,7 @@ VALID: dict[EventType, dict[str, Any]] = {
     EventType.EVALUATION: {"name": "helpfulness", "build": A, "metrics": {"acc": 0.5}},
     EventType.PREDICTION: {"build": A, "input_digest": B, "output_digest": C},
     EventType.RUN: {"name": "train-pipeline", "run_id": "0123456789abcdef", "status": "started"},
+    EventType.ACCESS: {"token": "carol@example.com", "action": "granted", "role": "reviewer"},
 }
 
 NAMES: dict[EventType, str | None] = {
@@ -49,6 +50,7 @@ NAMES: dict[EventType, str | None] = {
     EventType.EVALUATION: "helpfulness",
     EventType.PREDICTION: None,
     EventType.RUN: "train-pipeline",
+    EventType.ACCESS: "carol@example.com",
 }
 
 # For each type, one required field: leaving it out must be an error naming it.
@@ -63,6 +65,7 @@ REQUIRED: dict[EventType, str] = {
     EventType.EVALUATION: "build",
     EventType.PREDICTION: "output_digest",
     EventType.RUN: "status",
+    EventType.ACCESS: "action",
 }
 
 

@@ -22,10 +22,12 @@ __all__ = [
     "NAME_FORM",
     "ONGOING",
     "PERIOD_FORM",
+    "TOKEN_NAME_FORM",
     "VERSION_FORM",
     "Ref",
     "check_name",
     "check_period",
+    "check_token_name",
     "check_version",
     "file_name_problem",
     "hex_digest",
@@ -35,6 +37,7 @@ __all__ = [
     "parse_ref",
     "period_problem",
     "split_versioned",
+    "token_name_problem",
     "version_problem",
 ]
 
@@ -90,6 +93,35 @@ def check_name(name: object, what: str = "name") -> str:
     problem = name_problem(name)
     if problem:
         raise InputError(f"{what} {name!r} is not a valid name: {problem}", NAME_FORM)
+    assert isinstance(name, str)
+    return name
+
+
+TOKEN_NAME_FORM = (
+    "a token name is 1 to 100 letters, digits and . _ + - @, starting with a letter or digit "
+    "(no spaces, no '/'), e.g. carol@example.com or nightly-pipeline"
+)
+_TOKEN_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+@-]{0,99}")
+
+
+def token_name_problem(name: object) -> str | None:
+    """Why `name` is not a server token's name (the actor of what its holder records);
+    None if it is one. No path characters, no spaces: it is shown and logged as is."""
+    if not isinstance(name, str):
+        return f"it is a {type(name).__name__}, not text"
+    if not name.strip():
+        return "it is blank"
+    if len(name) > 100:
+        return "it is longer than 100 characters"
+    if not _TOKEN_NAME_RE.fullmatch(name):
+        return "it has characters a token name cannot hold"
+    return None
+
+
+def check_token_name(name: object, what: str = "token name") -> str:
+    problem = token_name_problem(name)
+    if problem:
+        raise InputError(f"{what} {name!r} is not valid: {problem}", TOKEN_NAME_FORM)
     assert isinstance(name, str)
     return name
 

@@ -38,6 +38,7 @@ from mlprov.cli.render import (
     wrap,
 )
 from mlprov.cli.report import register as register_report
+from mlprov.cli.serve import register as register_serve
 from mlprov.cli.why import register as register_why
 from mlprov.errors import InputError
 
@@ -406,3 +407,4 @@ register_graph(app)
 register_demo(app)
 register_export(app)
 register_attest(app)
+register_serve(app)

@@ -206,7 +206,7 @@ class LedgerCore:
         text = str(ref).strip().lower().removeprefix("sha256:")
         if len(text) == 64:
             return Digest("sha256:" + text)
-        if len(text) < _MIN_PREFIX or any(c not in "0123456789abcdef" for c in text):
+        if not _MIN_PREFIX <= len(text) < 64 or any(c not in "0123456789abcdef" for c in text):
             raise InputError(
                 f"{ref!r} is not a digest",
                 f"give sha256:<64 hex digits> or a unique prefix of at least {_MIN_PREFIX}",

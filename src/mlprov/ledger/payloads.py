@@ -27,6 +27,7 @@ from mlprov.digest import Digest
 
 __all__ = [
     "PAYLOADS",
+    "AccessPayload",
     "Acquisition",
     "BuildPayload",
     "Column",
@@ -60,6 +61,7 @@ class EventType(StrEnum):
     EVALUATION = "evaluation"
     PREDICTION = "prediction"
     RUN = "run"
+    ACCESS = "access"
 
 
 class ReviewStatus(StrEnum):
@@ -355,6 +357,24 @@ class PredictionPayload(Payload):
     index: int | None = Field(default=None, ge=0)
 
 
+class AccessPayload(Payload):
+    """A token of `mlprov serve` granted or revoked (ADR 0015): who may record as `token`.
+    Never the token, never its hash: those stay in the server's token table."""
+
+    label_field: ClassVar[str | None] = "token"
+    token: Annotated[str, StringConstraints(min_length=1, max_length=100)]
+    action: Literal["granted", "revoked"]
+    role: Literal["reader", "recorder", "reviewer", "admin"]
+    expires_at: Time | None = None
+
+    @field_validator("token")
+    @classmethod
+    def _token_name(cls, v: str) -> str:
+        if validation.token_name_problem(v):
+            raise ValueError(validation.TOKEN_NAME_FORM)
+        return v
+
+
 PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.SOURCE: SourcePayload,
     EventType.TRANSFORM: TransformPayload,
@@ -366,4 +386,5 @@ PAYLOADS: dict[EventType, type[Payload]] = {
     EventType.EVALUATION: EvaluationPayload,
     EventType.PREDICTION: PredictionPayload,
     EventType.RUN: RunPayload,
+    EventType.ACCESS: AccessPayload,
 }

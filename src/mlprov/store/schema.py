@@ -90,3 +90,21 @@ checkpoints = Table(
     Column("note", LargeBinary, nullable=False),
     Column("created_at", Text, nullable=False),
 )
+
+# -- the server's access list -------------------------------------------------------------
+# Kept apart from `metadata` on purpose: these rows are who may call `mlprov serve`, not
+# recorded history, so they are outside the ledger's integrity claim (`verify` neither
+# reads nor needs them; ADR 0015). They hold no secret: a token is 256 random bits and
+# only its SHA-256 is stored. Created when the first token is made.
+access = MetaData()
+
+tokens = Table(
+    "mlprov_tokens",
+    access,
+    Column("name", Text, primary_key=True),
+    Column("role", Text, nullable=False),
+    Column("hash", LargeBinary(32), nullable=False, unique=True),
+    Column("created_at", Text, nullable=False),
+    Column("expires_at", Text),
+    Column("revoked_at", Text),
+)

@@ -493,6 +493,13 @@ class SqlStore:
                 session._locked_size = int(size)
                 yield session
 
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """One plain transaction, for tables outside the log (the server's access list):
+        it takes no log lock and cannot touch recorded history."""
+        with self._guard(), self._engine.begin() as conn:
+            yield conn
+
     def close(self) -> None:
         self._engine.dispose()
 

@@ -1,0 +1,62 @@
+"""The application: `create_app(store)` gives the FastAPI app `mlprov serve` runs.
+
+The API is versioned under `/api/v1/`; its OpenAPI document is `/api/v1/openapi.json`
+(read permission). No documentation page is served that would load scripts from a
+network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from mlprov.server.auth import authorise, guarded
+from mlprov.server.errors import install
+from mlprov.server.limits import BodyLimit
+from mlprov.server.routes import access, reads, records
+from mlprov.server.state import ServerState
+from mlprov.server.tokens import Permission
+
+__all__ = ["MAX_BODY", "create_app"]
+
+#: The largest request body accepted: reviews, queries and events are small.
+MAX_BODY = 1024 * 1024
+VERSION = "1"
+
+
+def create_app(store: str | None = None, *, max_body: int = MAX_BODY) -> FastAPI:
+    """The server over the ledger `store` names (a folder, a `sqlite:///` or
+    `postgresql://` URL; default `MLPROV_STORE`, else the nearest `.mlprov/`). The store is
+    opened here, so a wrong one is refused before the server listens."""
+    state = ServerState.open(store)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        yield
+        state.close()
+
+    app = FastAPI(
+        title="mlprov",
+        version=VERSION,
+        summary="A tamper-evident ledger of training-data provenance, for a team.",
+        openapi_url=None,
+        docs_url=None,
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    app.state.mlprov = state
+    install(app, authorise)
+    for module in (reads, records, access):
+        app.include_router(module.router)
+
+    @guarded(app.router, "GET", "/api/v1/openapi.json", Permission.READ, include_in_schema=False)
+    def openapi(_: Request) -> JSONResponse:
+        document: dict[str, Any] = app.openapi()
+        return JSONResponse(document)
+
+    app.add_middleware(BodyLimit, max_bytes=max_body)
+    return app

@@ -1,0 +1,102 @@
+"""Who is calling, and whether their role allows the route.
+
+Every route is declared with `guarded(...)`, which puts the permission it needs both in
+front of it (a dependency) and in the OpenAPI document (`x-mlprov-permission`), so the
+security tests read from the document what each route demands and a route without one
+cannot be declared. The token is read from `Authorization: Bearer TOKEN`; `presented` is
+the one place that reads it (the pages will add a session cookie there).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from mlprov.server.errors import ERROR_RESPONSES, Refused
+from mlprov.server.state import ServerState
+from mlprov.server.tokens import Permission, Token, authenticate
+
+__all__ = ["PERMISSION_KEY", "Caller", "authorise", "guarded", "presented"]
+
+#: The OpenAPI extension naming the permission each operation needs.
+PERMISSION_KEY = "x-mlprov-permission"
+
+_bearer = HTTPBearer(
+    auto_error=False,
+    scheme_name="token",
+    description="A token made by `mlprov tokens create NAME --role ROLE`.",
+)
+_HINT = "send Authorization: Bearer TOKEN with a token from `mlprov tokens create`"
+
+
+def presented(request: Request) -> str | None:
+    """The token the request carries, if any."""
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    return value.strip() or None if scheme.lower() == "bearer" else None
+
+
+def _check(request: Request, permission: Permission) -> Token | None:
+    if permission is Permission.PUBLIC:
+        return None
+    state: ServerState = request.app.state.mlprov
+    token = presented(request)
+    if token is None:
+        raise Refused(401, "this route needs a token", _HINT)
+    found, why = authenticate(state.tokens, token)
+    if found is None:
+        raise Refused(401, f"the token was refused: {why}", _HINT)
+    if not found.allows(permission):
+        raise Refused(
+            403,
+            f"the token {found.name!r} has the role {found.role.value}, which may not "
+            f"{permission.value} here",
+            f"use a token whose role allows {permission.value} (see ADR 0015)",
+        )
+    request.state.token = found
+    return found
+
+
+def authorise(request: Request) -> None:
+    """Check the request against its route's permission (for answers given before the
+    route runs, such as a malformed body); an unknown route needs a token too."""
+    route = request.scope.get("route")
+    extra = getattr(route, "openapi_extra", None) or {}
+    _check(request, Permission(extra.get(PERMISSION_KEY, Permission.READ.value)))
+
+
+def _need(permission: Permission) -> Callable[..., None]:
+    def dependency(
+        request: Request,
+        _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
+    ) -> None:
+        _check(request, permission)
+
+    return dependency
+
+
+def _caller(request: Request) -> Token:
+    token: Token = request.state.token
+    return token
+
+
+#: The calling token, for a route that records under its name.
+Caller = Annotated[Token, Depends(_caller)]
+
+
+def guarded(
+    router: APIRouter, method: str, path: str, permission: Permission, **options: Any
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Declare a route that needs `permission` (each role's permissions: server.tokens)."""
+    deps = [] if permission is Permission.PUBLIC else [Depends(_need(permission))]
+    return router.api_route(
+        path,
+        methods=[method],
+        dependencies=deps,
+        openapi_extra={PERMISSION_KEY: permission.value},
+        responses=ERROR_RESPONSES,
+        **options,
+    )
