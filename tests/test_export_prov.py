@@ -314,6 +314,22 @@ def test_check_against_a_grown_ledger_still_passes(tmp_path: Path) -> None:
     assert check(ledger, data).tree_size < ledger.size
 
 
+def test_a_ledger_with_server_tokens_exports_and_checks(tmp_path: Path) -> None:
+    """Every event type has its PROV element: a token granted and revoked (an `access`
+    event) is an activity of the whole ledger's document like any other."""
+    ledger = Ledger.init(tmp_path)
+    small_pipeline(ledger)
+    ledger.close()
+    ok(mlprov("tokens", "create", "ci-bot", "--role", "recorder", cwd=tmp_path))
+    ok(mlprov("tokens", "revoke", "ci-bot", cwd=tmp_path))
+    with Ledger.open(cwd=tmp_path) as again:
+        doc = document(again)
+        assert event_digests(doc) == Counter(str(e.digest) for e in again.entries())
+        data = serialize(doc, "json")
+        assert check(again, data).tree_size == again.size
+    assert b"AccessChange" in data and b"mlp_" not in data
+
+
 def test_malformed_or_foreign_documents_are_bad_input(small: Small, tmp_path: Path) -> None:
     home = small.ledger.location.home.parent  # type: ignore[union-attr]
     junk = tmp_path / "junk.ttl"

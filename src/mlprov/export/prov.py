@@ -76,6 +76,7 @@ _ACTIVITIES = {
     "release": "Release",
     "evaluation": "Evaluation",
     "prediction": "Prediction",
+    "access": "AccessChange",  # a server token granted or revoked (no secret in it)
 }
 
 
