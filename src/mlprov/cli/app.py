@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -37,10 +38,12 @@ from mlprov.cli.render import (
 )
 from mlprov.cli.report import register as register_report
 from mlprov.cli.why import register as register_why
-from mlprov.errors import InputError
+from mlprov.errors import InputError, MlprovError
 
 if TYPE_CHECKING:
     from mlprov.ledger.checkpoint import SignedCheckpoint
+    from mlprov.ledger.core import LedgerCore
+    from mlprov.ledger.events import Entry
 
 
 app = App(
@@ -143,7 +146,7 @@ def log(
 ) -> None:
     """List recorded events, newest first."""
     from mlprov.facade import Ledger
-    from mlprov.ledger.payloads import EventType
+    from mlprov.ledger.kinds import EventType
 
     if type is not None and type not in {t.value for t in EventType}:
         raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
@@ -158,12 +161,35 @@ def log(
                 newest_first=not oldest_first,
             )
         )
+        about = {} if json else _about(ledger, found)
     if json:
         emit_json([e.to_json() for e in found])
     elif not found:
         err.print("no events match")
     else:
-        print_lines(entries_lines(found))
+        print_lines(entries_lines(found, about))
+
+
+def _about(ledger: LedgerCore, found: list[Entry]) -> dict[str, str]:
+    """What a nameless event is about, for its row: a review's verdict and the name of
+    what it judged, a prediction's build."""
+    from mlprov.digest import Digest
+
+    names: dict[str, str] = {}
+    about: dict[str, str] = {}
+    for e in found:
+        payload = e.event.payload
+        link = payload.get("target") or payload.get("build")
+        if e.event.name is not None or not isinstance(link, str):
+            continue
+        if link not in names:
+            try:
+                names[link] = ledger.get(link).event.name or Digest(link).short
+            except MlprovError:  # not in this ledger: say so rather than guess
+                names[link] = f"{Digest(link).short} (not recorded)"
+        status = payload.get("status")
+        about[str(e.digest)] = f"{status} {names[link]}" if status else names[link]
+    return about
 
 
 @app.command()
@@ -231,7 +257,7 @@ def verify(
     external = [SignedCheckpoint.parse(read_file(p, "checkpoint")) for p in checkpoint or []]
     with (
         Ledger.open(store) as ledger,
-        progress_bar("verifying", not json and err.is_terminal) as cb,
+        progress_bar("verifying", not json and sys.stderr.isatty()) as cb,
     ):
         report = ledger.verify(trusted, external=external, progress=cb)
     if json:
