@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.main import get_command_name
 
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
@@ -416,6 +418,30 @@ def proof_check(
     else:
         note = "" if signed else " (the hashes hold; no signature checked: pass --key)"
         out.print(Text.assemble(("valid ", "bold green"), proof.format + note))
+
+
+def narrowed(args: Sequence[str]) -> typer.Typer:
+    """`app` with only the command `args` name: typer builds every registered command
+    (reading its signature and type hints) before it parses, a large part of a short
+    command's start. `--help`, `--version` and a name not known get them all."""
+    if not args or args[0].startswith("-"):
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == args[0]
+    ]
+    groups = [g for g in app.registered_groups if g.name == args[0]]
+    if not commands and not groups:
+        return app
+    only = App(cls=RootGroup, help=app.info.help)
+    only.registered_commands, only.registered_groups = commands, groups
+    only.callback()(_group)  # a group still, as `app` is, not a lone command
+    return only
+
+
+def _group() -> None:
+    """mlprov: training-data provenance you can prove."""
 
 
 register_records(app)
