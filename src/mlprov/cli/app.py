@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 from typer.main import get_command_name
+from typer.models import CommandInfo, TyperInfo
 
 from mlprov.cli.audit import register as register_audit
 from mlprov.cli.capture import register as register_capture
@@ -423,7 +424,9 @@ def proof_check(
 def narrowed(args: Sequence[str]) -> typer.Typer:
     """`app` with only the command `args` name: typer builds every registered command
     (reading its signature and type hints) before it parses, a large part of a short
-    command's start. `--help`, `--version` and a name not known get them all."""
+    command's start. `--version` gets none; `--help` and a name not known get them all."""
+    if list(args) == ["--version"]:  # the root group answers it before any command is read
+        return _only([], [])
     if not args or args[0].startswith("-"):
         return app
     commands = [
@@ -432,8 +435,10 @@ def narrowed(args: Sequence[str]) -> typer.Typer:
         if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == args[0]
     ]
     groups = [g for g in app.registered_groups if g.name == args[0]]
-    if not commands and not groups:
-        return app
+    return _only(commands, groups) if commands or groups else app
+
+
+def _only(commands: list[CommandInfo], groups: list[TyperInfo]) -> typer.Typer:
     only = App(cls=RootGroup, help=app.info.help)
     only.registered_commands, only.registered_groups = commands, groups
     only.callback()(_group)  # a group still, as `app` is, not a lone command
