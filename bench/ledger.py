@@ -32,8 +32,6 @@ import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from sqlalchemy import create_engine
-
 from mlprov.digest import Digest
 from mlprov.facade import Ledger
 from mlprov.ledger import Event
@@ -106,10 +104,9 @@ def fresh(evs: list[Event]) -> list[Event]:
 
 
 def raw_db(path: Path, synchronous: str) -> sqlite3.Connection:
-    engine = create_engine(f"sqlite:///{path}")
-    schema.metadata.create_all(engine)
-    engine.dispose()
     con = sqlite3.connect(path, isolation_level=None)
+    for statement in schema.ddl("sqlite"):  # the store's own tables
+        con.execute(statement)
     con.execute("PRAGMA journal_mode=WAL")
     con.execute(f"PRAGMA synchronous={synchronous}")
     con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")  # the same pragmas as the store

@@ -11,6 +11,7 @@ import os
 import secrets
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import pytest
@@ -69,6 +70,15 @@ def ledger(store_url: str, tmp_path: Path) -> Iterator[Ledger]:
     """A new ledger (with its signing key) on each backend."""
     with Ledger.init(tmp_path, store=store_url) as led:
         yield led
+
+
+def sql_engine(ledger: Ledger) -> Any:
+    """An SQLAlchemy engine on the ledger's own store, for tests that edit its rows behind
+    its back (as a tamperer would, with a tool of their own)."""
+    import sqlalchemy as sa
+
+    url = ledger.store.connect_url.replace("postgresql://", "postgresql+psycopg://", 1)
+    return sa.create_engine(url, poolclass=sa.NullPool)
 
 
 @pytest.fixture

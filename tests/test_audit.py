@@ -13,6 +13,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 import typer
+from tests.conftest import sql_engine
 from typer.testing import CliRunner
 
 from mlprov.answers.audit import CHECKS, Audit, Finding, audit
@@ -272,7 +273,7 @@ def test_a_ledger_without_any_checkpoint(ledger: Ledger) -> None:
 
 
 def _sql(ledger: Ledger, statement: str, **params: object) -> None:
-    with ledger.store._engine.begin() as conn:
+    with sql_engine(ledger).begin() as conn:
         conn.execute(sa.text(statement), params)
 
 

@@ -87,7 +87,7 @@ def test_a_new_card_is_read_back_by_the_hub(facts: BuildFacts) -> None:
     assert card.text.startswith(START + "\n") and card.text.endswith(END + "\n")
     assert facts.manifest_digest is not None
     line = (
-        f"training_manifest=sha256:{facts.manifest_digest.short}; "
+        f"training_manifest={facts.manifest_digest}; "  # whole: it is searched for
         "reviewer_status=accepted_with_limits; unresolved_risks=non-English coverage gap, "
         "legacy tickets before consent-policy migration"
     )

@@ -4,6 +4,7 @@ figure it prints checked to be the ledger's."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -194,7 +195,11 @@ def test_the_triage_diff_card_and_sentence_printed_are_the_ledgers(story: tuple)
     assert demo.card is not None
     card = demo.card.read_text(encoding="utf-8")
     line = searchable_line(build_facts(ledger, demo.v8))
-    assert line in card and line in printed(sections, "12. Model card")
+    assert line in card
+    said = printed(sections, "12. Model card")  # each field of the line, the digest whole
+    fields = dict(field.split("=", 1) for field in line.split("; "))
+    assert f"training manifest {fields.pop('training_manifest')}," in said
+    assert all(f"{k}={v}" in said for k, v in fields.items())
     parsed = ModelCard(card)
     assert parsed.data.to_dict()["mlprov"]["build"] == "support-classifier-v8"
     assert parsed.data.to_dict()["license"] == "other"
@@ -221,13 +226,89 @@ def test_a_second_run_in_the_same_folder_is_refused(story: tuple) -> None:
 
 
 def test_readmes_first_command_runs_and_leaves_a_ledger_to_explore(tmp_path: Path) -> None:
-    out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path)))  # exactly as README runs it
+    # exactly as README runs it, in a terminal of 80 columns
+    out = ok(mlprov("demo", cwd=tmp_path, TMPDIR=str(tmp_path), COLUMNS="80"))
+    # a path is never split; this test's folder is longer than the /tmp a reader's is in
+    lines = out.replace(str(tmp_path), "/tmp").splitlines()
+    wide = [line for line in lines if len(line) > 80]
+    assert not wide, f"the demo prints lines wider than 80 columns: {wide}"
     assert "[stale-list]" in out and "\n  verified: " in out
     [where] = tmp_path.glob("mlprov-demo.*")
     assert f"cd {where}" in out
     log = json.loads(ok(mlprov("log", "--type", "build", "--json", cwd=where)))
     assert {e["payload"]["name"] for e in log} == {"support-classifier-v7", "support-classifier-v8"}
     assert_error(mlprov("demo", "--dir", where, cwd=tmp_path), 5, "already holds a ledger")
+
+
+# -- what the command line prints of the finished demo ------------------------------------
+
+#: The reports a reader of the demo runs next, as README and the demo's closing lines say.
+REPORTS = (
+    ("why", "--model", "support-classifier-v7", "--subject", "jose31@example.com"),
+    ("why", "--model", "support-classifier-v8", "--subject", "jose31@example.com"),
+    ("explain", "support-classifier-v7"),
+    ("explain", "support-classifier-v8"),
+    ("card", "support-classifier-v8"),
+    ("triage", "support-classifier-v7"),
+    ("triage", "support-classifier-v8"),
+    ("log", "--limit", "100"),
+    ("show", "support-classifier-v7"),
+    ("audit",),
+)
+#: A run of hex digits as long as an id's: an id, whole (64) or shortened (fewer).
+_HEX_RUN = re.compile(r"(?<![0-9A-Za-z])[0-9a-f]{8,64}(?![0-9A-Za-z])")
+#: Ids that are whole at their length: a ledger's origin (mlprov/ and 16 hex digits).
+_WHOLE = re.compile(r"mlprov/[0-9a-f]{16}$")
+
+
+def clipped_ids(text: str) -> list[str]:
+    """Hex runs of 8 to 63 digits that neither end in an ellipsis nor are whole ids, each
+    with the words before it."""
+    found = []
+    for m in _HEX_RUN.finditer(text):
+        whole = len(m.group()) == 64 or _WHOLE.search(text[max(0, m.start() - 7) : m.end()])
+        if not whole and not text.startswith("…", m.end()):
+            found.append(text[max(0, m.start() - 20) : m.end()].split("\n")[-1])
+    return found
+
+
+def test_the_clipped_id_check_finds_a_clipped_id() -> None:
+    quoted = "why: event adff3655\ncard: training_manifest=sha256:5f1e1bc8; reviewer_status=x"
+    assert clipped_ids(quoted) == ["why: event adff3655", "ing_manifest=sha256:5f1e1bc8"]
+    assert clipped_ids("event adff3655… of mlprov/0123456789abcdef: sha256:" + "a" * 64) == []
+
+
+@pytest.mark.parametrize("args", REPORTS, ids=" ".join)
+def test_the_reports_clip_no_id_and_fit_80_columns(story: tuple, args: tuple[str, ...]) -> None:
+    demo, _, _ = story
+    result = mlprov(*args, cwd=demo.directory, COLUMNS="80")
+    printed_text = ok(result) + result.stderr
+    assert not clipped_ids(printed_text), clipped_ids(printed_text)
+    if args[0] != "card" and args[0] != "show":  # a card and a payload are files' contents
+        wide = [line for line in printed_text.splitlines() if len(line) > 80]
+        assert not wide, f"lines wider than 80 columns: {wide}"
+
+
+def test_every_id_why_shortens_is_whole_in_its_json(story: tuple) -> None:
+    demo, _, _ = story
+    args = ("why", "--model", "support-classifier-v7", "--subject", "jose31@example.com")
+    text = ok(mlprov(*args, cwd=demo.directory, COLUMNS="80"))
+    whole = ok(mlprov(*args, "--json", cwd=demo.directory))
+    shortened = re.findall(r"([0-9a-f]{8,63})…", text)
+    assert shortened
+    for prefix in shortened:
+        assert re.search(rf"\b{prefix}[0-9a-f]*", whole), f"{prefix}… is nowhere whole"
+
+
+def test_every_row_of_the_log_has_a_name(story: tuple) -> None:
+    demo, _, ledger = story
+    text = ok(mlprov("log", "--limit", "100", cwd=demo.directory))  # 200 columns: a table
+    rows = [re.split(r"  +", line.strip()) for line in text.splitlines()[1:]]
+    assert len(rows) == ledger.size
+    assert all(len(row) == 6 for row in rows), [r for r in rows if len(r) != 6]
+    reviews = [row for row in rows if row[2] == "review"]
+    assert reviews and all(row[4].startswith(("accepted", "rejected")) for row in reviews)
+    assert "accepted_with_limits support-chat-export@2026-05-22" in {r[4] for r in reviews}
 
 
 # -- golden files: the demo's printed reports, read by eye when they change -------------------

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from tests.conftest import sql_engine
 
 from mlprov.digest import Digest
 from mlprov.facade import Ledger
@@ -26,7 +27,7 @@ Rewrite = Callable[[list[Event]], list[Event]]
 
 
 def _engine(ledger: Ledger) -> sa.Engine:
-    return ledger.store._engine
+    return sql_engine(ledger)
 
 
 def _sql(ledger: Ledger, statement: str, **params: object) -> None:

@@ -1,13 +1,18 @@
 """Every column of the store is checked: edit any one of them and `verify` objects (or the
-store refuses to open). The columns are enumerated from the schema, so a column added
-later is edited here too, and fails this test until `verify` checks it."""
+store refuses to open). The columns are enumerated from the tables a new store is created
+with (read back from the database itself), so a column added later is edited here too, and
+fails this test until `verify` checks it."""
 
 from __future__ import annotations
 
+import tempfile
+from functools import cache
+from pathlib import Path
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from tests.conftest import sql_engine
 
 from mlprov.errors import MlprovError
 from mlprov.facade import Ledger
@@ -19,12 +24,25 @@ EARLY = "2000-01-01T00:00:00.000000Z"  # a well-formed time, earlier than anythi
 META_KEYS = ("format", "schema_version", "origin", "ledger_id")  # every row it holds
 
 
+@cache
+def _tables() -> sa.MetaData:
+    """The tables of a new store, as its database describes them."""
+    with tempfile.TemporaryDirectory() as folder:
+        SqlStore.create(f"sqlite:///{Path(folder) / 'ledger.db'}", {}).close()
+        engine = sa.create_engine(f"sqlite:///{Path(folder) / 'ledger.db'}")
+        found = sa.MetaData()
+        found.reflect(engine)
+        engine.dispose()
+    assert {t.name for t in found.sorted_tables} == set(schema.TABLES)
+    return found
+
+
 def _cases() -> list[Any]:
     """(table, column, row selector, edit) for every column of every table."""
     cases = []
-    for table in schema.metadata.sorted_tables:
+    for table in _tables().sorted_tables:
         for column in table.columns:
-            rows = META_KEYS if table is schema.meta else (None,)
+            rows = META_KEYS if table.name == "mlprov_meta" else (None,)
             for row in rows:
                 edits = ["change"]
                 if isinstance(column.type, sa.Text) and column.name in (
@@ -34,7 +52,7 @@ def _cases() -> list[Any]:
                 ):
                     edits.append("earlier")
                 for edit in edits:
-                    if edit == "earlier" and table is schema.meta:
+                    if edit == "earlier" and table.name == "mlprov_meta":
                         continue  # no setting is a time
                     label = f"{table.name}.{column.name}" + (f"[{row}]" if row else "") + f"-{edit}"
                     cases.append(pytest.param(table.name, column.name, row, edit, id=label))
@@ -72,10 +90,10 @@ def _changed(value: Any, column: sa.Column[Any], edit: str) -> list[Any]:
 
 
 def _edit(ledger: Ledger, table_name: str, column_name: str, row: str | None, edit: str) -> None:
-    table = schema.metadata.tables[table_name]
+    table = _tables().tables[table_name]
     column = table.c[column_name]
     keys = list(table.primary_key.columns)
-    engine: sa.Engine = ledger.store._engine
+    engine: sa.Engine = sql_engine(ledger)
     with engine.connect() as conn:
         where = (table.c.key == row) if row is not None else column.is_not(None)
         # The last row that has a value: a late event, the newest checkpoint, a top tile.
@@ -114,16 +132,18 @@ def test_the_filled_ledger_verifies(ledger: Ledger) -> None:
 
 def test_the_creation_time_of_an_older_store_is_a_warning(ledger: Ledger) -> None:
     _fill(ledger)
-    with ledger.store._engine.begin() as conn:
-        conn.execute(schema.meta.insert().values(key="created_at", value="2026-01-01"))
+    with sql_engine(ledger).begin() as conn:
+        meta = _tables().tables["mlprov_meta"]
+        conn.execute(meta.insert().values(key="created_at", value="2026-01-01"))
     report = ledger.verify()
     assert report.ok and any("creation time" in w for w in report.warnings)
 
 
 def test_an_unknown_setting_is_a_problem(ledger: Ledger) -> None:
     _fill(ledger)
-    with ledger.store._engine.begin() as conn:
-        conn.execute(schema.meta.insert().values(key="trusted", value="yes"))
+    with sql_engine(ledger).begin() as conn:
+        meta = _tables().tables["mlprov_meta"]
+        conn.execute(meta.insert().values(key="trusted", value="yes"))
     assert not _verifies(ledger)
 
 
@@ -138,5 +158,5 @@ def test_every_column_is_checked(
 
 def test_the_cases_cover_every_column() -> None:
     named = {c.id.split("[")[0].rsplit("-", 1)[0] for c in _cases()}  # type: ignore[union-attr]
-    every = {f"{t.name}.{c.name}" for t in schema.metadata.sorted_tables for c in t.columns}
+    every = {f"{t.name}.{c.name}" for t in _tables().sorted_tables for c in t.columns}
     assert named == every

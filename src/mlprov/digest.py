@@ -56,6 +56,18 @@ _HEX64 = re.compile(r"[0-9a-f]{64}")
 _FORM = "'sha256:' followed by 64 lowercase hex digits"
 
 
+#: How many hex digits of a shortened id are shown, unless a caller asks for more.
+SHORT_DIGITS = 8
+
+
+def shorten(digits: str | bytes, keep: int = SHORT_DIGITS) -> str:
+    """An id (hex digits, a `sha256:` digest, or raw bytes) shortened on purpose for
+    display: its first `keep` hex digits and an ellipsis, so that it never passes for a
+    whole one. The one place ids are shortened; the whole id is in `--json` and `show`."""
+    text = digits.hex() if isinstance(digits, bytes) else digits.removeprefix("sha256:")
+    return text[:keep] + "…" if len(text) > keep else text
+
+
 class Digest(str):
     """A SHA-256 digest written 'sha256:<64 lowercase hex>'.
 
@@ -103,8 +115,8 @@ class Digest(str):
 
     @property
     def short(self) -> str:
-        """The first 8 hex digits, for display."""
-        return self[7:15]
+        """The first 8 hex digits and "…", for display (`shorten`)."""
+        return shorten(self.hex)
 
     def __repr__(self) -> str:
         return f"Digest({str.__repr__(self)})"

@@ -64,8 +64,9 @@ _MD_LEAD = re.compile(r"^(\d*)([#+\-=.)])")  # what would open a heading, list o
 
 
 def searchable_line(facts: BuildFacts) -> str:
-    """`training_manifest=sha256:<8 hex>; reviewer_status=<s>; unresolved_risks=<r, …|none>`."""
-    manifest = f"sha256:{facts.manifest_digest.short}" if facts.manifest_digest else "none"
+    """`training_manifest=sha256:<64 hex>; reviewer_status=<s>; unresolved_risks=<r, …|none>`:
+    a digest in a line meant to be searched for is always whole."""
+    manifest = str(facts.manifest_digest) if facts.manifest_digest else "none"
     risks = ", ".join(" ".join(r.split()) for r in facts.risks) or "none"
     return f"training_manifest={manifest}; reviewer_status={facts.reviewer_status}; " + (
         f"unresolved_risks={risks}"

@@ -15,7 +15,7 @@ import traceback
 
 import typer
 
-from mlprov.cli.app import app
+from mlprov.cli.app import app, narrowed
 from mlprov.cli.render import emit_bytes, fail
 from mlprov.errors import MlprovError
 
@@ -25,7 +25,7 @@ __all__ = ["app", "main"]
 def main() -> None:
     """Entry point of the `mlprov` console script."""
     try:
-        code = app(prog_name="mlprov", standalone_mode=False)
+        code = narrowed(sys.argv[1:])(prog_name="mlprov", standalone_mode=False)
     except MlprovError as exc:
         fail(exc.message, exc.cli_hint or exc.hint)  # the command line's hint where it differs
         sys.exit(exc.exit_code)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from typer.main import get_command_name
+from typer.models import CommandInfo, TyperInfo
 
 from mlprov.cli.attest import register as register_attest
 from mlprov.cli.audit import register as register_audit
@@ -40,10 +44,12 @@ from mlprov.cli.render import (
 from mlprov.cli.report import register as register_report
 from mlprov.cli.serve import register as register_serve
 from mlprov.cli.why import register as register_why
-from mlprov.errors import InputError
+from mlprov.errors import InputError, MlprovError
 
 if TYPE_CHECKING:
     from mlprov.ledger.checkpoint import SignedCheckpoint
+    from mlprov.ledger.core import LedgerCore
+    from mlprov.ledger.events import Entry
 
 
 app = App(
@@ -146,7 +152,7 @@ def log(
 ) -> None:
     """List recorded events, newest first."""
     from mlprov.facade import Ledger
-    from mlprov.ledger.payloads import EventType
+    from mlprov.ledger.kinds import EventType
 
     if type is not None and type not in {t.value for t in EventType}:
         raise InputError(f"unknown event type {type!r}", "use one of " + ", ".join(EventType))
@@ -161,12 +167,35 @@ def log(
                 newest_first=not oldest_first,
             )
         )
+        about = {} if json else _about(ledger, found)
     if json:
         emit_json([e.to_json() for e in found])
     elif not found:
         err.print("no events match")
     else:
-        print_lines(entries_lines(found))
+        print_lines(entries_lines(found, about))
+
+
+def _about(ledger: LedgerCore, found: list[Entry]) -> dict[str, str]:
+    """What a nameless event is about, for its row: a review's verdict and the name of
+    what it judged, a prediction's build."""
+    from mlprov.digest import Digest
+
+    names: dict[str, str] = {}
+    about: dict[str, str] = {}
+    for e in found:
+        payload = e.event.payload
+        link = payload.get("target") or payload.get("build")
+        if e.event.name is not None or not isinstance(link, str):
+            continue
+        if link not in names:
+            try:
+                names[link] = ledger.get(link).event.name or Digest(link).short
+            except MlprovError:  # not in this ledger: say so rather than guess
+                names[link] = f"{Digest(link).short} (not recorded)"
+        status = payload.get("status")
+        about[str(e.digest)] = f"{status} {names[link]}" if status else names[link]
+    return about
 
 
 @app.command()
@@ -234,7 +263,7 @@ def verify(
     external = [SignedCheckpoint.parse(read_file(p, "checkpoint")) for p in checkpoint or []]
     with (
         Ledger.open(store) as ledger,
-        progress_bar("verifying", not json and err.is_terminal) as cb,
+        progress_bar("verifying", not json and sys.stderr.isatty()) as cb,
     ):
         report = ledger.verify(trusted, external=external, progress=cb)
     if json:
@@ -393,6 +422,34 @@ def proof_check(
     else:
         note = "" if signed else " (the hashes hold; no signature checked: pass --key)"
         out.print(Text.assemble(("valid ", "bold green"), proof.format + note))
+
+
+def narrowed(args: Sequence[str]) -> typer.Typer:
+    """`app` with only the command `args` name: typer builds every registered command
+    (reading its signature and type hints) before it parses, a large part of a short
+    command's start. `--version` gets none; `--help` and a name not known get them all."""
+    if list(args) == ["--version"]:  # the root group answers it before any command is read
+        return _only([], [])
+    if not args or args[0].startswith("-"):
+        return app
+    commands = [
+        c
+        for c in app.registered_commands
+        if (c.name or get_command_name(getattr(c.callback, "__name__", ""))) == args[0]
+    ]
+    groups = [g for g in app.registered_groups if g.name == args[0]]
+    return _only(commands, groups) if commands or groups else app
+
+
+def _only(commands: list[CommandInfo], groups: list[TyperInfo]) -> typer.Typer:
+    only = App(cls=RootGroup, help=app.info.help)
+    only.registered_commands, only.registered_groups = commands, groups
+    only.callback()(_group)  # a group still, as `app` is, not a lone command
+    return only
+
+
+def _group() -> None:
+    """mlprov: training-data provenance you can prove."""
 
 
 register_records(app)

@@ -109,7 +109,7 @@ def changes(
 
     Removed (with reason), changed and added, by key and digest — never contents."""
     from mlprov.capture.lineage import load_changes
-    from mlprov.digest import Digest
+    from mlprov.digest import Digest, shorten
     from mlprov.facade import Ledger
 
     if change is not None and change not in _CHANGES:
@@ -139,7 +139,7 @@ def changes(
     for r in shown:
         digest = r["after"] or r["before"]
         reason = f"  ({r['reason']})" if r["reason"] else ""
-        out.print(f"  {r['change']:<8} key {r['key'] or '-'}  {digest[:16]}…{reason}")
+        out.print(f"  {r['change']:<8} key {r['key'] or '-'}  {shorten(digest, 16)}{reason}")
 
 
 def _hex(value: bytes | None) -> str | None:

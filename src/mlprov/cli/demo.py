@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from mlprov.cli.render import out
+from mlprov.cli.render import out, wrap
 
 
 def demo(
@@ -30,13 +30,18 @@ def demo(
     started = time.monotonic()
 
     def show(section: Section) -> None:
-        out.print(Text(section.title, style="bold"))
-        for line in section.lines:
-            out.print(Text("  " + line))
+        # wrapped to the terminal at spaces: a name, an id or a digest is never split
+        for line in wrap(section.title):
+            out.print(Text(line, style="bold"))
+        for text in section.lines:
+            for line in wrap("  " + text):
+                out.print(Text(line))
         out.print()
 
     found = run(where, show)
-    out.print(Text(f"done in {time.monotonic() - started:.0f} s; the ledger is in {where}/.mlprov"))
+    took = time.monotonic() - started
+    for line in wrap(f"done in {took:.0f} s; the ledger is in {where}/.mlprov"):
+        out.print(Text(line))
     out.print(Text("explore it:", style="bold"))
     for command in (
         f"cd {where}",
@@ -47,7 +52,7 @@ def demo(
         "mlprov report ab2013 support-classifier-v8",
         "mlprov audit",
     ):
-        out.print(Text("  " + command))
+        out.print(Text("  " + command))  # whole, to be copied: never wrapped
 
 
 def register(app: typer.Typer) -> None:

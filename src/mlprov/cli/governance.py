@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
-from mlprov.cli.render import emit_json, err, out, print_lines, short_ids, wrap
+from mlprov.cli.render import emit_json, out, print_lines, short_ids, wrap
 
 if TYPE_CHECKING:
     from mlprov.governance.review import ReviewState
@@ -190,8 +190,6 @@ def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> Non
     """Where a source or dataset stands.
 
     Its review state, limits, risks and quarantine."""
-    from rich.text import Text
-
     from mlprov.facade import Ledger
     from mlprov.governance.review import status_of
     from mlprov.governance.signoff import check_review
@@ -205,31 +203,31 @@ def status(target: Target, store: StoreOpt = None, json: JsonOpt = False) -> Non
         return
     _describe(state)
     if signature is not None and signature.verdict != "unsigned":
-        out.print(Text(f"  signature   {signature.verdict} ({signature.key_id})"))
+        print_lines(wrap(f"  signature   {signature.verdict} ({signature.key_id})", hang=12))
 
 
 def _describe(state: ReviewState) -> None:
-    from rich.text import Text
-
-    out.print(Text.assemble((state.label, "bold"), f"  {state.state.value}"))
+    """Plain lines (stored text is never read as markup, and a read needs no rich)."""
+    lines = [f"{state.label}  {state.state.value}"]
     if state.review is not None:
         ev = state.review.event
-        out.print(Text(f"  review      {state.review.digest.short}… by {ev.payload['reviewer']}"))
+        lines.append(f"  review      {state.review.digest.short} by {ev.payload['reviewer']}")
     for label, values in (("limits", state.limits), ("risks", state.risks)):
-        for value in values:
-            out.print(Text(f"  {label:<11} {value}"))
+        lines += [f"  {label:<11} {value}" for value in values]
     if state.quarantine is not None:
         q = state.quarantine.event.payload
-        out.print(Text(f"  quarantine  {state.quarantine.digest.short}…: {q.get('trigger', '')}"))
+        lines.append(f"  quarantine  {state.quarantine.digest.short}: {q.get('trigger', '')}")
         if "exit_condition" in q:
-            out.print(Text(f"  exit when   {q['exit_condition']}"))
-            out.print(Text(f"  allowed     {', '.join(q.get('allowed_use', ())) or 'no use'}"))
+            lines.append(f"  exit when   {q['exit_condition']}")
+            lines.append(f"  allowed     {', '.join(q.get('allowed_use', ())) or 'no use'}")
     if state.release is not None:
-        out.print(Text(f"  released    {state.release.digest.short}…"))
-    out.print(Text(f"  moves       {', '.join(m.value for m in state.moves) or 'none'}"))
+        lines.append(f"  released    {state.release.digest.short}")
+    lines.append(f"  moves       {', '.join(m.value for m in state.moves) or 'none'}")
+    print_lines(line for text in lines for line in wrap(text, hang=12))
     if state.ignored:
-        err.print(
-            Text(f"warning: {len(state.ignored)} recorded moves break the state table, ignored")
+        print_lines(
+            wrap(f"warning: {len(state.ignored)} recorded moves break the state table, ignored"),
+            stderr=True,
         )
 
 

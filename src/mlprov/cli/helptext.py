@@ -26,6 +26,8 @@ from typer._click.core import Context as ClickContext
 from typer._click.formatting import HelpFormatter
 from typer.core import TyperCommand, TyperGroup
 
+from mlprov.cli.coercion import plain
+
 __all__ = ["App", "Command", "Group", "RootGroup", "usage_error"]
 
 #: Help is never wider than this, whatever the terminal (click's own limit).
@@ -178,6 +180,10 @@ class Command(TyperCommand):
 
     def get_help_option(self, ctx: ClickContext) -> Any:
         return _cheap_help_option(super().get_help_option(ctx))
+
+    def parse_args(self, ctx: ClickContext, args: list[str]) -> list[str]:
+        plain(self.params)  # typer's own coercion would load pydantic for every command
+        return super().parse_args(ctx, args)
 
     def collect_usage_pieces(self, ctx: ClickContext) -> list[str]:
         pieces = [self.options_metavar] if self.options_metavar else []

@@ -188,8 +188,9 @@ def diff(
     if found.same:
         out.print(Text(f"no difference between {name_a} and {name_b}"))
         return
-    for change in found.changes:
-        out.print(Text(f"  {change}"))
+    for change in found.changes:  # wrapped to the terminal; the YAML diff below is as is
+        for line in wrap(f"  {change}"):
+            out.print(Text(line))
     out.print(Text(""))
     for line in rendered.splitlines():
         style = "green" if line.startswith("+") else "red" if line.startswith("-") else ""

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from mlprov.cli.render import emit_bytes, err
+from mlprov.cli.render import emit_bytes, err, print_lines, wrap
 from mlprov.errors import InputError, NotFoundError
 
 if TYPE_CHECKING:
@@ -116,8 +116,8 @@ def resolve(ledger: LedgerCore, ref: str, types: tuple[str, ...] | None = None) 
     from mlprov.ledger.names import SUBJECTS
 
     found = ledger.find(ref, SUBJECTS if types is None else types)
-    if found.note:
-        err.print(f"note: {found.note}")
+    if found.note:  # plain: a read that prints only plain lines does not load rich
+        print_lines(wrap(f"note: {found.note}"), stderr=True)
     return found.entry
 
 

@@ -298,6 +298,7 @@ def check_proof(
     every proof in it is checked against the record root the answer names."""
     from rich.text import Text
 
+    from mlprov.digest import shorten
     from mlprov.records.setproofs import MembershipProof, proofs_in
 
     pinned = hex_digest(root, "--root") if root is not None else None
@@ -315,7 +316,7 @@ def check_proof(
         proof.verify(expected)
         if found.present is not None and found.present != isinstance(proof, MembershipProof):
             raise ProofError(
-                f"{file} says the {proof.noun} {proof.digest[:16]}… is "
+                f"{file} says the {proof.noun} {shorten(proof.digest, 16)} is "
                 f"{'in' if found.present else 'not in'} the set, but its proof shows otherwise",
                 "the answer was altered: ask `mlprov why` again",
             )
@@ -336,7 +337,8 @@ def check_proof(
             out.print(
                 Text.assemble(
                     ("valid ", "bold green"),
-                    f"{r['kind']} {r['digest'][:16]}… {verdict} set {r['root'][:16]}…",
+                    f"{r['kind']} {shorten(r['digest'], 16)} {verdict} set "
+                    f"{shorten(r['root'], 16)}",
                 )
             )
         if root is None and not any(c.root for c in claimed):

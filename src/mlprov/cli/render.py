@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sys
 import textwrap
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, cast
 
@@ -96,20 +96,24 @@ def wrap(text: str, hang: int = 2, columns: int | None = None) -> list[str]:
 def short_ids(text: str) -> tuple[str, bool]:
     """Whole digests in `text` shown as their first 12 hex digits and "…"; and whether any
     was shortened (then say where they are whole)."""
-    shortened = _DIGEST.sub(lambda m: m.group(1)[:_SHORT] + "…", text)
+    from mlprov.digest import shorten
+
+    shortened = _DIGEST.sub(lambda m: shorten(m.group(1), _SHORT), text)
     return shortened, shortened != text
 
 
-def entries_lines(entries: Sequence[Entry]) -> list[str]:
+def entries_lines(entries: Sequence[Entry], about: Mapping[str, str] | None = None) -> list[str]:
     """Events one per line in aligned columns when they fit the terminal, else one block of
-    two lines each; names and actors are never cut or split."""
+    two lines each; names and actors are never cut or split. A nameless event (a review, a
+    prediction) shows what it is about (`about`, by digest) in the name column."""
+    about = about or {}
     rows = [
         (
             str(e.seq),
-            e.digest.short + "…",
+            e.digest.short,
             e.event.type.value,
             e.event.recorded_at[:19].replace("T", " "),
-            e.event.name or "",
+            e.event.name or about.get(str(e.digest), ""),
             e.event.actor,
         )
         for e in entries
@@ -146,25 +150,27 @@ def print_lines(lines: Iterable[str], *, stderr: bool = False) -> None:
 
 
 def describe(entry: Entry, parents: list[Entry], children: list[Entry]) -> None:
+    """One event in plain lines: its digest whole, its payload as indented JSON."""
     import orjson
-    from rich.text import Text
 
     ev = entry.event
-    out.print(Text.assemble((ev.type.value, "bold"), " ", ev.name or ""))
-    out.print(f"  digest       {entry.digest}")
-    out.print(f"  position     {entry.seq}")
-    out.print(Text(f"  actor        {ev.actor}"))
-    out.print(f"  recorded at  {ev.recorded_at}")
+    lines = [
+        f"{ev.type.value} {ev.name or ''}".rstrip(),
+        f"  digest       {entry.digest}",
+        f"  position     {entry.seq}",
+        f"  actor        {ev.actor}",
+        f"  recorded at  {ev.recorded_at}",
+    ]
     for label, group in (("parents", parents), ("children", children)):
-        out.print(Text(f"  {label:<12} " + (", ".join(_ref(p) for p in group) or "none")))
-    out.print("  payload")
+        lines += wrap(f"  {label:<12} " + (", ".join(_ref(p) for p in group) or "none"), 13)
+    lines.append("  payload")
     body = orjson.dumps(dict(ev.payload), option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
-    for line in body.decode().splitlines():
-        out.print("    " + line, markup=False)
+    lines += ["    " + line for line in body.decode().splitlines()]
+    print_lines(lines)
 
 
 def _ref(e: Entry) -> str:
-    return f"{e.digest.short}… ({e.event.type.value} {e.event.name or ''})".replace(" )", ")")
+    return f"{e.digest.short} ({e.event.type.value} {e.event.name or ''})".replace(" )", ")")
 
 
 @contextmanager

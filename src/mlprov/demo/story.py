@@ -415,9 +415,13 @@ class _Story:
         )
         facts = build_facts(self.ledger, v8)
         write_card(path, facts)
+        # The line's fields said in words: its whole digest would not fit a line of 80.
+        line = dict(field.split("=", 1) for field in searchable_line(facts).split("; "))
         self.say(
             "12. Model card and postmortem",
-            f"patched {path}: {searchable_line(facts)}",
+            f"patched {path}: its searchable line names the training manifest "
+            f"{line['training_manifest']}, reviewer_status={line['reviewer_status']} and "
+            f"unresolved_risks={line['unresolved_risks']}",
             explain(self.ledger, v7).sentence,
             explain(self.ledger, v8).sentence,
         )

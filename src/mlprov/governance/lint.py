@@ -46,7 +46,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Final, Literal
 
-from mlprov.digest import Digest, digest_file
+from mlprov.digest import Digest, digest_file, shorten
 from mlprov.errors import InputError, NotFoundError
 from mlprov.governance.manifest import (
     Manifest,
@@ -397,7 +397,7 @@ def _byte_drift(ctx: _Context) -> Iterator[_Hit]:
         actual = _actual(ctx, file)
         if actual is not None and given is not None and not digest_matches(given, actual):
             yield _Hit(
-                f"{what}: {file} has SHA-256 {actual.hex[:16]}..., not {given} (byte drift)",
+                f"{what}: {file} has SHA-256 {shorten(actual.hex, 16)}, not {given} (byte drift)",
                 where,
                 given,
             )

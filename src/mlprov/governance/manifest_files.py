@@ -18,7 +18,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from mlprov.digest import Digest, canonical_json, digest_file
+from mlprov.digest import Digest, canonical_json, digest_file, shorten
 from mlprov.errors import InputError
 from mlprov.governance.manifest import Manifest, from_ledger, read
 from mlprov.ledger.core import LedgerCore
@@ -61,7 +61,7 @@ def _checked(base: Path, name: str | None, given: str | None, what: str) -> str 
     actual = digest_file(path)
     if given is not None and not digest_matches(given, actual):
         raise InputError(
-            f"{what} {name} has SHA-256 {actual.hex[:16]}..., not the {given} the manifest "
+            f"{what} {name} has SHA-256 {shorten(actual.hex, 16)}, not the {given} the manifest "
             "gives: nothing was recorded",
             "fix the digest in the manifest, or restore the file it describes",
         )

@@ -47,7 +47,7 @@ from mlprov.identity import default_actor
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, Event
 from mlprov.ledger.keys import SignerKey
-from mlprov.ledger.payloads import ReviewStatus
+from mlprov.ledger.kinds import ReviewStatus
 
 __all__ = [
     "LAST_REVIEW",

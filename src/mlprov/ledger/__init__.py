@@ -6,7 +6,7 @@
 
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, Event
-from mlprov.ledger.payloads import EventType, ReviewStatus
+from mlprov.ledger.kinds import EventType, ReviewStatus
 from mlprov.ledger.verify import Problem, VerifyReport
 
 __all__ = [

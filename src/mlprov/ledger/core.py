@@ -28,7 +28,6 @@ from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoi
 from mlprov.ledger.events import Entry, Event, parse_time, utc_now
 from mlprov.ledger.keys import SignerKey, VerifierKey
 from mlprov.ledger.log import TileAppender, TileCache, TileReader, store_tiles
-from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
 from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.records import subjects
@@ -36,6 +35,7 @@ from mlprov.records.subjects import SubjectHasher
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
 
 if TYPE_CHECKING:
+    from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
     from mlprov.records.sets import RecordSet
     from mlprov.records.setviews import SetView
 
@@ -293,6 +293,8 @@ class LedgerCore:
             tiles = TileReader(store_tiles(r, n), n, self._tiles)
             hashes = tiles.inclusion_proof(entry.seq, n)
             root = tiles.root()
+        from mlprov.ledger.proofs import InclusionProof  # pydantic: only when asked
+
         return InclusionProof(
             origin=self.origin,
             event=entry.digest,
@@ -313,6 +315,8 @@ class LedgerCore:
             tiles = TileReader(store_tiles(r, n), n, self._tiles)
             hashes = tiles.consistency_proof(m, n) if m else []
             old_root, new_root = tiles.root(m), tiles.root(n)
+        from mlprov.ledger.proofs import ConsistencyProof
+
         return ConsistencyProof(
             origin=self.origin,
             old_size=m,

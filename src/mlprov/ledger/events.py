@@ -12,14 +12,18 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from pydantic import BaseModel, ValidationError
 
 from mlprov.digest import Digest, canonical_json
 from mlprov.errors import InputError
-from mlprov.ledger.payloads import PAYLOADS, EventType, Payload
+from mlprov.ledger.kinds import EventType, label_of
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+    from mlprov.ledger.payloads import Payload
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -189,6 +193,10 @@ class Event:
         recorded_at: str | None = None,
     ) -> Event:
         """Validate the payload against its type's model and build the event."""
+        from pydantic import BaseModel, ValidationError
+
+        from mlprov.ledger.payloads import PAYLOADS
+
         try:
             kind = EventType(type)
         except ValueError:
@@ -214,10 +222,12 @@ class Event:
     @property
     def name(self) -> str | None:
         """The name this event is listed under (a source's `name@version`, a step's name)."""
-        return PAYLOADS[self.type].label_of(self.payload)
+        return label_of(self.type, self.payload)
 
     def typed_payload(self) -> Payload:
         """The payload as its typed model."""
+        from mlprov.ledger.payloads import PAYLOADS
+
         return PAYLOADS[self.type].model_validate(self.payload)
 
     def to_json(self) -> dict[str, Any]:

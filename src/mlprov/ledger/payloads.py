@@ -7,10 +7,8 @@ on which optional fields a model happens to declare.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
-from enum import StrEnum
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -24,6 +22,12 @@ from pydantic import (
 
 from mlprov import validation
 from mlprov.digest import Digest
+from mlprov.ledger.kinds import (
+    EventType,
+    ReviewStatus,
+    step_base,
+    step_version,
+)
 
 __all__ = [
     "PAYLOADS",
@@ -50,27 +54,6 @@ __all__ = [
 ]
 
 
-class EventType(StrEnum):
-    SOURCE = "source"
-    TRANSFORM = "transform"
-    DATASET = "dataset"
-    REVIEW = "review"
-    QUARANTINE = "quarantine"
-    RELEASE = "release"
-    BUILD = "build"
-    EVALUATION = "evaluation"
-    PREDICTION = "prediction"
-    RUN = "run"
-    ACCESS = "access"
-
-
-class ReviewStatus(StrEnum):
-    ACCEPTED = "accepted"
-    ACCEPTED_WITH_LIMITS = "accepted_with_limits"
-    QUARANTINED = "quarantined"
-    REJECTED = "rejected"
-
-
 Name = Annotated[str, StringConstraints(min_length=1, max_length=200)]
 Text = Annotated[str, StringConstraints(max_length=4000)]
 
@@ -85,33 +68,11 @@ def _version(v: str) -> str:
 Version = Annotated[str, AfterValidator(_version)]
 # base64 of a 4-byte key hash and a 64-byte Ed25519 signature: 92 characters.
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{91}=$")]
-_STEP_VERSION = re.compile(r"-v(\d+(?:\.\d+)*)$")
-
-
-def step_version(name: str) -> str | None:
-    """The version a step's name ends with (`pii-redaction-v3` -> `v3`), or None."""
-    found = _STEP_VERSION.search(name)
-    return "v" + found.group(1) if found else None
-
-
-def step_base(name: str) -> str:
-    """A step's name without its version (`dedupe-v2` -> `dedupe`)."""
-    return _STEP_VERSION.sub("", name)
-
-
 class Payload(BaseModel):
-    """Base of every payload: frozen, and unknown fields are an error rather than lost."""
+    """Base of every payload: frozen, and unknown fields are an error rather than lost.
+    (The name an event is listed under is `mlprov.ledger.kinds.label_of`.)"""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-    label_field: ClassVar[str | None] = "name"
-
-    @classmethod
-    def label_of(cls, data: Mapping[str, Any]) -> str | None:
-        """The name an event of this type is listed under (`mlprov log --name`)."""
-        if cls.label_field is None:
-            return None
-        value = data.get(cls.label_field)
-        return value if isinstance(value, str) else None
 
 
 class _Named(Payload):
@@ -173,10 +134,6 @@ class SourcePayload(_Named):
         if problem:
             raise ValueError(f"{problem}: {validation.PERIOD_FORM}")
         return v
-
-    @classmethod
-    def label_of(cls, data: Mapping[str, Any]) -> str | None:
-        return f"{data.get('name')}@{data.get('version')}"
 
 
 Time = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")]
@@ -269,7 +226,6 @@ class ReviewPayload(Payload):
     of the key's 4-byte hash and the signature, as in a C2SP signed-note signature line.
     """
 
-    label_field: ClassVar[str | None] = None
     target: Digest
     status: ReviewStatus
     reviewer: Name
@@ -289,7 +245,6 @@ class ReviewPayload(Payload):
 class QuarantinePayload(Payload):
     """Blocks a source from the blocked uses until the exit condition is met."""
 
-    label_field: ClassVar[str | None] = "source"
     source: Name
     trigger: Text
     blocked_use: tuple[Name, ...] = ("training",)
@@ -300,7 +255,6 @@ class QuarantinePayload(Payload):
 class ReleasePayload(Payload):
     """Lifts a quarantine, citing the events that meet its exit condition."""
 
-    label_field: ClassVar[str | None] = "source"
     source: Name
     quarantine: Digest
     evidence: tuple[Digest, ...] = Field(min_length=1)
@@ -347,7 +301,6 @@ class EvaluationPayload(_Named):
 class PredictionPayload(Payload):
     """One inference: input and output digests and, for RAG, the retrieved chunks."""
 
-    label_field: ClassVar[str | None] = None
     build: Digest
     input_digest: Digest
     output_digest: Digest
@@ -361,7 +314,6 @@ class AccessPayload(Payload):
     """A token of `mlprov serve` granted or revoked (ADR 0015): who may record as `token`.
     Never the token, never its hash: those stay in the server's token table."""
 
-    label_field: ClassVar[str | None] = "token"
     token: Annotated[str, StringConstraints(min_length=1, max_length=100)]
     action: Literal["granted", "revoked"]
     role: Literal["reader", "recorder", "reviewer", "admin"]

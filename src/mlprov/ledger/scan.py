@@ -15,10 +15,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
-from multiprocessing import get_all_start_methods, get_context
 from typing import Any, cast
 
 import orjson
@@ -26,8 +23,8 @@ import orjson
 from mlprov import merkle
 from mlprov.digest import sha256_raw
 from mlprov.ledger.events import envelope_problem
+from mlprov.ledger.kinds import label_of
 from mlprov.ledger.log import FULL_TILE, TILE_WIDTH, split_hashes
-from mlprov.ledger.payloads import PAYLOADS, EventType
 from mlprov.store.interface import Reader
 
 __all__ = ["CHUNK", "ChunkScan", "LogScan", "scan_chunk", "scan_log"]
@@ -35,7 +32,6 @@ __all__ = ["CHUNK", "ChunkScan", "LogScan", "scan_chunk", "scan_log"]
 CHUNK = 400 * TILE_WIDTH  # chunks start on tile edges, so workers can hash whole tiles
 PARALLEL_MIN = 200_000  # below this, starting workers costs more than it saves
 MAX_PROBLEMS = 1000
-_LABELS = {t.value: PAYLOADS[t].label_of for t in EventType}
 
 ProblemTuple = tuple[str, str, int | None]
 
@@ -90,7 +86,7 @@ def scan_chunk(reader: Reader, start: int, end: int) -> ChunkScan:
             out.add("body", f"event {seq}: {problem}", seq)
             continue
         kind = data["type"]
-        if (kind, _LABELS[kind](data["payload"]), data["recorded_at"]) != (
+        if (kind, label_of(kind, data["payload"]), data["recorded_at"]) != (
             type_,
             name,
             recorded_at,
@@ -207,12 +203,21 @@ def scan_log(
     out = LogScan()
     seen: dict[bytes, int] = {}
     pool = None
+    broken: tuple[type[BaseException], ...] = ()
     chunks: Iterator[ChunkScan] = (scan_chunk(reader, a, b) for a, b in ranges)
-    if workers > 1 and len(ranges) > 1 and "fork" in get_all_start_methods():
-        # fork, not spawn: workers start in milliseconds and need no importable __main__.
-        # They use nothing inherited but code; each opens its own connection.
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
-        chunks = pool.map(_scan_chunk_at, *zip(*[(url, a, b) for a, b in ranges], strict=True))
+    if workers > 1 and len(ranges) > 1:
+        # Imported here: a small ledger's `verify` (and every other read) needs no processes.
+        from concurrent.futures import ProcessPoolExecutor
+        from concurrent.futures.process import BrokenProcessPool
+        from multiprocessing import get_all_start_methods, get_context
+
+        if "fork" in get_all_start_methods():
+            # fork, not spawn: workers start in milliseconds and need no importable __main__.
+            # They use nothing inherited but code; each opens its own connection.
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork"))
+            args = zip(*[(url, a, b) for a, b in ranges], strict=True)
+            chunks = pool.map(_scan_chunk_at, *args)
+            broken = (BrokenProcessPool,)
     merged = 0
     try:
         for part in chunks:
@@ -220,7 +225,7 @@ def scan_log(
             merged += 1
             if progress is not None:
                 progress(part.end, size)
-    except BrokenProcessPool:  # a worker died (out of memory, killed): finish in-process
+    except broken:  # a worker died (out of memory, killed): finish in-process
         for a, b in ranges[merged:]:
             _merge(scan_chunk(reader, a, b), seen, out)
     finally:

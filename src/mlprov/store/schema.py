@@ -3,21 +3,16 @@
 The event bodies are the truth: each is the exact canonical bytes whose SHA-256 is the
 event's digest. Every other column and table (type, name, time, edges, tiles) is an index
 derived from those bodies, which `verify` recomputes and compares.
+
+The tables are plain SQL, written once with two placeholders for what the backends spell
+differently: `{blob}` (SQLite BLOB, PostgreSQL BYTEA) and `{position}`, the log position.
+On SQLite the position must be declared INTEGER to be the rowid itself: the table is then
+stored in log order, and scans by position read it front to back.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import (
-    BigInteger,
-    Column,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    PrimaryKeyConstraint,
-    Table,
-    Text,
-)
+__all__ = ["ACCESS_TABLES", "FORMAT", "SCHEMA_VERSION", "TABLES", "access_ddl", "ddl"]
 
 #: Bumped when the tables change; a store written by a newer mlprov is refused.
 SCHEMA_VERSION = 1
@@ -25,86 +20,65 @@ SCHEMA_VERSION = 1
 #: The value of the `format` meta key: how a store says it is an mlprov ledger.
 FORMAT = "mlprov-ledger"
 
-metadata = MetaData()
-
-meta = Table(
+#: Every table, in creation order.
+TABLES = (
     "mlprov_meta",
-    metadata,
-    Column("key", Text, primary_key=True),
-    Column("value", Text, nullable=False),
-)
-
-# One row (id = 1): the log size. Writers lock it, so appends are serialised and the log
-# can never fork, whatever the number of processes.
-head = Table(
     "mlprov_head",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=False),
-    Column("size", BigInteger, nullable=False),
-)
-
-# On SQLite the log position must be declared INTEGER to be the rowid itself: the table
-# is then stored in log order, and scans by position read it front to back.
-Position = BigInteger().with_variant(Integer(), "sqlite")
-
-events = Table(
     "mlprov_events",
-    metadata,
-    Column("seq", Position, primary_key=True, autoincrement=False),
-    Column("digest", LargeBinary(32), nullable=False, unique=True),
-    Column("type", Text, nullable=False),
-    Column("name", Text),
-    Column("recorded_at", Text, nullable=False),
-    Column("body", LargeBinary, nullable=False),
-)
-Index("mlprov_events_type", events.c.type, events.c.seq)
-Index("mlprov_events_name", events.c.name, events.c.seq)
-
-# Parent links by log position; `children()` reads them through the parent index.
-edges = Table(
     "mlprov_edges",
-    metadata,
-    Column("child", BigInteger, nullable=False),
-    Column("parent", BigInteger, nullable=False),
-    PrimaryKeyConstraint("child", "parent"),
-)
-Index("mlprov_edges_parent", edges.c.parent, edges.c.child)
-
-# Merkle tiles: level L, index N holds the hashes of the tree nodes of height 8*L with
-# indices 256*N ... 256*N + width - 1, concatenated. Only the right-edge tile of each
-# level is ever partial; it is rewritten as it grows.
-tiles = Table(
     "mlprov_tiles",
-    metadata,
-    Column("level", Integer, nullable=False),
-    Column("idx", BigInteger, nullable=False),
-    Column("hashes", LargeBinary, nullable=False),
-    PrimaryKeyConstraint("level", "idx"),
+    "mlprov_checkpoints",
 )
 
-checkpoints = Table(
-    "mlprov_checkpoints",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("size", BigInteger, nullable=False),
-    Column("note", LargeBinary, nullable=False),
-    Column("created_at", Text, nullable=False),
+_DDL = (
+    'CREATE TABLE mlprov_meta ("key" TEXT NOT NULL, value TEXT NOT NULL, PRIMARY KEY ("key"))',
+    # One row (id = 1): the log size. Writers lock it, so appends are serialised and the log
+    # can never fork, whatever the number of processes.
+    "CREATE TABLE mlprov_head (id INTEGER NOT NULL, size BIGINT NOT NULL, PRIMARY KEY (id))",
+    "CREATE TABLE mlprov_events (seq {position} NOT NULL, digest {blob} NOT NULL, "
+    "type TEXT NOT NULL, name TEXT, recorded_at TEXT NOT NULL, body {blob} NOT NULL, "
+    "PRIMARY KEY (seq), UNIQUE (digest))",
+    "CREATE INDEX mlprov_events_type ON mlprov_events (type, seq)",
+    "CREATE INDEX mlprov_events_name ON mlprov_events (name, seq)",
+    # Parent links by log position; `children()` reads them through the parent index.
+    "CREATE TABLE mlprov_edges (child BIGINT NOT NULL, parent BIGINT NOT NULL, "
+    "PRIMARY KEY (child, parent))",
+    "CREATE INDEX mlprov_edges_parent ON mlprov_edges (parent, child)",
+    # Merkle tiles: level L, index N holds the hashes of the tree nodes of height 8*L with
+    # indices 256*N ... 256*N + width - 1, concatenated. Only the right-edge tile of each
+    # level is ever partial; it is rewritten as it grows.
+    "CREATE TABLE mlprov_tiles (level INTEGER NOT NULL, idx BIGINT NOT NULL, "
+    "hashes {blob} NOT NULL, PRIMARY KEY (level, idx))",
+    # Numbered 1, 2, 3... by the writer, under the write lock (never by a sequence).
+    "CREATE TABLE mlprov_checkpoints (id INTEGER NOT NULL, size BIGINT NOT NULL, "
+    "note {blob} NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (id))",
 )
+
+
+def ddl(dialect: str) -> list[str]:
+    """The statements that create an empty store on `dialect` (sqlite or postgresql)."""
+    sqlite = dialect == "sqlite"
+    words = {"blob": "BLOB" if sqlite else "BYTEA", "position": "INTEGER" if sqlite else "BIGINT"}
+    return [statement.format(**words) for statement in _DDL]
+
 
 # -- the server's access list -------------------------------------------------------------
-# Kept apart from `metadata` on purpose: these rows are who may call `mlprov serve`, not
-# recorded history, so they are outside the ledger's integrity claim (`verify` neither
-# reads nor needs them; ADR 0015). They hold no secret: a token is 256 random bits and
-# only its SHA-256 is stored. Created when the first token is made.
-access = MetaData()
+# Apart from `TABLES` on purpose: these rows are who may call `mlprov serve`, not recorded
+# history, so they are outside the ledger's integrity claim (`verify` neither reads nor
+# needs them; ADR 0015). They hold no secret: a token is 256 random bits and only its
+# SHA-256 is stored. Created when the first token is made.
 
-tokens = Table(
-    "mlprov_tokens",
-    access,
-    Column("name", Text, primary_key=True),
-    Column("role", Text, nullable=False),
-    Column("hash", LargeBinary(32), nullable=False, unique=True),
-    Column("created_at", Text, nullable=False),
-    Column("expires_at", Text),
-    Column("revoked_at", Text),
+#: The tables outside the ledger's integrity claim.
+ACCESS_TABLES = ("mlprov_tokens",)
+
+_ACCESS_DDL = (
+    "CREATE TABLE IF NOT EXISTS mlprov_tokens (name TEXT NOT NULL, role TEXT NOT NULL, "
+    "hash {blob} NOT NULL, created_at TEXT NOT NULL, expires_at TEXT, revoked_at TEXT, "
+    "PRIMARY KEY (name), UNIQUE (hash))",
 )
+
+
+def access_ddl(dialect: str) -> list[str]:
+    """The statements that create the server's access list if it is not there yet."""
+    blob = "BLOB" if dialect == "sqlite" else "BYTEA"
+    return [statement.format(blob=blob) for statement in _ACCESS_DDL]

@@ -1,24 +1,26 @@
-"""The SQL store (SQLAlchemy Core): SQLite by default, PostgreSQL for teams.
+"""The SQL store: SQLite by default, PostgreSQL for teams, through each one's own driver.
 
-The two backends differ in three places only, all here: how a writer takes the one write
-lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT ... FOR UPDATE` on the head row), how
-a reader gets a snapshot (SQLite WAL read transaction, PostgreSQL REPEATABLE READ), and
-the upsert dialect for tiles.
+One implementation speaks plain SQL to a DB-API connection (the standard library's
+`sqlite3`, or `psycopg`): no query builder stands between a command and its rows, so a
+read of a small ledger costs little more than the interpreter's start. The two backends
+differ in four places only, all here: placeholders (`?` or `%s`), how a writer takes the
+one write lock (SQLite `BEGIN IMMEDIATE`, PostgreSQL `SELECT ... FOR UPDATE` on the head
+row), how a reader gets a snapshot (SQLite WAL read transaction, PostgreSQL REPEATABLE
+READ), and the spelling of two column types (`mlprov.store.schema`).
 """
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
 import sqlite3
+import threading
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
-
-import sqlalchemy as sa
-from sqlalchemy import event as sa_event
-from sqlalchemy.engine import Connection, Engine
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 from mlprov.errors import ConflictError, DuplicateError, MissingExtraError, StoreError
 from mlprov.store import schema
@@ -29,12 +31,18 @@ __all__ = ["SqlStore"]
 _SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # bound parameters per IN list, well under every backend's limit
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
+_IDLE = 4  # connections kept open for the next reader or writer of this process
 CACHE_KIB = 65536  # SQLite's page cache: the digest index of a large ledger must fit
-_ANCESTORS = sa.text(
-    "WITH RECURSIVE anc(seq) AS (SELECT CAST(:seq AS BIGINT) UNION "
+_COLUMNS = "seq, digest, type, name, recorded_at, body"
+_ANCESTORS = (
+    "WITH RECURSIVE anc(seq) AS (SELECT CAST(? AS BIGINT) UNION "
     "SELECT e.parent FROM mlprov_edges e JOIN anc ON e.child = anc.seq) "
     "SELECT seq FROM anc ORDER BY seq"
 )
+_URL_FORMS = "use a path, sqlite:///PATH or postgresql://USER@HOST/DB"
+#: Connections a forked child inherited: never used, never closed (closing one would end
+#: its parent's session), only kept from the garbage collector.
+_INHERITED: list[Any] = []
 
 
 def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -48,65 +56,60 @@ def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
         yield batch
 
 
-def _row(r: Any) -> EventRow:
-    return EventRow(r[0], bytes(r[1]), r[2], r[3], r[4], bytes(r[5]))
+def _row(r: Sequence[Any]) -> EventRow:
+    return EventRow(int(r[0]), bytes(r[1]), r[2], r[3], r[4], bytes(r[5]))
 
 
-_EVENT_COLUMNS = (
-    schema.events.c.seq,
-    schema.events.c.digest,
-    schema.events.c.type,
-    schema.events.c.name,
-    schema.events.c.recorded_at,
-    schema.events.c.body,
-)
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
 
 
 class _Session:
     """A reader (and, with `locked`, a writer) over one connection and transaction."""
 
-    def __init__(self, conn: Connection, dialect: str, locked_size: int | None) -> None:
+    def __init__(self, conn: Any, dialect: str, locked_size: int | None) -> None:
         self._conn = conn
         self._dialect = dialect
         self._locked_size = locked_size
         self._cursor: Any = None
 
-    def _raw(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Run SQL on the driver's cursor, inside this session's transaction.
+    def _sql(self, sql: str) -> str:
+        return sql if self._dialect == "sqlite" else sql.replace("?", "%s")
 
-        The hot paths (every append, every proof) go straight to the driver: SQLAlchemy's
-        statement building costs more than SQLite's own work for one small row. `sql`
-        uses `?` placeholders; PostgreSQL's driver wants `%s`.
-        """
+    def _raw(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run SQL (`?` placeholders) inside this session's transaction; all its rows."""
         if self._cursor is None:
-            self._cursor = self._conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-        if self._dialect != "sqlite":
-            sql = sql.replace("?", "%s")
-        self._cursor.execute(sql, tuple(params))
+            self._cursor = self._conn.cursor()
+        self._cursor.execute(self._sql(sql), tuple(params))
         return list(self._cursor.fetchall()) if self._cursor.description else []
 
     # -- reads --------------------------------------------------------------------------
     def size(self) -> int:
         if self._locked_size is not None:
             return self._locked_size
-        return int(self._conn.execute(sa.select(schema.head.c.size)).scalar_one())
+        rows = self._raw("SELECT size FROM mlprov_head")
+        if len(rows) != 1:
+            raise StoreError(
+                f"the store's head table holds {len(rows)} rows where it holds one",
+                "the store was changed outside mlprov: restore it from a backup",
+            )
+        return int(rows[0][0])
 
     def meta(self) -> dict[str, str]:
-        rows = self._conn.execute(sa.select(schema.meta.c.key, schema.meta.c.value))
-        return {k: v for k, v in rows}
+        return {k: v for k, v in self._raw("SELECT key, value FROM mlprov_meta")}
 
     def by_digest(self, digests: Iterable[bytes]) -> list[EventRow]:
         out: list[EventRow] = []
         for batch in _chunks(digests):
-            q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.digest.in_(batch))
-            out.extend(_row(r) for r in self._conn.execute(q))
+            sql = f"SELECT {_COLUMNS} FROM mlprov_events WHERE digest IN ({_marks(len(batch))})"
+            out.extend(_row(r) for r in self._raw(sql, batch))
         return out
 
     def by_seq(self, seqs: Iterable[int]) -> list[EventRow]:
         out: list[EventRow] = []
         for batch in _chunks(seqs):
-            q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.seq.in_(batch))
-            out.extend(_row(r) for r in self._conn.execute(q))
+            sql = f"SELECT {_COLUMNS} FROM mlprov_events WHERE seq IN ({_marks(len(batch))})"
+            out.extend(_row(r) for r in self._raw(sql, batch))
         out.sort(key=lambda r: r.seq)
         return out
 
@@ -116,84 +119,73 @@ class _Session:
 
     def by_hex_prefix(self, prefix: str, limit: int) -> list[EventRow]:
         # A hex prefix is a byte range [low, high) on the unique digest index.
-        low_hex = prefix + "0" * (64 - len(prefix))
-        low = bytes.fromhex(low_hex)
+        low = bytes.fromhex(prefix + "0" * (64 - len(prefix)))
         top = int(prefix, 16) + 1
-        q = sa.select(*_EVENT_COLUMNS).where(schema.events.c.digest >= low)
+        sql, params = f"SELECT {_COLUMNS} FROM mlprov_events WHERE digest >= ?", [low]
         if top < 16 ** len(prefix):
-            high = bytes.fromhex(f"{top:0{len(prefix)}x}" + "0" * (64 - len(prefix)))
-            q = q.where(schema.events.c.digest < high)
-        q = q.order_by(schema.events.c.digest).limit(limit)
-        return [_row(r) for r in self._conn.execute(q)]
+            sql += " AND digest < ?"
+            params.append(bytes.fromhex(f"{top:0{len(prefix)}x}" + "0" * (64 - len(prefix))))
+        return [_row(r) for r in self._raw(sql + " ORDER BY digest LIMIT ?", (*params, limit))]
 
     def seqs_of(self, digests: Iterable[bytes]) -> dict[bytes, int]:
         out: dict[bytes, int] = {}
         for batch in _chunks(digests):
-            marks = ", ".join("?" * len(batch))
-            rows = self._raw(
-                f"SELECT digest, seq FROM mlprov_events WHERE digest IN ({marks})", batch
-            )
-            out.update((bytes(d), int(s)) for d, s in rows)
+            sql = f"SELECT digest, seq FROM mlprov_events WHERE digest IN ({_marks(len(batch))})"
+            out.update((bytes(d), int(s)) for d, s in self._raw(sql, batch))
         return out
 
     def parent_seqs(self, seqs: Iterable[int]) -> dict[int, list[int]]:
         out: dict[int, list[int]] = {}
         for batch in _chunks(seqs):
-            q = (
-                sa.select(schema.edges.c.child, schema.edges.c.parent)
-                .where(schema.edges.c.child.in_(batch))
-                .order_by(schema.edges.c.child, schema.edges.c.parent)
+            sql = (
+                f"SELECT child, parent FROM mlprov_edges WHERE child IN ({_marks(len(batch))}) "
+                "ORDER BY child, parent"
             )
-            for child, parent in self._conn.execute(q):
+            for child, parent in self._raw(sql, batch):
                 out.setdefault(int(child), []).append(int(parent))
         return out
 
     def child_seqs(self, seq: int) -> list[int]:
-        q = (
-            sa.select(schema.edges.c.child)
-            .where(schema.edges.c.parent == seq)
-            .order_by(schema.edges.c.child)
-        )
-        return [int(c) for c in self._conn.execute(q).scalars()]
+        sql = "SELECT child FROM mlprov_edges WHERE parent = ? ORDER BY child"
+        return [int(c) for (c,) in self._raw(sql, (seq,))]
 
     def ancestor_seqs(self, seq: int) -> list[int]:
-        return [int(s) for s in self._conn.execute(_ANCESTORS, {"seq": seq}).scalars()]
+        return [int(s) for (s,) in self._raw(_ANCESTORS, (seq,))]
 
     def select(self, where: EventFilter) -> Iterator[EventRow]:
-        c = schema.events.c
-        q = sa.select(*_EVENT_COLUMNS)
-        if where.type is not None:
-            q = q.where(c.type == where.type)
-        if where.name is not None:
-            q = q.where(c.name == where.name)
-        if where.since is not None:
-            q = q.where(c.recorded_at >= where.since)
-        if where.until is not None:
-            q = q.where(c.recorded_at < where.until)
-        q = q.order_by(c.seq.desc() if where.newest_first else c.seq)
+        sql, params = f"SELECT {_COLUMNS} FROM mlprov_events WHERE 1 = 1", list[Any]()
+        for clause, value in (
+            (" AND type = ?", where.type),
+            (" AND name = ?", where.name),
+            (" AND recorded_at >= ?", where.since),
+            (" AND recorded_at < ?", where.until),
+        ):
+            if value is not None:
+                sql += clause
+                params.append(value)
+        sql += " ORDER BY seq DESC" if where.newest_first else " ORDER BY seq"
         if where.limit is not None:
-            q = q.limit(where.limit)
-        for r in self._conn.execution_options(yield_per=2000).execute(q):
+            sql += " LIMIT ?"
+            params.append(where.limit)
+        for r in self._stream(sql, params):
             yield _row(r)
 
     def _stream(self, sql: str, params: Sequence[Any] = ()) -> Iterator[Any]:
         """Stream a long result in batches on a cursor of its own (server-side on PostgreSQL),
         without per-row processing: verify reads every row, so this is its floor."""
-        dbapi: Any = self._conn.connection.dbapi_connection
         if self._dialect == "sqlite":
-            cur = dbapi.cursor()
+            cur = self._conn.cursor()
         else:
-            sql = sql.replace("?", "%s")
-            cur = dbapi.cursor(name=f"mlprov_scan_{secrets.token_hex(6)}")
+            cur = self._conn.cursor(name=f"mlprov_scan_{secrets.token_hex(6)}")
         try:
-            cur.execute(sql, tuple(params))
+            cur.execute(self._sql(sql), tuple(params))
             while rows := cur.fetchmany(20000):
                 yield from rows
         finally:
             cur.close()
 
     def scan_events(self, start: int = 0, end: int | None = None) -> Iterator[EventRow]:
-        sql = "SELECT seq, digest, type, name, recorded_at, body FROM mlprov_events WHERE seq >= ?"
+        sql = f"SELECT {_COLUMNS} FROM mlprov_events WHERE seq >= ?"
         params: tuple[int, ...] = (start,) if end is None else (start, end)
         sql += "" if end is None else " AND seq < ?"
         for r in self._stream(sql + " ORDER BY seq", params):
@@ -208,8 +200,10 @@ class _Session:
     def tiles(self, level: int, indices: Iterable[int]) -> dict[int, bytes]:
         out: dict[int, bytes] = {}
         for batch in _chunks(indices):
-            marks = ", ".join("?" * len(batch))
-            sql = f"SELECT idx, hashes FROM mlprov_tiles WHERE level = ? AND idx IN ({marks})"
+            sql = (
+                "SELECT idx, hashes FROM mlprov_tiles "
+                f"WHERE level = ? AND idx IN ({_marks(len(batch))})"
+            )
             out.update((int(i), bytes(h)) for i, h in self._raw(sql, (level, *batch)))
         return out
 
@@ -217,49 +211,38 @@ class _Session:
         return self._stream("SELECT level, idx, hashes FROM mlprov_tiles ORDER BY level, idx")
 
     def checkpoints(self) -> list[CheckpointRow]:
-        c = schema.checkpoints.c
-        q = sa.select(c.id, c.size, c.note, c.created_at).order_by(c.id)
-        return [CheckpointRow(int(i), int(s), bytes(n), t) for i, s, n, t in self._conn.execute(q)]
+        rows = self._raw("SELECT id, size, note, created_at FROM mlprov_checkpoints ORDER BY id")
+        return [CheckpointRow(int(i), int(s), bytes(n), t) for i, s, n, t in rows]
 
     def head_rows(self) -> list[tuple[int, int]]:
         """Every row of the head table as (id, size): `verify` expects exactly (1, size)."""
-        h = schema.head.c
-        return [(int(i), int(s)) for i, s in self._conn.execute(sa.select(h.id, h.size))]
+        return [(int(i), int(s)) for i, s in self._raw("SELECT id, size FROM mlprov_head")]
 
     # -- writes (only reachable through SqlStore.writer) --------------------------------
     def insert(self, rows: Sequence[EventRow], edges: Sequence[tuple[int, int]]) -> None:
-        # Straight to the driver's executemany: this is the hot path of every append, and
-        # SQLAlchemy's per-row parameter processing would cost as much as the insert itself.
-        ph = "?" if self._conn.dialect.paramstyle == "qmark" else "%s"
+        cur = self._conn.cursor()
         if rows:
             try:
-                self._conn.exec_driver_sql(
-                    "INSERT INTO mlprov_events (seq, digest, type, name, recorded_at, body) "
-                    f"VALUES ({ph}, {ph}, {ph}, {ph}, {ph}, {ph})",
+                cur.executemany(
+                    self._sql(f"INSERT INTO mlprov_events ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?)"),
                     list(rows),
                 )
-            except sa.exc.IntegrityError as exc:  # the unique digest index said no
+            except _integrity_errors(self._dialect) as exc:  # the unique digest index said no
                 raise DuplicateError("an event of this batch is already recorded") from exc
         if edges:
-            self._conn.exec_driver_sql(
-                f"INSERT INTO mlprov_edges (child, parent) VALUES ({ph}, {ph})", list(edges)
+            cur.executemany(
+                self._sql("INSERT INTO mlprov_edges (child, parent) VALUES (?, ?)"), list(edges)
             )
 
     def put_tiles(self, tiles: Sequence[tuple[int, int, bytes]]) -> None:
-        if not tiles:
-            return
-        # The dialect's own INSERT, imported here: a read of a SQLite ledger never loads
-        # the PostgreSQL dialect (a tenth of a command's start).
-        if self._dialect == "postgresql":
-            from sqlalchemy.dialects import postgresql as dialect
-        else:
-            from sqlalchemy.dialects import sqlite as dialect  # type: ignore[no-redef]
-        insert = dialect.insert
-        stmt = insert(schema.tiles)
-        stmt = stmt.on_conflict_do_update(
-            index_elements=["level", "idx"], set_={"hashes": stmt.excluded.hashes}
-        )
-        self._conn.execute(stmt, [{"level": lv, "idx": i, "hashes": h} for lv, i, h in tiles])
+        if tiles:
+            self._conn.cursor().executemany(
+                self._sql(
+                    "INSERT INTO mlprov_tiles (level, idx, hashes) VALUES (?, ?, ?) "
+                    "ON CONFLICT (level, idx) DO UPDATE SET hashes = excluded.hashes"
+                ),
+                list(tiles),
+            )
 
     def set_size(self, size: int) -> None:
         self._raw("UPDATE mlprov_head SET size = ? WHERE id = 1", (size,))
@@ -268,17 +251,27 @@ class _Session:
     def add_checkpoint(self, size: int, note: bytes, created_at: str) -> None:
         # Numbered 1, 2, 3... here, under the write lock, not by a sequence (which skips
         # numbers on PostgreSQL): `verify` checks each row's number against its place.
-        number = self._conn.execute(sa.select(sa.func.count()).select_from(schema.checkpoints))
-        self._conn.execute(
-            schema.checkpoints.insert().values(
-                id=int(number.scalar_one()) + 1, size=size, note=note, created_at=created_at
-            )
+        ((number,),) = self._raw("SELECT COUNT(*) FROM mlprov_checkpoints")
+        self._raw(
+            "INSERT INTO mlprov_checkpoints (id, size, note, created_at) VALUES (?, ?, ?, ?)",
+            (int(number) + 1, size, note, created_at),
         )
 
 
-def _sqlite_path(url: sa.URL) -> Path | None:
-    db = url.database
-    return None if not db or db == ":memory:" else Path(db)
+def _integrity_errors(dialect: str) -> tuple[type[Exception], ...]:
+    if dialect == "sqlite":
+        return (sqlite3.IntegrityError,)
+    import psycopg
+
+    return (psycopg.IntegrityError,)
+
+
+def _driver_errors(dialect: str) -> tuple[type[Exception], ...]:
+    if dialect == "sqlite":
+        return (sqlite3.Error,)
+    import psycopg
+
+    return (psycopg.Error, sqlite3.Error)
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -298,8 +291,8 @@ def _check_sqlite_file(path: Path) -> None:
             f"{path} is not an mlprov ledger: it is not a SQLite database",
             "point MLPROV_STORE at the right file, or restore it from a backup",
         )
-    # Look through a read-only connection first: opening a foreign file through the engine
-    # would switch it to WAL mode, and a store must never change what it does not own.
+    # Look through a read-only connection first: opening a foreign file for writing would
+    # switch it to WAL mode, and a store must never change what it does not own.
     sides = [path.with_name(path.name + s) for s in ("-wal", "-shm")]
     absent = [p for p in sides if not p.exists()]
     try:
@@ -344,84 +337,162 @@ def _read_meta(path: Path) -> None:
         )
 
 
-def _normalise_url(url: str) -> sa.URL:
-    try:
-        parsed = sa.make_url(url)
-    except sa.exc.ArgumentError as exc:
-        raise StoreError(
-            f"cannot parse store URL {url!r}",
-            "use a path, sqlite:///PATH or postgresql://USER@HOST/DB",
-        ) from exc
-    if parsed.drivername in ("postgresql", "postgres"):
-        parsed = parsed.set(drivername="postgresql+psycopg")
-    if parsed.drivername not in ("sqlite", "postgresql+psycopg"):
-        raise StoreError(
-            f"unsupported store {parsed.drivername!r}",
-            "use a path, sqlite:///PATH or postgresql://USER@HOST/DB",
-        )
-    return parsed
+class _Target:
+    """What a store URL names: the backend, how to connect, and how to show it."""
+
+    def __init__(self, url: str) -> None:
+        scheme, sep, rest = url.partition("://")
+        scheme = scheme.lower()
+        if not sep:
+            raise StoreError(f"cannot parse store URL {url!r}", _URL_FORMS)
+        self.url = url  # as given, with its password: for this machine's own workers
+        if scheme in ("postgresql", "postgres", "postgresql+psycopg"):
+            self.dialect = "postgresql"
+            self.conninfo = "postgresql://" + rest
+            self.path: Path | None = None
+            self.synchronous = ""
+            parts = urlsplit(self.conninfo)
+            shown = parts.netloc
+            if parts.password is not None:
+                shown = shown.replace(f":{parts.password}@", ":***@", 1)
+            self.shown = urlunsplit(parts._replace(netloc=shown))
+            return
+        if scheme != "sqlite":
+            raise StoreError(f"unsupported store {scheme!r}", _URL_FORMS)
+        self.dialect = "sqlite"
+        self.conninfo = ""
+        database, _, query = rest.removeprefix("/").partition("?")
+        if not database or database == ":memory:":
+            raise StoreError("a SQLite store needs a file", _URL_FORMS)
+        self.path = Path(database)
+        options = dict(parse_qsl(query, keep_blank_values=True))
+        self.synchronous = options.pop("synchronous", "NORMAL").upper()
+        if self.synchronous not in _SYNC_LEVELS:
+            raise StoreError(
+                f"unknown SQLite synchronous level {self.synchronous!r}", "use NORMAL or FULL"
+            )
+        if options:
+            raise StoreError(
+                f"unknown SQLite store option {next(iter(options))!r}",
+                "the one option of a SQLite store URL is ?synchronous=NORMAL|FULL",
+            )
+        self.shown = url
+
+    def connect(self) -> Any:
+        """A new connection that runs each statement as it comes (transactions are ours)."""
+        if self.path is not None:
+            con = sqlite3.connect(
+                self.path, timeout=60, isolation_level=None, check_same_thread=False
+            )
+            con.execute("PRAGMA journal_mode=WAL")
+            con.execute(f"PRAGMA synchronous={self.synchronous}")
+            con.execute("PRAGMA busy_timeout=60000")
+            con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
+            return con
+        try:
+            import psycopg
+        except ImportError as exc:
+            raise MissingExtraError("psycopg", "postgres") from exc
+        return psycopg.connect(self.conninfo, autocommit=True)
+
+
+class _Pool:
+    """This process's open connections to one store, each used by one thread at a time."""
+
+    def __init__(self, target: _Target) -> None:
+        self._target = target
+        self._idle: list[Any] = []
+        self._lock = threading.Lock()
+        self._pid = os.getpid()
+
+    @contextmanager
+    def connection(self) -> Iterator[Any]:
+        conn = None
+        with self._lock:
+            if self._pid != os.getpid():  # forked: the parent's connections are not ours
+                _INHERITED.extend(self._idle)
+                self._idle, self._pid = [], os.getpid()
+            while self._idle and conn is None:
+                conn = self._idle.pop()
+                if getattr(conn, "closed", False):  # a server connection that was lost
+                    conn = None
+        conn = conn if conn is not None else self._target.connect()
+        try:
+            yield conn
+        except BaseException:
+            with suppress(Exception):
+                conn.close()
+            raise
+        with self._lock:
+            if len(self._idle) < _IDLE and self._pid == os.getpid():
+                self._idle.append(conn)
+                return
+        conn.close()
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        if self._pid == os.getpid():
+            for conn in idle:
+                with suppress(Exception):
+                    conn.close()
 
 
 class SqlStore:
-    """A ledger store over SQLAlchemy Core: `open` an existing store, `create` a new one."""
+    """A ledger store over SQL: `open` an existing store, `create` a new one."""
 
-    def __init__(self, engine: Engine) -> None:
-        self._engine = engine
-        self._dialect = engine.dialect.name
+    def __init__(self, target: _Target) -> None:
+        self._target = target
+        self._dialect = target.dialect
+        self._errors = _driver_errors(target.dialect)
+        self._pool = _Pool(target)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def _engine_for(cls, url: str) -> tuple[Engine, Path | None]:
-        parsed = _normalise_url(url)
-        if parsed.drivername == "postgresql+psycopg":
-            try:
-                import psycopg  # noqa: F401
-            except ImportError as exc:
-                raise MissingExtraError("psycopg", "postgres") from exc
-            return sa.create_engine(parsed, pool_pre_ping=True), None
-        sync = str(parsed.query.get("synchronous", "NORMAL")).upper()
-        if sync not in _SYNC_LEVELS:
-            raise StoreError(f"unknown SQLite synchronous level {sync!r}", "use NORMAL or FULL")
-        parsed = parsed.difference_update_query(["synchronous"])
-        engine = sa.create_engine(parsed, connect_args={"timeout": 60})
-        _configure_sqlite(engine, sync)
-        return engine, _sqlite_path(parsed)
-
-    @classmethod
     def open(cls, url: str) -> SqlStore:
         """Open an existing ledger store; refuse anything that is not one."""
-        engine, path = cls._engine_for(url)
-        if path is not None:
-            _check_sqlite_file(path)
-        store = cls(engine)
+        target = _Target(url)
+        if target.path is not None:
+            _check_sqlite_file(target.path)
+        store = cls(target)
         store._check_format()
         return store
 
     @classmethod
     def create(cls, url: str, meta: dict[str, str]) -> SqlStore:
         """Create the tables of a new, empty ledger and write its meta rows."""
-        engine, path = cls._engine_for(url)
+        target = _Target(url)
+        path = target.path
         if path is not None:
             if path.exists() and path.stat().st_size > 0:
                 raise ConflictError(
                     f"{path} already exists", "open it, or remove it to start a new ledger"
                 )
             path.parent.mkdir(parents=True, exist_ok=True)
-        store = cls(engine)
-        with store._guard(), engine.begin() as conn:
-            if sa.inspect(conn).has_table(schema.meta.name):
+        store = cls(target)
+        with store._transaction("BEGIN IMMEDIATE" if path else "BEGIN") as session:
+            if store._has_tables(session):
                 raise ConflictError(
                     f"{store.url} already holds an mlprov ledger", "open it instead of creating it"
                 )
-            schema.metadata.create_all(conn)
+            for statement in schema.ddl(store.dialect):
+                session._raw(statement)
             values = {
                 "format": schema.FORMAT,
                 "schema_version": str(schema.SCHEMA_VERSION),
                 **meta,
             }
-            conn.execute(schema.meta.insert(), [{"key": k, "value": v} for k, v in values.items()])
-            conn.execute(schema.head.insert().values(id=1, size=0))
+            for key, value in values.items():
+                session._raw("INSERT INTO mlprov_meta (key, value) VALUES (?, ?)", (key, value))
+            session._raw("INSERT INTO mlprov_head (id, size) VALUES (1, 0)")
         return store
+
+    def _has_tables(self, session: _Session) -> bool:
+        if self._dialect == "sqlite":
+            sql = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+            return bool(session._raw(sql, ("mlprov_meta",)))
+        ((found,),) = session._raw("SELECT to_regclass(CAST(? AS TEXT))", ("mlprov_meta",))
+        return found is not None
 
     def _check_format(self) -> None:
         with self.reader() as r:
@@ -452,12 +523,13 @@ class SqlStore:
     # -- use ----------------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return self._engine.url.render_as_string(hide_password=True)
+        """Where the store is, with any password masked."""
+        return self._target.shown
 
     @property
     def connect_url(self) -> str:
         """The URL with its password, for this machine's own worker processes; never shown."""
-        return self._engine.url.render_as_string(hide_password=False)
+        return self._target.url
 
     @property
     def dialect(self) -> str:
@@ -467,57 +539,46 @@ class SqlStore:
     def _guard(self) -> Iterator[None]:
         try:
             yield
-        except sa.exc.SQLAlchemyError as exc:
-            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
+        except self._errors as exc:
+            detail = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             hint = "check that the store is reachable and is an mlprov ledger"
             if re.search(r"malformed|not a database|corrupt", detail, re.I):
                 hint = "the database file is damaged: restore it from a backup"
             raise StoreError(f"the store {self.url} failed: {detail}", hint) from exc
 
     @contextmanager
-    def reader(self) -> Iterator[_Session]:
-        with self._guard(), self._engine.connect() as conn:
-            if self._dialect == "postgresql":
-                conn = conn.execution_options(isolation_level="REPEATABLE READ")
-            with conn.begin():
+    def _transaction(self, begin: str) -> Iterator[_Session]:
+        with self._guard(), self._pool.connection() as conn:
+            conn.execute(begin)
+            try:
                 yield _Session(conn, self._dialect, None)
+            except BaseException:
+                with suppress(Exception):
+                    conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    @contextmanager
+    def reader(self) -> Iterator[_Session]:
+        sqlite = self._dialect == "sqlite"
+        with self._transaction("BEGIN" if sqlite else "BEGIN ISOLATION LEVEL REPEATABLE READ") as s:
+            yield s
 
     @contextmanager
     def writer(self) -> Iterator[_Session]:
-        with self._guard(), self._engine.connect() as conn:
-            conn = conn.execution_options(mlprov_write=True)
-            with conn.begin():
-                session = _Session(conn, self._dialect, None)
-                lock = "" if self._dialect == "sqlite" else " FOR UPDATE"  # SQLite: BEGIN IMMEDIATE
-                ((size,),) = session._raw(f"SELECT size FROM mlprov_head WHERE id = 1{lock}")
-                session._locked_size = int(size)
-                yield session
+        sqlite = self._dialect == "sqlite"
+        with self._transaction("BEGIN IMMEDIATE" if sqlite else "BEGIN") as session:
+            lock = "" if sqlite else " FOR UPDATE"
+            ((size,),) = session._raw(f"SELECT size FROM mlprov_head WHERE id = 1{lock}")
+            session._locked_size = int(size)
+            yield session
 
     @contextmanager
-    def transaction(self) -> Iterator[Connection]:
-        """One plain transaction, for tables outside the log (the server's access list):
-        it takes no log lock and cannot touch recorded history."""
-        with self._guard(), self._engine.begin() as conn:
-            yield conn
+    def transaction(self) -> Iterator[_Session]:
+        """One plain writing transaction, for tables outside the log (the server's access
+        list): it takes no log lock and cannot touch recorded history."""
+        with self._transaction("BEGIN IMMEDIATE" if self._dialect == "sqlite" else "BEGIN") as s:
+            yield s
 
     def close(self) -> None:
-        self._engine.dispose()
-
-
-def _configure_sqlite(engine: Engine, synchronous: str) -> None:
-    """WAL, a busy timeout, and explicit BEGIN so writers can take the lock up front."""
-
-    @sa_event.listens_for(engine, "connect")
-    def _connect(dbapi_conn: Any, _record: Any) -> None:
-        dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
-        cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
-        cur.execute(f"PRAGMA synchronous={synchronous}")
-        cur.execute("PRAGMA busy_timeout=60000")
-        cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
-        cur.close()
-
-    @sa_event.listens_for(engine, "begin")
-    def _begin(conn: Connection) -> None:
-        write = conn.get_execution_options().get("mlprov_write", False)
-        conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+        self._pool.close()

@@ -1,18 +1,16 @@
 """The server's access list in the store: one row per token, holding its SHA-256 only.
 
-The table (`schema.tokens`) is created on first use, so a ledger made before the server
-existed gains it when its first token is made. Rows are never deleted (but for a grant
-whose event could not be recorded): a revoked token keeps its row, so its name can never
-be given to someone else (it is an actor in events).
+The table (`schema.ACCESS_TABLES`) is created on first use, so a ledger made before the
+server existed gains it when its first token is made. Rows are never deleted: a revoked
+token keeps its row, so its name can never be given to someone else (it is an actor in
+events).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
-
-import sqlalchemy as sa
 
 from mlprov.errors import DuplicateError, NotFoundError
 from mlprov.store import schema
@@ -33,17 +31,10 @@ class TokenRow:
     revoked_at: str | None = None
 
 
-_COLUMNS = (
-    schema.tokens.c.name,
-    schema.tokens.c.role,
-    schema.tokens.c.hash,
-    schema.tokens.c.created_at,
-    schema.tokens.c.expires_at,
-    schema.tokens.c.revoked_at,
-)
+_SELECT = "SELECT name, role, hash, created_at, expires_at, revoked_at FROM mlprov_tokens"
 
 
-def _row(r: Any) -> TokenRow:
+def _row(r: Sequence[Any]) -> TokenRow:
     return TokenRow(r[0], r[1], bytes(r[2]), r[3], r[4], r[5])
 
 
@@ -52,63 +43,56 @@ class TokenTable:
 
     def __init__(self, store: SqlStore) -> None:
         self._store = store
-        with store.transaction() as conn:
-            schema.access.create_all(conn, checkfirst=True)
+        with store.transaction() as session:
+            for statement in schema.access_ddl(store.dialect):
+                session._raw(statement)
 
     def add(self, row: TokenRow) -> None:
         """Store a new token; a name already used (even by a revoked token) is refused."""
-        with self._store.transaction() as conn:
-            taken = conn.execute(
-                sa.select(schema.tokens.c.name).where(schema.tokens.c.name == row.name)
-            ).first()
-            if taken is not None:
+        with self._store.transaction() as session:
+            if session._raw("SELECT name FROM mlprov_tokens WHERE name = ?", (row.name,)):
                 raise DuplicateError(
                     f"a token named {row.name!r} already exists (names are never reused: each "
                     "is the actor of what its holder recorded)",
                     "choose another name; `mlprov tokens list` shows the names taken",
                 )
-            conn.execute(
-                schema.tokens.insert().values(
-                    name=row.name,
-                    role=row.role,
-                    hash=row.hash,
-                    created_at=row.created_at,
-                    expires_at=row.expires_at,
-                    revoked_at=row.revoked_at,
-                )
+            session._raw(
+                "INSERT INTO mlprov_tokens (name, role, hash, created_at, expires_at, "
+                "revoked_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (row.name, row.role, row.hash, row.created_at, row.expires_at, row.revoked_at),
             )
 
     def discard(self, name: str) -> None:
         """Remove a token made a moment ago whose grant could not be recorded."""
-        with self._store.transaction() as conn:
-            conn.execute(schema.tokens.delete().where(schema.tokens.c.name == name))
+        with self._store.transaction() as session:
+            session._raw("DELETE FROM mlprov_tokens WHERE name = ?", (name,))
 
     def by_hash(self, hashed: bytes) -> TokenRow | None:
-        with self._store.transaction() as conn:
-            found = conn.execute(sa.select(*_COLUMNS).where(schema.tokens.c.hash == hashed)).first()
-        return None if found is None else _row(found)
+        with self._store.reader() as session:
+            found = session._raw(f"{_SELECT} WHERE hash = ?", (hashed,))
+        return _row(found[0]) if found else None
 
     def rows(self) -> Iterator[TokenRow]:
-        with self._store.transaction() as conn:
-            found = conn.execute(sa.select(*_COLUMNS).order_by(schema.tokens.c.created_at)).all()
+        with self._store.reader() as session:
+            found = session._raw(f"{_SELECT} ORDER BY created_at, name")
         return (_row(r) for r in found)
 
     def revoke(self, name: str, at: str) -> TokenRow:
-        """Mark a token revoked from `at`; revoking a revoked token keeps its first time
-        (so the row's `revoked_at` is `at` only for the call that revoked it)."""
-        with self._store.transaction() as conn:
-            found = conn.execute(sa.select(*_COLUMNS).where(schema.tokens.c.name == name)).first()
-            if found is None:
+        """Mark a token revoked from `at`; revoking a revoked token keeps its first time."""
+        with self._store.transaction() as session:
+            found = session._raw(f"{_SELECT} WHERE name = ?", (name,))
+            if not found:
                 raise NotFoundError(
                     f"no token is named {name!r}", "`mlprov tokens list` shows the tokens"
                 )
-            row = _row(found)
-            done = conn.execute(  # only the first revocation counts, however many race
-                schema.tokens.update()
-                .where(schema.tokens.c.name == name, schema.tokens.c.revoked_at.is_(None))
-                .values(revoked_at=at)
+            row = _row(found[0])
+            done = session._raw(  # only the first revocation counts, however many race
+                "UPDATE mlprov_tokens SET revoked_at = ? WHERE name = ? AND revoked_at IS NULL "
+                "RETURNING name",
+                (at, name),
             )
-            if done.rowcount == 1:
+            if done:
                 row = replace(row, revoked_at=at)
+            else:  # revoked before, or a moment ago by another caller: its time stands
+                row = _row(session._raw(f"{_SELECT} WHERE name = ?", (name,))[0])
         return row
-

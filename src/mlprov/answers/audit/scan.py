@@ -237,7 +237,7 @@ def _datasets(
                 subject,
                 f"the manifest fails lint with {_counted(len(errors), 'error')}",
                 tuple((rule, "; ".join(messages)) for rule, messages in facts.items()),
-                hint=f"see `mlprov lint {entry.digest.hex[:12]}` and fix each error",
+                hint=f"see `mlprov lint {entry.digest}` and fix each error",
             )
         for s in manifest.source_records:
             if s.event is not None and s.event in rejected:

@@ -29,7 +29,7 @@ from mlprov.answers.why.trails import (
     walk,
 )
 from mlprov.capture.build import trained_on
-from mlprov.digest import Digest
+from mlprov.digest import Digest, shorten
 from mlprov.errors import InputError
 from mlprov.governance.review import ReviewState, status_of
 from mlprov.ledger.core import LedgerCore
@@ -118,7 +118,7 @@ def _query(
         )
     if subject is not None:
         hashed = ledger.subject_hasher().hash(subject)
-        return Query("subject", f"subject {hashed.hex()[:16]}… (keyed hash)", hashed)
+        return Query("subject", f"subject {shorten(hashed, 16)} (keyed hash)", hashed)
     if key is not None:
         return Query("key", f"key {key}", key=str(key))
     if record is not None:
@@ -128,10 +128,10 @@ def _query(
         if not isinstance(value, dict):
             raise InputError("the record must be a JSON object (one row)")
         d = record_digest(value)
-        return Query("record", f"record {d.hex()[:16]}…", d)
+        return Query("record", f"record {shorten(d, 16)}", d)
     assert digest is not None
     raw = Digest.parse(digest).raw
-    return Query("digest", f"record {raw.hex()[:16]}…", raw)
+    return Query("digest", f"record {shorten(raw, 16)}", raw)
 
 
 def _matches(records: SetView, query: Query) -> list[Row]:
@@ -166,7 +166,7 @@ def _proofs(records: SetView, query: Query, trails: list[Trail], final: list[Row
         + [t.digest for t in trails]
         + ([query.digest] if query.digest is not None else [])
     )
-    return [Proof(f"record {d.hex()[:16]}…", records.prove(d)) for d in digests]
+    return [Proof(f"record {shorten(d, 16)}", records.prove(d)) for d in digests]
 
 
 def _others(
@@ -200,7 +200,7 @@ def _kept_instead(trail: Trail, records: SetView | None) -> tuple[list[Cause], l
     if not twins:
         return [], []
     proofs = [
-        Proof(f"record {t.digest.hex()[:16]}… (key {t.key})", records.prove(t.digest))
+        Proof(f"record {shorten(t.digest, 16)} (key {t.key})", records.prove(t.digest))
         for t in twins
     ]
     who = "does not name this subject" if twins[0].subject != trail.subject else "names it"

@@ -6,7 +6,7 @@ from typing import Any
 
 from mlprov.answers.why.answer import Answer
 from mlprov.answers.why.trails import Trail
-from mlprov.digest import Digest
+from mlprov.digest import Digest, shorten
 
 __all__ = ["sections", "to_json", "to_markdown", "to_text"]
 
@@ -31,7 +31,7 @@ def _short(value: Any) -> str:
 def _trail(a: Answer, t: Trail) -> list[str]:
     state = a.sources.get(t.source.digest)
     p = t.source.event.payload
-    key = f"key {t.key}" if t.key is not None else f"digest {t.origin.digest.hex()[:16]}…"
+    key = f"key {t.key}" if t.key is not None else f"digest {shorten(t.origin.digest, 16)}"
     lines = [f"{key}, from {t.source.event.name} (event {t.source.digest.short})"]
     rights = p.get("rights_basis") or "none recorded"
     lines.append(f"  rights basis: {rights}; licence: {p.get('license') or 'none recorded'}")
@@ -62,7 +62,7 @@ def sections(a: Answer) -> list[tuple[str, list[str]]]:
     )
     for proof in a.proofs:
         kind = "membership" if proof.present else "non-membership"
-        head.append(f"{kind} proof for {proof.about} against root {proof.proof.root[:16]}…")
+        head.append(f"{kind} proof for {proof.about} against root {shorten(proof.proof.root, 16)}")
     out: list[tuple[str, list[str]]] = [("Answer", head)]
     for t in a.trails:
         out.append(("Path", _trail(a, t)))
