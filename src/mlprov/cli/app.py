@@ -283,7 +283,7 @@ def verify(
                 stderr=True,
             )
         verdict = "verified" if report.ok else "NOT VERIFIED"
-        print_lines([*wrap(f"{verdict}: {report.summary()}"), f"  root {report.root.hex()}"])
+        print_lines(wrap(f"{verdict}: {report.summary()}"))
     if not report.ok:
         raise typer.Exit(10)
 

@@ -213,7 +213,7 @@ class Event:
         except ValidationError as exc:
             raise InputError(
                 f"invalid {kind.value} payload: {validation_message(exc)}",
-                f"see the fields of {model.__name__}",
+                f"a {kind.value} payload has the fields " + ", ".join(model.model_fields),
             ) from None
         data = freeze(typed.model_dump(mode="json", exclude_none=True))
         digests = sorted({p if isinstance(p, Digest) else Digest.parse(p) for p in parents})
