@@ -32,6 +32,7 @@ from mlprov.governance.approval import Reviewed
 from mlprov.governance.gates import optout_lists
 from mlprov.governance.lint import vague_rights_basis
 from mlprov.governance.review import State
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 
@@ -225,9 +226,7 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
 def _approved(v: LedgerView) -> TriageRow:
     q = "Who approved the manifest?"
     a = v.approval
-    name = v.dataset.event.name or str(v.dataset.digest)
-    version = v.dataset.event.payload.get("version")
-    label = f"{name} {version}" if version else name
+    label = names.label(v.dataset)
     if a.basis == "none":
         return TriageRow(
             q, "unknown", f"{label}: never reviewed, nor its sources", "reviewer status missing"
@@ -281,7 +280,11 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
         "eval_set": "eval set",
     }
     missing = [label for key, label in wanted.items() if not payload.get(key)]
-    have = [f"{label} {_value(payload[key])}" for key, label in wanted.items() if payload.get(key)]
+    shown = dict(payload)
+    for key, link in (("dataset", "dataset"), ("eval_set", "eval_event")):
+        if event := payload.get(link):  # a dataset or eval set as NAME@VERSION and its exact event
+            shown[key] = f"{names.label(ledger.get(event))} ({event})"
+    have = [f"{label} {_value(shown[key])}" for key, label in wanted.items() if payload.get(key)]
     caveats = []
     if payload.get("code_dirty"):
         caveats.append("the code had uncommitted changes")

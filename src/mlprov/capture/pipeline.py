@@ -270,7 +270,7 @@ class Pipeline:
             "byte_digest": byte_digest,
             "record_count": table.num_rows,
         }
-        earlier = self._recorded_source(ref, payload)
+        earlier = names.recorded_source(self.ledger, payload)
         tracked = Tracked(
             self._recorder.follow(
                 lambda: Lineage(
@@ -303,9 +303,6 @@ class Pipeline:
         self._recorder.record(save, done, lambda exc: None)  # a failed source records nothing
         self._track(result, tracked)
         return result  # type: ignore[no-any-return]
-
-    def _recorded_source(self, ref: str, payload: Mapping[str, Any]) -> Entry | None:
-        return names.recorded_source(self.ledger, payload)
 
     # -- steps -----------------------------------------------------------------------------
     def transform(
@@ -538,8 +535,10 @@ class Pipeline:
 
     # -- datasets --------------------------------------------------------------------------
     def dataset(self, data: Any, name: str, *, version: str | None = None) -> Entry:
-        """Record `data` as the dataset `name`: its record set, sources and steps in order.
-        Waits for the steps before it to be recorded."""
+        """Record `data` as the dataset `name@version`: its record set, sources and steps in
+        order. Without a version it is counted (`v1`, `v2`, ...); the same content as a
+        recorded version is that version, and nothing new is recorded (ADR 0018). Waits
+        for the steps before it to be recorded."""
         run = self._require_open(f"dataset {name}")
         tracked = self._lookup(data, f"dataset {name}")
         self._recorder.take(wait=True)
@@ -552,10 +551,13 @@ class Pipeline:
             "sources": list(tracked.sources),
             "steps": list(tracked.steps),
         }
-        entry = self._append("dataset", payload, [run, tracked.event])
+        parents = [run, tracked.event]
+        entry = names.recorded_dataset(self.ledger, payload, parents)
+        if entry is None:
+            payload["version"] = version or names.next_version(self.ledger, name)
+            entry = self._append("dataset", payload, parents)
         self._outputs.append(entry.digest)
         return entry
-
 
 def transform(
     name: str,

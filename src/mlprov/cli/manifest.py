@@ -51,13 +51,18 @@ def record(
     from rich.text import Text
 
     from mlprov.governance.manifest_files import record as record_manifest
+    from mlprov.ledger.names import label
 
     with recording(store) as ledger:
+        size = ledger.size
         entry = record_manifest(ledger, file, actor=actor)
     if json:
         emit_json(entry.to_json())
+    elif entry.seq < size:
+        said = "already recorded (nothing new recorded): dataset"
+        out.print(Text(f"{said} {label(entry)} {entry.digest}"))
     else:
-        out.print(Text(f"recorded dataset {entry.event.name} {entry.digest}"))
+        out.print(Text(f"recorded dataset {label(entry)} {entry.digest}"))
 
 
 @manifest_app.command("schema")
@@ -115,7 +120,7 @@ def lint(
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     else:
         with Ledger.open(store) as ledger:
-            manifest = from_ledger(ledger, target)
+            manifest = from_ledger(ledger, resolve(ledger, target, ("dataset",)))
             findings = run_lint(manifest, ledger)
         uri = f"mlprov:{manifest.dataset}"
     failed = has_errors(findings)
@@ -145,6 +150,7 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     """A manifest file's contents, or the manifest of a recorded dataset or build."""
     from mlprov.capture.build import trained_on
     from mlprov.governance.manifest import from_ledger, read
+    from mlprov.ledger.names import label
 
     path = Path(ref)
     if path.is_file():
@@ -153,8 +159,8 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     if ledger is None:
         raise NotFoundError(f"{ref} is not a file, and there is no ledger to look it up in")
-    _, entry = trained_on(ledger, ref)
-    return f"{entry.event.name} ({entry.digest.short})", from_ledger(ledger, entry)
+    _, entry = trained_on(ledger, resolve(ledger, ref, ("build", "dataset")))
+    return f"{label(entry)} ({entry.digest.short})", from_ledger(ledger, entry)
 
 
 def diff(

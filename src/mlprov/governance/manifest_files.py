@@ -21,6 +21,7 @@ from pathlib import Path
 from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import InputError
 from mlprov.governance.manifest import Manifest, from_ledger, read
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 from mlprov.store import blobs
@@ -119,6 +120,10 @@ def record(ledger: LedgerCore, path: Path | str, *, actor: str | None = None) ->
         "manifest": manifest.model_dump(mode="json", exclude_none=True),
         "manifest_digest": Digest.of_bytes(raw),
     }
+    earlier = names.recorded_dataset(ledger, payload, parents)
+    if earlier is not None:  # the same content again: that version, nothing new recorded
+        return earlier
+    payload["version"] = manifest.version or names.next_version(ledger, manifest.dataset)
     return ledger.record("dataset", payload, actor=actor, parents=parents)
 
 

@@ -307,7 +307,8 @@ class BuildPayload(_Named):
     config_digest: Digest | None = None
     code_version: Text | None = None
     code_dirty: bool | None = None
-    eval_set: Text | None = None
+    eval_set: Text | None = None  # NAME@VERSION, as shown
+    eval_event: Digest | None = None  # the exact eval set event
     eval_root: Digest | None = None
     gate: Literal["passed", "blocked", "not_run"] | None = None
     forced: bool | None = None
@@ -326,7 +327,8 @@ class EvaluationPayload(_Named):
 
     build: Digest
     metrics: dict[str, float] = Field(default_factory=dict)
-    eval_set: Text | None = None
+    eval_set: Text | None = None  # NAME@VERSION, as shown
+    eval_event: Digest | None = None  # the exact eval set event
     eval_root: Digest | None = None
 
 
