@@ -178,7 +178,7 @@ def _steps(ledger: LedgerCore, dataset: Entry) -> Iterator[Entry]:
 def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     q = "Did exclusion run?"
     newest = {e.event.payload["name"]: e for e in optout_lists(ledger)}
-    ran, notes, stale = [], [], []
+    ran, notes, stale, unshown = [], [], [], []
     for step in _steps(ledger, dataset):
         payload = step.event.payload
         lists = [u for u in payload.get("used", ()) if u.get("role") == "using"]
@@ -196,10 +196,14 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
                 assert latest is not None
                 stale.append(f"{label} (newest: {latest.event.name})")
             removed = payload.get("counts", {}).get("removed", "?")
+            written = payload.get("recorded_from") == "manifest"
+            if written and "changes" not in payload:
+                unshown.append(str(payload["name"]))
             notes.append(
                 f"{payload['name']} (step {payload.get('step', '?')}, event "
                 f"{step.digest}) removed {removed} using {label}"
                 + ("" if current else " — an older version")
+                + (" — described by a hand-written manifest" if written else "")
             )
     if not ran:
         if newest:
@@ -219,6 +223,14 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     if stale:
         return TriageRow(
             q, "partially", "; ".join(notes), "used an older opt-out list: " + ", ".join(stale)
+        )
+    if unshown:
+        return TriageRow(
+            q,
+            "partially",
+            "; ".join(notes),
+            f"which records {', '.join(unshown)} removed is not shown by any file: give its "
+            "removed_keys file in the manifest and record it again",
         )
     return TriageRow(q, "yes", "; ".join(notes), "none recorded")
 

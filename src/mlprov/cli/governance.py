@@ -153,6 +153,7 @@ def check(
 
     Exit 7 when a gate blocks it."""
     from mlprov.facade import Ledger
+    from mlprov.governance.manifest import WRITTEN
     from mlprov.governance.policy import check as run_checks
     from mlprov.governance.policy import load_policy
     from mlprov.ledger.names import label as label_of
@@ -163,6 +164,7 @@ def check(
         findings = run_checks(ledger, entry, use, chosen)
         gate = chosen.gate_for(use).id
     name = label_of(entry)
+    written = "manifest" in entry.event.payload
     if json:
         emit_json(
             {
@@ -172,6 +174,7 @@ def check(
                 "clear": not findings,
                 "gates": gate,
                 "policy": chosen.origin,
+                "recorded_from": "manifest" if written else "capture",
                 "findings": [f.to_json() for f in findings],
             }
         )
@@ -183,6 +186,8 @@ def check(
         n = len(findings)
         verdict = f"blocked ({n} finding{'s' * (n != 1)})" if findings else "clear"
         print_lines(wrap(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
+        if written:
+            print_lines(wrap(f"  {name} {WRITTEN}", hang=4))
     if findings:
         raise typer.Exit(7)
 

@@ -43,26 +43,48 @@ def show(
 @manifest_app.command("record")
 def record(
     file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
+    key: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Key column of every file that names none."),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Subject column of every file that names none."),
+    ] = None,
     actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a hand-written manifest as a dataset, after checking the digests of its files."""
+    """Record a hand-written manifest as a dataset, with the files it names.
+
+    Checks the digests it gives; fingerprints its sources and data file; records its
+    steps, and what an exclusion removed where its files show it."""
     from rich.text import Text
 
-    from mlprov.governance.manifest_files import record as record_manifest
+    from mlprov.capture.handwritten import record as record_manifest
     from mlprov.ledger.names import label
 
     with recording(store) as ledger:
-        size = ledger.size
-        entry = record_manifest(ledger, file, actor=actor)
+        done = record_manifest(ledger, file, key=key, subject=subject, actor=actor)
+    entry = done.dataset
     if json:
-        emit_json(entry.to_json())
-    elif entry.seq < size:
-        said = "already recorded (nothing new recorded): dataset"
-        out.print(Text(f"{said} {label(entry)} {entry.digest}"))
-    else:
-        out.print(Text(f"recorded dataset {label(entry)} {entry.digest}"))
+        emit_json(
+            {
+                **entry.to_json(),
+                "recorded": done.fresh,
+                "sources": dict(done.sources),
+                "steps": dict(done.steps),
+            }
+        )
+        return
+    said = "recorded" if done.fresh else "already recorded (nothing new recorded):"
+    out.print(Text(f"{said} dataset {label(entry)} {entry.digest}"))
+    for ref, via in done.sources:
+        print_lines(wrap(f"  source {ref}: {via}", hang=4))
+    for step, known in done.steps:
+        print_lines(wrap(f"  step {step}: {known}", hang=4))
+    root = entry.event.payload.get("record_root")
+    print_lines(wrap(f"  record set {root or 'none: name a data_file to have one'}", hang=4))
 
 
 @manifest_app.command("schema")

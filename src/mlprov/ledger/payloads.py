@@ -208,6 +208,8 @@ class TransformPayload(_Named):
     matched_by: Literal["key", "digest"] | None = None
     output_root: Digest | None = None
     changes: Digest | None = None
+    # A step described by a hand-written manifest (`mlprov manifest record`), not captured.
+    recorded_from: Literal["manifest"] | None = None
 
 
 class DatasetPayload(_Named):
