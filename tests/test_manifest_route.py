@@ -206,3 +206,4 @@ def test_the_command_line_route_with_proofs(tmp_path: Path) -> None:
     )
     drift = ok(mlprov("diff", "manifest.yaml", "ticket-training@v1", cwd=tmp_path))
     assert "exclusion-report-added: opt-out-removal-v1" in drift
+    assert "ticket-training@v1 (" in drift and "from a hand-written manifest" in drift

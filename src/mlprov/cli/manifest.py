@@ -182,7 +182,8 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     if ledger is None:
         raise NotFoundError(f"{ref} is not a file, and there is no ledger to look it up in")
     _, entry = trained_on(ledger, resolve(ledger, ref, ("build", "dataset")))
-    return f"{label(entry)} ({entry.digest.short})", from_ledger(ledger, entry)
+    written = " from a hand-written manifest" if "manifest" in entry.event.payload else ""
+    return f"{label(entry)} ({entry.digest.short}){written}", from_ledger(ledger, entry)
 
 
 def diff(
