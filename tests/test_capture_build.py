@@ -79,7 +79,7 @@ def test_a_build_links_artifact_dataset_config_code_and_eval_set(
     assert payload["config"] == cfg and payload["config_digest"] == digest_json(cfg)
     assert payload["code_version"] == "v7.0.1"
     assert payload["artifact_kind"] == "directory" and payload["artifact_files"] == 2
-    assert payload["eval_set"] == "heldout"
+    assert payload["eval_set"] == "heldout@v1" and payload["eval_event"] == held.digest
     assert payload["eval_root"] == held.event.payload["record_root"]
     assert payload["gate"] == "passed"  # the default training gates ran
     one = ledger.build(

@@ -116,7 +116,7 @@ def test_the_section_lists_the_provenance(story: tuple[Ledger, Entry], facts: Bu
     ]
     assert (
         "- Reviewer status: `accepted_with_limits`, the dataset's own review "
-        "(support-classifier-training: accepted\\_with\\_limits by dana@example.com)"
+        "(support-classifier-training@v1: accepted\\_with\\_limits by dana@example.com)"
     ) in lines
     assert "- English tickets only" in lines
     assert "- non-English coverage gap" in lines

@@ -656,7 +656,7 @@ def test_quickstart_runs(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr
     assert re.search(r"^verified: 12 events, \d+ parent links", result.stdout, re.M)
-    assert "support-classifier-training for training: clear" in result.stdout
+    assert "support-classifier-training@v1 for training: clear" in result.stdout
     assert re.search(r"removed +key 1 .*\(opt-out-removal-v2\)", result.stdout)
     assert "valid subject" in result.stdout and "NOT IN set" in result.stdout
     (work,) = tmp_path.glob("mlprov-quickstart.*")

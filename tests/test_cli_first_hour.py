@@ -45,7 +45,7 @@ def home(tmp_path: Path) -> Path:
 def test_a_blocked_build_hints_at_force_and_a_forced_one_leaves_nothing_uncovered(
     home: Path,
 ) -> None:
-    blocked = mlprov("build", LONG_BUILD, "--dataset", "train", cwd=home)
+    blocked = mlprov("build", LONG_BUILD, "--dataset", "train@v1", cwd=home)
     _, hint = assert_error(blocked, 7, "is blocked")
     assert "--force" in hint and "force=True" not in hint
     narrow(

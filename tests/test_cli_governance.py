@@ -57,7 +57,8 @@ def test_review_quarantine_check_release_and_status(tmp_path: Path) -> None:
     assert blocked.returncode == 7, blocked.stderr
     assert "BLOCKED MPG002 quarantined: source chats@2026-05-22 is quarantined" in blocked.stdout
     assert "hint: meet its exit condition" in blocked.stdout
-    assert "train for training: blocked (1 finding)" in blocked.stdout
+    assert "train@v1 for training: blocked (1 finding)" in blocked.stdout
+    assert "note: train is taken as train@v1, its newest version" in blocked.stderr
     premature = mlprov("release", CHATS, "--evidence", held["digest"], cwd=tmp_path)
     assert_error(premature, 5, "not recorded after the quarantine")
     with Ledger.open(cwd=tmp_path) as ledger:

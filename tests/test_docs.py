@@ -260,3 +260,43 @@ def test_readme_your_own_data_runs_exactly_as_written(tmp_path: Path) -> None:
     assert answer["present"] is False and answer["proofs"]
     with mlprov.open(cwd=tmp_path) as ledger:
         assert {e.event.actor for e in ledger.entries()} == {"you@example.com"}
+
+
+def test_readme_without_a_pipeline_runs_exactly_as_written(tmp_path: Path) -> None:
+    import json
+    import subprocess
+
+    from tests.test_cli import cli_env
+
+    blocks = [
+        code for lang, code in fenced_blocks(section("## Without a pipeline")) if lang == "bash"
+    ]
+    assert len(blocks) == 1
+    env = cli_env(COLUMNS="100")
+    env.pop("MLPROV_ACTOR", None)  # the block sets its own
+    done = subprocess.run(
+        ["bash", "-euo", "pipefail", "-c", blocks[0]],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    out = " ".join(done.stdout.split())
+    assert "recorded dataset ticket-training@v1" in out
+    assert "step opt-out-removal-v1: removed 2, shown by the files the manifest names" in out
+    assert "ticket-training@v1 for training: clear" in out  # so the build needs no --force
+    assert "recorded build ticket-router-v1" in out
+    assert "NOT IN set" in out  # Ann, proven out by the proof in the answer's JSON
+    assert "Yes: the key 2 is in the training set of ticket-router-v1." in out
+    assert "recorded from a hand-written manifest" in out
+    assert "Did exclusion run? yes" in out
+    answer = json.loads((tmp_path / "ann.json").read_text(encoding="utf-8"))
+    assert answer["present"] is False and answer["proofs"]
+    assert {t["removed_by"] for t in answer["trails"]} == {"opt-out-removal-v1"}
+    with mlprov.open(cwd=tmp_path) as ledger:
+        build = ledger.find("ticket-router-v1").entry
+        assert build.event.payload["gate"] == "passed" and "forced" not in build.event.payload

@@ -331,7 +331,7 @@ def test_the_lint_and_manifest_commands(tmp_path: Path) -> None:
     assert sarif.returncode == 7
     jsonschema.Draft4Validator(SARIF_SCHEMA).validate(json.loads(sarif.stdout))
     schema = json.loads(ok(mlprov("manifest", "schema", cwd=tmp_path)))
-    assert schema["properties"]["schema_version"]["const"] == 1
+    assert schema["properties"]["schema_version"]["enum"] == [1, 2]
     ledger = Ledger.init(tmp_path)
     with ledger.pipeline("train", actor=ALICE, repo=tmp_path) as p:
         rows = p.source([{"id": 1}], "tickets@1", key="id", rights_basis="contract-7")

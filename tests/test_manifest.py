@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from mlprov.capture.handwritten import record
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, NotFoundError
 from mlprov.facade import Ledger
@@ -27,7 +28,6 @@ from mlprov.governance.manifest import (
     load,
     loads,
 )
-from mlprov.governance.manifest_files import record
 from mlprov.governance.review import record_review
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +264,7 @@ def test_record_checks_every_digest_it_can_and_records_nothing_on_a_mismatch(
         record(ledger, wrong)
     assert ledger.size == 0
     path = write_manifest(tmp_path, actual.hex[:8] + "...")
-    entry = record(ledger, path, actor=CAROL)
+    entry = record(ledger, path, actor=CAROL).dataset
     payload = entry.event.payload
     assert payload["byte_digest"] == actual  # the abbreviation, checked, recorded in full
     assert payload["manifest_digest"] == Digest.of_bytes(path.read_bytes())

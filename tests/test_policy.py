@@ -148,8 +148,11 @@ def test_mpg003_a_rejected_source_or_dataset_blocks(ledger: Ledger, tmp_path: Pa
     assert [(f.gate, f.subject) for f in found] == [("MPG003", no.digest)]
     blocked_by(ledger, "MPG003")
     assert gate_ids(ledger, "train", "incident-reproduction") == []
-    run(ledger, tmp_path)  # the fix: a new dataset, built again
-    require_clear(ledger, "train")
+    run(ledger, tmp_path)  # the same data again is the same version: still rejected
+    blocked_by(ledger, "MPG003")
+    run(ledger, tmp_path, "opt-out-list@2026-06-01", ("u4@example.com",))  # other data: v2
+    assert "MPG003" in [f.gate for f in check(ledger, "train@v1")]
+    assert "MPG003" not in [f.gate for f in check(ledger, "train@v2")]
 
 
 def test_mpg004_byte_drift_blocks_and_a_missing_file_is_unknown(
@@ -197,8 +200,8 @@ def test_mpg005_a_subject_on_the_newest_opt_out_list_blocks(ledger: Ledger, tmp_
         )
     [finding] = check(ledger, train)
     assert finding.gate == "MPG005" and finding.verdict == "blocked"
-    assert (
-        finding.message == "1 subject on the opt-out list opt-out-list@3 is still in dataset train"
+    assert finding.message == (
+        "1 subject on the opt-out list opt-out-list@3 is still in dataset train@v1"
     )
     blocked_by(ledger, "MPG005", train)
     again = run(ledger, tmp_path, "opt-out-list@3", ("u3@example.com", "u5@example.com"))

@@ -318,7 +318,7 @@ def test_no_config_leaves_provider_market_date_and_bins_missing(tmp_path: Path) 
 
 
 def test_a_hand_written_manifest_is_reported_from_what_it_says(tmp_path: Path) -> None:
-    from mlprov.governance.manifest_files import record as record_manifest
+    from mlprov.capture.handwritten import record as record_manifest
 
     written = tmp_path / "manifest.yaml"
     written.write_text(

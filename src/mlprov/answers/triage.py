@@ -32,6 +32,7 @@ from mlprov.governance.approval import Reviewed
 from mlprov.governance.gates import optout_lists
 from mlprov.governance.lint import vague_rights_basis
 from mlprov.governance.review import State
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 
@@ -177,7 +178,7 @@ def _steps(ledger: LedgerCore, dataset: Entry) -> Iterator[Entry]:
 def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
     q = "Did exclusion run?"
     newest = {e.event.payload["name"]: e for e in optout_lists(ledger)}
-    ran, notes, stale = [], [], []
+    ran, notes, stale, unshown = [], [], [], []
     for step in _steps(ledger, dataset):
         payload = step.event.payload
         lists = [u for u in payload.get("used", ()) if u.get("role") == "using"]
@@ -195,10 +196,14 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
                 assert latest is not None
                 stale.append(f"{label} (newest: {latest.event.name})")
             removed = payload.get("counts", {}).get("removed", "?")
+            written = payload.get("recorded_from") == "manifest"
+            if written and "changes" not in payload:
+                unshown.append(str(payload["name"]))
             notes.append(
                 f"{payload['name']} (step {payload.get('step', '?')}, event "
                 f"{step.digest}) removed {removed} using {label}"
                 + ("" if current else " — an older version")
+                + (" — described by a hand-written manifest" if written else "")
             )
     if not ran:
         if newest:
@@ -219,15 +224,21 @@ def _exclusion_ran(ledger: LedgerCore, dataset: Entry) -> TriageRow:
         return TriageRow(
             q, "partially", "; ".join(notes), "used an older opt-out list: " + ", ".join(stale)
         )
+    if unshown:
+        return TriageRow(
+            q,
+            "partially",
+            "; ".join(notes),
+            f"which records {', '.join(unshown)} removed is not shown by any file: give its "
+            "removed_keys file in the manifest and record it again",
+        )
     return TriageRow(q, "yes", "; ".join(notes), "none recorded")
 
 
 def _approved(v: LedgerView) -> TriageRow:
     q = "Who approved the manifest?"
     a = v.approval
-    name = v.dataset.event.name or str(v.dataset.digest)
-    version = v.dataset.event.payload.get("version")
-    label = f"{name} {version}" if version else name
+    label = names.label(v.dataset)
     if a.basis == "none":
         return TriageRow(
             q, "unknown", f"{label}: never reviewed, nor its sources", "reviewer status missing"
@@ -281,7 +292,11 @@ def _build_explained(ledger: LedgerCore, target: Entry) -> TriageRow:
         "eval_set": "eval set",
     }
     missing = [label for key, label in wanted.items() if not payload.get(key)]
-    have = [f"{label} {_value(payload[key])}" for key, label in wanted.items() if payload.get(key)]
+    shown = dict(payload)
+    for key, link in (("dataset", "dataset"), ("eval_set", "eval_event")):
+        if event := payload.get(link):  # a dataset or eval set as NAME@VERSION and its exact event
+            shown[key] = f"{names.label(ledger.get(event))} ({event})"
+    have = [f"{label} {_value(shown[key])}" for key, label in wanted.items() if payload.get(key)]
     caveats = []
     if payload.get("code_dirty"):
         caveats.append("the code had uncommitted changes")

@@ -23,6 +23,7 @@ from mlprov.errors import GateBlocked, InputError, NotFoundError
 from mlprov.governance.manifest_files import freeze
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
+from mlprov.ledger.names import label
 from mlprov.ledger.payloads import trained_dataset
 
 __all__ = ["Gate", "evaluates", "record_build", "record_evaluation", "recorded", "trained_on"]
@@ -146,8 +147,9 @@ def _append(
     actor: str | None,
 ) -> Entry:
     """Record the event, parented by `parent` and the evaluation set, if any."""
-    if evaluation is not None:
-        payload["eval_set"] = evaluation.event.name
+    if evaluation is not None:  # by its exact event, named NAME@VERSION
+        payload["eval_set"] = label(evaluation)
+        payload["eval_event"] = evaluation.digest
         payload["eval_root"] = evaluation.event.payload.get("record_root")
     parents = [parent.digest] + ([evaluation.digest] if evaluation else [])
     return ledger.record(kind, payload, actor=actor, parents=parents)

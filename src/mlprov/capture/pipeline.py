@@ -540,8 +540,10 @@ class Pipeline:
 
     # -- datasets --------------------------------------------------------------------------
     def dataset(self, data: Any, name: str, *, version: str | None = None) -> Entry:
-        """Record `data` as the dataset `name`: its record set, sources and steps in order.
-        Waits for the steps before it to be recorded."""
+        """Record `data` as the dataset `name@version`: its record set, sources and steps in
+        order. Without a version it is counted (`v1`, `v2`, ...); the same content as a
+        recorded version is that version, and nothing new is recorded (ADR 0018). Waits
+        for the steps before it to be recorded."""
         run = self._require_open(f"dataset {name}")
         tracked = self._lookup(data, f"dataset {name}")
         self._recorder.take(wait=True)
@@ -555,10 +557,13 @@ class Pipeline:
             "steps": list(tracked.steps),
             "columns": tracked.columns,
         }
-        entry = self._append("dataset", payload, [run, tracked.event])
+        parents = [run, tracked.event]
+        entry = names.recorded_dataset(self.ledger, payload, parents)
+        if entry is None:
+            payload["version"] = version or names.next_version(self.ledger, name)
+            entry = self._append("dataset", payload, parents)
         self._outputs.append(entry.digest)
         return entry
-
 
 def transform(
     name: str,

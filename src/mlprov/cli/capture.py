@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.errors import InputError
 
@@ -39,16 +39,21 @@ def build(
 
     The artifact digest linked to its dataset, config, code and eval set. The training
     gates run first (exit 7 if one blocks); --force records the override."""
+    from rich.text import Text
+
     from mlprov.governance.policy import build_gates
+    from mlprov.ledger.names import label
 
     shown = not json and err.is_terminal
     with recording(store) as ledger, progress_bar("hashing the artifact", shown) as cb:
+        trained = resolve(ledger, dataset, ("dataset",))
+        held = resolve(ledger, eval_set, ("dataset", "source")) if eval_set else None
         entry = ledger.build(
             name,
-            dataset=dataset,
+            dataset=trained,
             artifact=artifact,
             config=config,
-            eval_set=eval_set,
+            eval_set=held,
             code_version=code_version,
             actor=actor,
             repo=Path.cwd(),
@@ -60,10 +65,13 @@ def build(
     if json:
         emit_json(entry.to_json())
         return
-    out.print(f"recorded build {name} {entry.digest}")
-    for field in ("dataset", "artifact_digest", "config_digest", "code_version", "eval_set"):
+    out.print(Text(f"recorded build {name} {entry.digest}"))
+    out.print(Text(f"  {'dataset':<16} {label(trained)} ({trained.digest})"))
+    for field in ("artifact_digest", "config_digest", "code_version"):
         if field in payload:
-            out.print(f"  {field:<16} {payload[field]}")
+            out.print(Text(f"  {field:<16} {payload[field]}"))
+    if held is not None:
+        out.print(Text(f"  {'eval_set':<16} {label(held)} ({held.digest})"))
     if payload.get("forced"):
         err.print(f"warning: forced past {len(payload.get('findings', ()))} blocking finding(s)")
 
@@ -88,7 +96,9 @@ def evaluation(
         if not eq or not key.strip():
             raise InputError(f"{item!r} is not NAME=NUMBER", "e.g. --metric accuracy=0.91")
     with recording(store) as ledger:
-        entry = ledger.evaluation(build, name, metrics, eval_set=eval_set, actor=actor)
+        made = resolve(ledger, build, ("build",))
+        held = resolve(ledger, eval_set, ("dataset", "source")) if eval_set else None
+        entry = ledger.evaluation(made, name, metrics, eval_set=held, actor=actor)
     if json:
         emit_json(entry.to_json())
     else:

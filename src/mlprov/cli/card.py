@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from mlprov.cli.options import JsonOpt, StoreOpt
+from mlprov.cli.options import JsonOpt, StoreOpt, resolve
 from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
 
 Build = Annotated[str, typer.Argument(help="A build: name or digest.")]
@@ -37,7 +37,7 @@ def card(
     from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
-        facts = build_facts(ledger, build)
+        facts = build_facts(ledger, resolve(ledger, build, ("build",)))
     if write is None:
         emit_bytes(patch_card("", facts).encode("utf-8"))
         return
@@ -54,7 +54,7 @@ def explain(build: Build, store: StoreOpt = None, json: JsonOpt = False) -> None
     from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
-        found = take(ledger, build)
+        found = take(ledger, resolve(ledger, build, ("build",)))
     if json:
         emit_json(found.to_json())
     else:

@@ -74,7 +74,7 @@ def review(
         signer = keyfiles.load_signer(key) if key else reviewer_signer(ledger, who)
         entry = record_review(
             ledger,
-            target,
+            resolve(ledger, target, ("source", "dataset")),
             status,
             who,
             limits=limit or (),
@@ -111,7 +111,7 @@ def quarantine(
     with recording(store) as ledger:
         entry = record_quarantine(
             ledger,
-            source,
+            resolve(ledger, source, ("source", "dataset")),
             trigger,
             exit_condition,
             blocked_use=blocked_use or ("training",),
@@ -135,7 +135,8 @@ def release(
     from mlprov.governance.review import record_release
 
     with recording(store) as ledger:
-        entry = record_release(ledger, source, evidence, note=note, actor=actor)
+        subject = resolve(ledger, source, ("source", "dataset"))
+        entry = record_release(ledger, subject, evidence, note=note, actor=actor)
     _recorded(entry, json)
 
 
@@ -152,16 +153,18 @@ def check(
 
     Exit 7 when a gate blocks it."""
     from mlprov.facade import Ledger
+    from mlprov.governance.manifest import WRITTEN
     from mlprov.governance.policy import check as run_checks
     from mlprov.governance.policy import load_policy
-    from mlprov.governance.review import target_of
+    from mlprov.ledger.names import label as label_of
 
     with Ledger.open(store) as ledger:
         chosen = load_policy(policy, ledger=ledger)
-        entry = target_of(ledger, target)
+        entry = resolve(ledger, target, ("source", "dataset"))
         findings = run_checks(ledger, entry, use, chosen)
         gate = chosen.gate_for(use).id
-    name = entry.event.name or str(entry.digest)
+    name = label_of(entry)
+    written = "manifest" in entry.event.payload
     if json:
         emit_json(
             {
@@ -171,6 +174,7 @@ def check(
                 "clear": not findings,
                 "gates": gate,
                 "policy": chosen.origin,
+                "recorded_from": "manifest" if written else "capture",
                 "findings": [f.to_json() for f in findings],
             }
         )
@@ -182,6 +186,8 @@ def check(
         n = len(findings)
         verdict = f"blocked ({n} finding{'s' * (n != 1)})" if findings else "clear"
         print_lines(wrap(f"{name} for {use}: {verdict}; gates {gate} ({chosen.origin})"))
+        if written:
+            print_lines(wrap(f"  {name} {WRITTEN}", hang=4))
     if findings:
         raise typer.Exit(7)
 
@@ -249,7 +255,7 @@ def triage(
     from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
-        found = take(ledger, target)
+        found = take(ledger, resolve(ledger, target, ("build", "dataset")))
     if json:
         emit_json(found.to_json())
         return

@@ -43,21 +43,48 @@ def show(
 @manifest_app.command("record")
 def record(
     file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
+    key: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Key column of every file that names none."),
+    ] = None,
+    subject: Annotated[
+        str | None,
+        typer.Option(metavar="COLUMN", help="Subject column of every file that names none."),
+    ] = None,
     actor: ActorOpt = None,
     store: StoreOpt = None,
     json: JsonOpt = False,
 ) -> None:
-    """Record a hand-written manifest as a dataset, after checking the digests of its files."""
+    """Record a hand-written manifest as a dataset, with the files it names.
+
+    Checks the digests it gives; fingerprints its sources and data file; records its
+    steps, and what an exclusion removed where its files show it."""
     from rich.text import Text
 
-    from mlprov.governance.manifest_files import record as record_manifest
+    from mlprov.capture.handwritten import record as record_manifest
+    from mlprov.ledger.names import label
 
     with recording(store) as ledger:
-        entry = record_manifest(ledger, file, actor=actor)
+        done = record_manifest(ledger, file, key=key, subject=subject, actor=actor)
+    entry = done.dataset
     if json:
-        emit_json(entry.to_json())
-    else:
-        out.print(Text(f"recorded dataset {entry.event.name} {entry.digest}"))
+        emit_json(
+            {
+                **entry.to_json(),
+                "recorded": done.fresh,
+                "sources": dict(done.sources),
+                "steps": dict(done.steps),
+            }
+        )
+        return
+    said = "recorded" if done.fresh else "already recorded (nothing new recorded):"
+    out.print(Text(f"{said} dataset {label(entry)} {entry.digest}"))
+    for ref, via in done.sources:
+        print_lines(wrap(f"  source {ref}: {via}", hang=4))
+    for step, known in done.steps:
+        print_lines(wrap(f"  step {step}: {known}", hang=4))
+    root = entry.event.payload.get("record_root")
+    print_lines(wrap(f"  record set {root or 'none: name a data_file to have one'}", hang=4))
 
 
 @manifest_app.command("schema")
@@ -115,7 +142,7 @@ def lint(
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     else:
         with Ledger.open(store) as ledger:
-            manifest = from_ledger(ledger, target)
+            manifest = from_ledger(ledger, resolve(ledger, target, ("dataset",)))
             findings = run_lint(manifest, ledger)
         uri = f"mlprov:{manifest.dataset}"
     failed = has_errors(findings)
@@ -145,6 +172,7 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     """A manifest file's contents, or the manifest of a recorded dataset or build."""
     from mlprov.capture.build import trained_on
     from mlprov.governance.manifest import from_ledger, read
+    from mlprov.ledger.names import label
 
     path = Path(ref)
     if path.is_file():
@@ -153,8 +181,9 @@ def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     if ledger is None:
         raise NotFoundError(f"{ref} is not a file, and there is no ledger to look it up in")
-    _, entry = trained_on(ledger, ref)
-    return f"{entry.event.name} ({entry.digest.short})", from_ledger(ledger, entry)
+    _, entry = trained_on(ledger, resolve(ledger, ref, ("build", "dataset")))
+    written = " from a hand-written manifest" if "manifest" in entry.event.payload else ""
+    return f"{label(entry)} ({entry.digest.short}){written}", from_ledger(ledger, entry)
 
 
 def diff(

@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 import typer
 
-from mlprov.cli.options import StoreOpt, write_output
+from mlprov.cli.options import StoreOpt, resolve, write_output
 from mlprov.cli.render import out as stdout
 
 # mlprov.answers.reports.Kind, spelled out: importing the reports here would load pyarrow at start.
@@ -42,7 +42,7 @@ def report(
     from mlprov.facade import Ledger
 
     with Ledger.open(store) as ledger:
-        made = make(ledger, kind, target)
+        made = make(ledger, kind, resolve(ledger, target, ("build", "dataset")))
     if format == "markdown" and out is None and stdout.is_terminal:
         from rich.markdown import Markdown
 

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 import typer
 
 from mlprov.cli.helptext import usage_error
-from mlprov.cli.options import StoreOpt
+from mlprov.cli.options import StoreOpt, resolve
 from mlprov.cli.render import emit_bytes, emit_json, wrap
 from mlprov.errors import InputError
 
@@ -53,7 +53,14 @@ def why(
     if chosen not in ("text", "markdown", "json"):
         raise InputError(f"unknown format {format!r}", "use text, markdown or json")
     with Ledger.open(store) as ledger:
-        answer = answer_why(ledger, model, subject=subject, key=key, record=record, digest=digest)
+        answer = answer_why(
+            ledger,
+            resolve(ledger, model, ("build", "dataset")),
+            subject=subject,
+            key=key,
+            record=record,
+            digest=digest,
+        )
     if chosen == "json":
         emit_json(to_json(answer))
     else:

@@ -50,6 +50,7 @@ from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.governance.manifest import is_opt_out
 from mlprov.governance.review import State, status_of, target_of
 from mlprov.governance.signoff import check_review
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 
@@ -115,7 +116,7 @@ class Rule:
 
 
 def _label(entry: Entry) -> str:
-    return f"{entry.event.type.value} {entry.event.name}"
+    return f"{entry.event.type.value} {names.label(entry)}"
 
 
 def _sources(ledger: LedgerCore, target: Entry) -> list[tuple[str, Entry | None]]:

@@ -478,7 +478,8 @@ RULES: Final[Mapping[str, Rule]] = _rules(
          _vague_transform),
     Rule("MP005", "missing-exclusion-report", "error",
          "what a removal or an opt-out list removed is reported",
-         "attach the exclusion report (exclusion_report: FILE), or run the step under capture "
+         "attach the exclusion report (exclusion_report: FILE), give the step's removed keys "
+         "(removed_keys: FILE) to mlprov manifest record, or run the step under capture "
          "(p.exclude) so its changes file is recorded", _missing_exclusion_report),
     Rule("MP006", "exclusion-order", "error",
          "an exclusion runs after, and with, the opt-out list it needs",

@@ -42,20 +42,29 @@ from pathlib import Path
 from typing import Annotated, Any, Final, Literal
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    model_validator,
+)
 from pydantic import ValidationError as _ValidationError
 
 from mlprov.digest import Digest
 from mlprov.errors import InputError, NotFoundError
 from mlprov.governance.approval import approval_of
+from mlprov.governance.manifest_form import V2_FIELDS, Loader, normalise
 from mlprov.governance.review import State, status_of, target_of
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, validation_message
-from mlprov.ledger.payloads import step_version, trained_dataset
+from mlprov.ledger.payloads import trained_dataset
 
 __all__ = [
     "MAX_MANIFEST",
     "SCHEMA_VERSION",
+    "WRITTEN",
     "BuildRef",
     "ExclusionReport",
     "Input",
@@ -71,10 +80,17 @@ __all__ = [
     "loads",
 ]
 
-SCHEMA_VERSION: Final = 1
+#: The newest manifest schema: 2 adds the columns of the files a manifest names (`key`,
+#: `subject`) and what an exclusion step used and removed (`using`, `on`, `removed_keys`).
+SCHEMA_VERSION: Final = 2
+#: Said of every answer about a dataset recorded from a hand-written manifest.
+WRITTEN: Final = (
+    "recorded from a hand-written manifest (mlprov manifest record), not captured: its "
+    "sources and data are fingerprinted from the files it names; its steps are as it "
+    "describes them"
+)
 #: A manifest is a small document; a larger file is the wrong file.
 MAX_MANIFEST = 4 * 1024 * 1024
-_EXCLUSION = re.compile(r"opt[-_]?out|exclu|remov|erasure", re.I)
 _OPT_OUT = re.compile(r"opt[-_]?out", re.I)
 _HEX = re.compile(r"(?:sha256:)?([0-9a-f]{6,64})(\.\.\.|…)?", re.I)
 
@@ -110,6 +126,12 @@ class SourceRecord(_Model):
     personal_data: bool | None = None
     byte_digest: LooseDigest | None = None
     file: Text | None = Field(default=None, description="the source file, relative to the manifest")
+    key: Label | None = Field(
+        default=None, description="schema 2: the file's column of record keys"
+    )
+    subject: Label | None = Field(
+        default=None, description="schema 2: the file's column naming whom a record is about"
+    )
     record_root: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     review_status: ReviewStatus | None = None
@@ -144,6 +166,12 @@ class Step(_Model):
     used: tuple[Input, ...] = ()
     changes: Digest | None = Field(default=None, description="the step's changes file")
     event: Digest | None = None
+    on: Label | None = Field(default=None, description="schema 2: the column an exclusion matched")
+    removed_keys: Text | None = Field(
+        default=None,
+        description="schema 2: a file of the keys the step removed, one a line, relative to "
+        "the manifest",
+    )
 
 
 class ExclusionReport(_Model):
@@ -166,7 +194,7 @@ class BuildRef(_Model):
 class Manifest(_Model):
     """The receipt of a training set (see the module doc)."""
 
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1, 2] = 1
     dataset: Label
     version: Label | None = None
     created_at: Label
@@ -178,88 +206,34 @@ class Manifest(_Model):
     unresolved_risks: tuple[Text, ...] = ()
     sha256: LooseDigest | None = Field(default=None, description="the SHA-256 of the bytes")
     data_file: Text | None = Field(default=None, description="the file sha256 is of")
+    key: Label | None = Field(default=None, description="schema 2: data_file's key column")
+    subject: Label | None = Field(default=None, description="schema 2: data_file's subject column")
     record_root: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     builds: tuple[BuildRef, ...] = ()
     event: Digest | None = Field(default=None, description="the dataset event, when recorded")
 
+    @model_validator(mode="after")
+    def _fields_of_its_schema(self) -> Manifest:
+        if self.schema_version >= 2:
+            return self
+        parts: list[tuple[str, BaseModel]] = [("", self)]
+        parts += [("source_records.", x) for x in self.source_records]
+        parts += [("transforms.", x) for x in self.transforms]
+        used = [
+            where + f
+            for where, part in parts
+            for f in V2_FIELDS[type(part).__name__]
+            if getattr(part, f) is not None
+        ]
+        if used:
+            raise ValueError(
+                f"{', '.join(dict.fromkeys(used))} need schema_version 2 (this gives 1)"
+            )
+        return self
+
 
 # -- reading and writing ---------------------------------------------------------------------
-
-
-class _Loader(yaml.SafeLoader):  # type: ignore[misc]
-    """Safe YAML whose timestamps stay text: what is recorded is what was written."""
-
-
-_Loader.yaml_implicit_resolvers = {
-    first: [(tag, rx) for tag, rx in resolvers if tag != "tag:yaml.org,2002:timestamp"]
-    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
-}
-
-
-def _scalar(text: str) -> Any:
-    try:
-        value = yaml.load(text, Loader=_Loader)
-    except yaml.YAMLError:
-        return text
-    return value if isinstance(value, int | float | bool) else text
-
-
-def _step(item: object) -> object:
-    if not isinstance(item, str):
-        return item
-    name, *words = item.split()
-    params: dict[str, Any] = {}
-    for word in words:
-        key, eq, value = word.partition("=")
-        if not eq or not key:
-            raise InputError(
-                f"transforms: {item!r}: {word!r} is not key=value",
-                "write a step as name-vN key=value ..., e.g. dedupe-v2 threshold=0.84",
-            )
-        params[key] = _scalar(value)
-    step: dict[str, Any] = {"name": name, "params": params}
-    if version := step_version(name):
-        step["version"] = version
-    if _EXCLUSION.search(name):
-        step["kind"] = "exclusion"
-    return step
-
-
-def _normalise(data: dict[str, Any]) -> dict[str, Any]:
-    """The hand-written short form in the full form (see the module doc)."""
-    out = dict(data)
-    if "source" in out:
-        if "source_records" in out:
-            raise InputError("give `source` or `source_records`, not both", "use source_records")
-        out["source_records"] = [out.pop("source")]
-    sources = out.get("source_records")
-    basis = out.pop("rights_basis", None)
-    if isinstance(sources, list):
-        records = [{"ref": s} if isinstance(s, str) else s for s in sources]
-        if basis is not None:
-            records = [
-                {**r, "rights_basis": basis}
-                if isinstance(r, dict) and r.get("rights_basis") is None
-                else r
-                for r in records
-            ]
-        out["source_records"] = records
-    elif basis is not None:
-        raise InputError("rights_basis is given but no source_records", "name the sources")
-    if isinstance(out.get("transforms"), list):
-        out["transforms"] = [_step(t) for t in out["transforms"]]
-    for short, full, key in (
-        ("exclusion_report", "exclusion_reports", "file"),
-        ("model_build", "builds", "name"),
-    ):
-        if short in out:
-            if full in out:
-                raise InputError(f"give `{short}` or `{full}`, not both", f"use {full}")
-            out[full] = [out.pop(short)]
-        if isinstance(out.get(full), list):
-            out[full] = [{key: x} if isinstance(x, str) else x for x in out[full]]
-    return out
 
 
 def loads(text: str | bytes, format: Literal["yaml", "json"] = "yaml", where: str = "") -> Manifest:
@@ -268,7 +242,7 @@ def loads(text: str | bytes, format: Literal["yaml", "json"] = "yaml", where: st
     if len(text) > MAX_MANIFEST:
         raise InputError(f"{label} is larger than {MAX_MANIFEST} bytes", "give the right file")
     try:
-        data = json.loads(text) if format == "json" else yaml.load(text, Loader=_Loader)
+        data = json.loads(text) if format == "json" else yaml.load(text, Loader=Loader)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise InputError(f"{label} is not valid JSON: {exc}", "check its syntax") from None
     except yaml.YAMLError as exc:
@@ -278,7 +252,7 @@ def loads(text: str | bytes, format: Literal["yaml", "json"] = "yaml", where: st
     if not isinstance(data, dict):
         raise InputError(f"{label} is not a mapping of fields", "start with `dataset: NAME`")
     try:
-        return Manifest.model_validate(_normalise(data))
+        return Manifest.model_validate(normalise(data))
     except _ValidationError as exc:
         raise InputError(
             f"{label} is malformed: {validation_message(exc, 'manifest')}",
@@ -504,22 +478,65 @@ def _recorded(ledger: LedgerCore, entry: Entry, status: str, builds: list[BuildR
             found = None
         if found is not None and found.event.type.value == "source":
             state = status_of(ledger, found).state
+            p = found.event.payload
             s = s.model_copy(
                 update={
                     "review_status": state.value,
                     "quarantined": state is State.QUARANTINED,
                     "event": found.digest,
+                    # the facts the manifest leaves out, as the source's event records them
+                    **{
+                        fact: p.get(fact)
+                        for fact in ("rights_basis", "license", "owner", "personal_data")
+                        if getattr(s, fact) is None and p.get(fact) is not None
+                    },
                 }
             )
         sources.append(s)
     known = {(b.name, b.event) for b in written.builds}
     named = {b.name for b in written.builds}
     extra = [b for b in builds if (b.name, b.event) not in known and b.name not in named]
+    steps, reports = _written_steps(ledger, entry, written)
     update: dict[str, Any] = {
         "source_records": tuple(sources),
+        "transforms": steps,
+        "exclusion_reports": reports,
+        "version": entry.event.payload.get("version") or written.version,
         "builds": (*written.builds, *extra),
         "event": entry.digest,
     }
     if status != State.NEVER_REVIEWED.value:  # a claim the ledger contradicts gives way
         update["reviewer_status"] = status
     return written.model_copy(update=update)
+
+
+def _written_steps(
+    ledger: LedgerCore, entry: Entry, written: Manifest
+) -> tuple[tuple[Step, ...], tuple[ExclusionReport, ...]]:
+    """The manifest's steps with the events `mlprov manifest record` recorded for them
+    (what each used, its counts and changes file, where files showed them), and an
+    exclusion report for each step whose changes file shows what it removed."""
+    recorded = {
+        e.event.payload["name"]: e
+        for e in ledger.trace(entry.digest)
+        if e.event.type.value == "transform" and e.event.payload.get("recorded_from") == "manifest"
+    }
+    steps, reports = [], list(written.exclusion_reports)
+    for t in written.transforms:
+        found = recorded.get(t.name)
+        if found is not None:
+            step = _transform(found)
+            t = t.model_copy(
+                update={
+                    "used": step.used,
+                    "counts": step.counts,
+                    "changes": step.changes,
+                    "event": step.event,
+                }
+            )
+            if t.changes is not None and not any(r.step == t.name for r in reports):
+                reports.append(
+                    ExclusionReport(step=t.name, digest=t.changes, removed=t.counts.get("removed"))
+                )
+        steps.append(t)
+    return tuple(steps), tuple(reports)

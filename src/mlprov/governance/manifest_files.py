@@ -1,5 +1,6 @@
-"""Manifest files: a hand-written manifest recorded after checking the files it names, and
-the manifest a build was allowed on, frozen as a content-addressed file.
+"""Manifest files: a hand-written manifest checked against the files it names (recorded by
+:mod:`mlprov.capture.handwritten`), and the manifest a build was allowed on, frozen as a
+content-addressed file.
 
 Every file a manifest names (`data_file`, a source's `file`, an exclusion report's
 `file`) must lie inside the manifest's folder: absolute paths, `~` and `..` escapes are
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from mlprov.digest import Digest, canonical_json, digest_file, shorten
 from mlprov.errors import InputError
@@ -25,7 +27,14 @@ from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 from mlprov.store import blobs
 
-__all__ = ["digest_matches", "freeze", "frozen", "record", "resolve_inside"]
+__all__ = [
+    "checked",
+    "dataset_payload",
+    "digest_matches",
+    "freeze",
+    "frozen",
+    "resolve_inside",
+]
 
 
 def resolve_inside(base: Path, name: str, what: str) -> Path:
@@ -89,37 +98,44 @@ def _with_files_checked(manifest: Manifest, base: Path) -> Manifest:
     )
 
 
-def record(ledger: LedgerCore, path: Path | str, *, actor: str | None = None) -> Entry:
-    """Record a hand-written manifest file as a `dataset` event.
+def checked(path: Path) -> tuple[bytes, Manifest]:
+    """A hand-written manifest file's bytes, and its manifest with the digest of every file
+    it names checked and made whole.
 
-    Every file it names (`data_file`, a source's `file`, an exclusion report's `file`) must
-    lie inside the manifest's folder. Each one that is there is digested: a digest the
-    manifest gives, full or abbreviated, must agree (else InputError and nothing is
-    recorded), and the full digest is what is recorded. The event is parented by the
-    sources it names that the ledger holds.
+    Every file it names (`data_file`, a source's `file`, an exclusion report's `file`, a
+    step's `removed_keys`) must lie inside the manifest's folder. Each one that is there is
+    digested: a digest the manifest gives, full or abbreviated, must agree (else InputError
+    and nothing is recorded), and the full digest is what is kept.
     """
-    path = Path(path)
     raw, written = read(path)
-    manifest = _with_files_checked(written, path.parent)
-    parents = []
-    for s in manifest.source_records:
-        if s.version:
-            found = next(ledger.entries(type="source", name=s.ref, newest_first=True), None)
-            if found is not None:
-                parents.append(found.digest)
+    for t in written.transforms:
+        if t.removed_keys is not None:
+            resolve_inside(path.parent, t.removed_keys, f"step {t.name} removed_keys")
+    return raw, _with_files_checked(written, path.parent)
+
+
+def dataset_payload(
+    raw: bytes,
+    manifest: Manifest,
+    *,
+    record_root: Digest | None = None,
+    record_count: int | None = None,
+) -> dict[str, Any]:
+    """The payload of the dataset event a checked manifest records (its version left to
+    the caller: the manifest's, else counted by `mlprov.ledger.names.next_version`). The
+    record root and count are the data file's, when it was fingerprinted."""
     sha = manifest.sha256 if manifest.sha256 and manifest.sha256.startswith("sha256:") else None
-    payload = {
+    return {
         "name": manifest.dataset,
         "version": manifest.version,
         "byte_digest": sha,
-        "record_count": manifest.record_count,
-        "record_root": manifest.record_root,
+        "record_count": record_count if record_count is not None else manifest.record_count,
+        "record_root": record_root or manifest.record_root,
         "sources": [s.ref for s in manifest.source_records],
         "steps": [t.name for t in manifest.transforms],
         "manifest": manifest.model_dump(mode="json", exclude_none=True),
         "manifest_digest": Digest.of_bytes(raw),
     }
-    return ledger.record("dataset", payload, actor=actor, parents=parents)
 
 
 # -- frozen manifests ---------------------------------------------------------------------

@@ -40,6 +40,7 @@ from mlprov.digest import Digest
 from mlprov.errors import GateBlocked, InputError, NotFoundError
 from mlprov.governance.gates import GATES, Finding
 from mlprov.governance.review import check_use, target_of
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 
@@ -247,7 +248,7 @@ def require_clear(
     """Raise GateBlocked, with every finding, unless `target` is clear for `use`."""
     found = check(ledger, target, use, policy)
     if found:
-        name = target_of(ledger, target).event.name
+        name = names.label(target_of(ledger, target))
         raise GateBlocked(
             f"{name} is blocked for {use}: " + "; ".join(str(f) for f in found),
             f"resolve each finding; `mlprov check {name} --use {use}` shows how",

@@ -44,6 +44,7 @@ from mlprov.digest import Digest
 from mlprov.errors import ConflictError, InputError, NotFoundError
 from mlprov.governance.signoff import sign_review
 from mlprov.identity import default_actor
+from mlprov.ledger import names
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, Event
 from mlprov.ledger.keys import SignerKey
@@ -134,7 +135,7 @@ class ReviewState:
 
     @property
     def label(self) -> str:
-        return self.target.event.name or self.target.digest.short
+        return names.label(self.target)
 
     @property
     def moves(self) -> tuple[Move, ...]:

@@ -17,14 +17,15 @@ A hex word is first looked up as a name, then as a digest prefix.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from mlprov.digest import Digest
 from mlprov.errors import ConflictError, InputError, NotFoundError
 from mlprov.ledger.events import Entry
-from mlprov.validation import parse_ref
+from mlprov.validation import check_version, parse_ref
 
 
 class LedgerCore(Protocol):
@@ -37,7 +38,26 @@ class LedgerCore(Protocol):
     ) -> Iterator[Entry]: ...
 
 
-__all__ = ["FACTS", "NAMED", "SUBJECTS", "Found", "find", "label", "recorded_source"]
+class TracingCore(LedgerCore, Protocol):
+    """A ledger the dataset versions read: also each event's ancestors."""
+
+    def trace(self, ref: str | Digest) -> list[Entry]: ...
+
+
+__all__ = [
+    "CONTENT",
+    "FACTS",
+    "NAMED",
+    "SUBJECTS",
+    "Found",
+    "find",
+    "history",
+    "label",
+    "next_version",
+    "recorded_dataset",
+    "recorded_source",
+    "step_signature",
+]
 
 #: What a source, dataset or build is: the subjects of proofs, reviews, manifests, builds.
 SUBJECTS = ("source", "dataset", "build")
@@ -167,9 +187,11 @@ FACTS = (
 
 
 def _plain(value: object) -> object:
-    """A fact as JSON holds it: tuples as lists, digests as their text."""
+    """A fact as JSON holds it: tuples as lists, mappings as dicts, digests as their text."""
     if isinstance(value, tuple | list):
         return [_plain(v) for v in value]
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
     return str(value) if isinstance(value, str) else value
 
 
@@ -204,3 +226,101 @@ def recorded_source(core: LedgerCore, payload: Mapping[str, Any]) -> Entry | Non
                 f"{payload['name']}@NEW-VERSION",
             )
     return earlier
+
+
+# -- dataset versions -------------------------------------------------------------------------
+
+#: What a dataset version is: two dataset events of one name agreeing on all of these, and
+#: on their history (`history`), record the same content (ADR 0018).
+CONTENT = ("record_root", "record_count", "byte_digest", "sources", "steps", "manifest")
+_COUNTED = re.compile(r"v([0-9]{1,9})")
+
+
+def history(core: TracingCore, parents: Iterable[Digest]) -> list[tuple[Any, ...]]:
+    """The steps that made a dataset, in log order: each succeeded step among the
+    ancestors of `parents`, by name, kind, parameters and the names of what it used."""
+    seen: dict[int, Entry] = {}
+    for parent in parents:
+        for e in core.trace(parent):
+            if e.event.type.value == "transform" and e.event.payload.get("status") != "failed":
+                seen[e.seq] = e
+    return [step_signature(e.event.payload) for _, e in sorted(seen.items())]
+
+
+def step_signature(p: Mapping[str, Any]) -> tuple[Any, ...]:
+    """What `history` keeps of one step: its name, kind, parameters and what it used."""
+    used = sorted((u.get("role", ""), u.get("name") or "") for u in p.get("used", ()))
+    return (p.get("name"), p.get("kind", "transform"), _plain(p.get("params", {})), used)
+
+
+def _content(payload: Mapping[str, Any]) -> dict[str, Any]:
+    found = {k: _plain(payload.get(k)) for k in CONTENT}
+    found = {k: None if v in ([], {}) else v for k, v in found.items()}  # empty: left out
+    manifest = found.get("manifest")
+    if isinstance(manifest, dict):  # the manifest's own version and event are not content
+        found["manifest"] = {k: v for k, v in manifest.items() if k not in ("version", "event")}
+    return found
+
+
+def _differs(old: Mapping[str, Any], new: Mapping[str, Any]) -> str | None:
+    for key in CONTENT:
+        if old[key] != new[key]:
+            return "record root" if key == "record_root" else key.replace("_", " ")
+    return None
+
+
+def recorded_dataset(
+    core: TracingCore,
+    payload: Mapping[str, Any],
+    parents: Iterable[Digest],
+    *,
+    made: list[tuple[Any, ...]] | None = None,
+) -> Entry | None:
+    """The event already recording this dataset's content, if any (see ADR 0018).
+
+    A dataset's content is its record root and count, byte digest, sources, steps and
+    hand-written manifest (`CONTENT`) and the steps that made it (`history` of `parents`).
+    With a `version`, the event of that `name@version`: the same content is idempotent
+    (the earlier event is the answer, nothing new is recorded), other content a
+    ConflictError naming both. Without one, any earlier version of the name with the same
+    content; None means a new version is to be recorded (`next_version`). `made` is the
+    history when `parents` are not recorded yet (steps about to be appended with it).
+    """
+    name, version = payload["name"], payload.get("version")
+    if version is not None:
+        check_version(version, f"the version of dataset {name}")
+    mine = _content(payload)
+    for earlier in core.entries(type="dataset", name=name, newest_first=True):
+        old = earlier.event.payload
+        if version is not None and old.get("version") != version:
+            continue
+        theirs = _content(old)
+        what = _differs(theirs, mine)
+        if what is None:
+            made = history(core, parents) if made is None else made
+            if history(core, earlier.event.parents) == made:
+                return earlier
+            what = "history (its steps, their parameters or what they used)"
+        if version is not None:
+            values = ""
+            if what == "record root":
+                values = f" {theirs['record_root']}; this gives {mine['record_root']}"
+            raise ConflictError(
+                f"dataset {name}@{version} is already recorded (event {earlier.digest}) with "
+                f"another {what}{values}",
+                f"a name and version name one content: record this under a new version, "
+                f"{name}@NEW-VERSION, or leave the version out to have one counted",
+            )
+    return None
+
+
+def next_version(core: LedgerCore, name: str) -> str:
+    """The version a new dataset `name` is recorded as when none is given: `vN`, one past
+    the highest `vN` recorded for that name (`v1` for the first)."""
+    counted = [
+        int(found.group(1))
+        for e in core.entries(type="dataset", name=name)
+        if isinstance(v := e.event.payload.get("version"), str)
+        and (found := _COUNTED.fullmatch(v)) is not None
+    ]
+    return f"v{max(counted, default=0) + 1}"

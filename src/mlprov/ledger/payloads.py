@@ -178,6 +178,8 @@ class TransformPayload(_Named):
     output_root: Digest | None = None
     changes: Digest | None = None
     columns: tuple[Column, ...] | None = None  # of its output
+    # A step described by a hand-written manifest (`mlprov manifest record`), not captured.
+    recorded_from: Literal["manifest"] | None = None
 
 
 class DatasetPayload(_Named):
@@ -275,7 +277,8 @@ class BuildPayload(_Named):
     config_digest: Digest | None = None
     code_version: Text | None = None
     code_dirty: bool | None = None
-    eval_set: Text | None = None
+    eval_set: Text | None = None  # NAME@VERSION, as shown
+    eval_event: Digest | None = None  # the exact eval set event
     eval_root: Digest | None = None
     gate: Literal["passed", "blocked", "not_run"] | None = None
     forced: bool | None = None
@@ -294,7 +297,8 @@ class EvaluationPayload(_Named):
 
     build: Digest
     metrics: dict[str, float] = Field(default_factory=dict)
-    eval_set: Text | None = None
+    eval_set: Text | None = None  # NAME@VERSION, as shown
+    eval_event: Digest | None = None  # the exact eval set event
     eval_root: Digest | None = None
 
 

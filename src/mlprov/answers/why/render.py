@@ -7,6 +7,8 @@ from typing import Any
 from mlprov.answers.why.answer import Answer
 from mlprov.answers.why.trails import Trail
 from mlprov.digest import Digest, shorten
+from mlprov.governance.manifest import WRITTEN
+from mlprov.ledger.names import label
 
 __all__ = ["sections", "to_json", "to_markdown", "to_text"]
 
@@ -57,9 +59,11 @@ def sections(a: Answer) -> list[tuple[str, list[str]]]:
         head.append(f"build {a.build.event.name} (event {a.build.digest.short})")
         head.append(f"manifest {_short(a.manifest_digest)}")
     head.append(
-        f"dataset {a.dataset.event.name} (event {a.dataset.digest.short}), "
+        f"dataset {label(a.dataset)} (event {a.dataset.digest.short}), "
         f"record set {_short(a.dataset.event.payload.get('record_root'))}"
     )
+    if "manifest" in a.dataset.event.payload:
+        head.append(WRITTEN)
     for proof in a.proofs:
         kind = "membership" if proof.present else "non-membership"
         head.append(f"{kind} proof for {proof.about} against root {shorten(proof.proof.root, 16)}")
@@ -131,8 +135,10 @@ def to_json(a: Answer) -> dict[str, Any]:
         "manifest_digest": a.manifest_digest,
         "dataset": {
             "name": a.dataset.event.name,
+            "version": a.dataset.event.payload.get("version"),
             "event": str(a.dataset.digest),
             "record_root": a.dataset.event.payload.get("record_root"),
+            "recorded_from": "manifest" if "manifest" in a.dataset.event.payload else "capture",
         },
         "proofs": [p.to_json() for p in a.proofs],
         "trails": [_trail_json(t) for t in a.trails],

@@ -198,8 +198,26 @@ def _as_rows(hits: Any) -> list[Row]:
     ]
 
 
+#: What a step described by a hand-written manifest, with no changes file, cannot say.
+WRITTEN_UNKNOWN = (
+    "described by a hand-written manifest, which does not show which records it removed: "
+    "give the step's removed_keys file in the manifest (or its input's file and the data "
+    "file, as the manifest's only step) and record it again"
+)
+WRITTEN_UNSHOWN = (
+    "described by a hand-written manifest, which does not show what it did to each record "
+    "(only a captured step records that: p.transform)"
+)
+
+
 def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tuple[Fate, bytes]:
     payload = step.event.payload
+    written = payload.get("recorded_from") == "manifest"
+    if payload.get("changes") is None and written:
+        unshown = WRITTEN_UNKNOWN if payload.get("kind") == "exclusion" else WRITTEN_UNSHOWN
+        history._note(f"step {payload['name']}: {unshown}")
+        detail = "what it did to the record is unknown: " + unshown
+        return Fate(step, "unknown", detail), digest
     if payload.get("changes") is None:
         detail = "kept it unchanged (the step changed no record)" + _consulted(payload)
         return Fate(step, "kept", detail), digest
@@ -218,12 +236,17 @@ def _fate(history: History, step: Entry, key: str | None, digest: bytes) -> tupl
                 + (f" (reason: {reason})" if said else "")
                 + (f", as a duplicate of key {dupe}" if dupe is not None else "")
             )
+            if written:
+                detail += " (shown by the files a hand-written manifest names)"
             return Fate(step, "removed", detail, duplicate_of=dupe), digest
         if row["change"] == "changed":
             columns = tuple(row["columns"]) if row.get("columns") is not None else None
             what = f" ({', '.join(columns)})" if columns else ""
             return Fate(step, "changed", f"changed it{what}", columns), row["after"]
-    return Fate(step, "kept", "kept it unchanged" + _consulted(payload)), digest
+    kept = "kept it unchanged" + _consulted(payload)
+    if written:
+        kept += " (shown by the files a hand-written manifest names)"
+    return Fate(step, "kept", kept), digest
 
 
 def _consulted(payload: Mapping[str, Any]) -> str:
