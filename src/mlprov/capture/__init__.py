@@ -8,6 +8,7 @@ events in batches.
 
 from __future__ import annotations
 
-from mlprov.capture.pipeline import Pipeline, active, transform
+from mlprov.capture.decorator import transform
+from mlprov.capture.pipeline import Pipeline, active
 
 __all__ = ["Pipeline", "active", "transform"]

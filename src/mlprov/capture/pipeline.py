@@ -28,7 +28,6 @@ earlier recording) is raised at the next call that waits, and the step recorded 
 from __future__ import annotations
 
 import contextvars
-import functools
 import os
 import secrets
 import weakref
@@ -51,7 +50,7 @@ from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry, utc_now
 from mlprov.records.subjects import SubjectHasher
 
-__all__ = ["Pipeline", "active", "transform"]
+__all__ = ["Pipeline", "active"]
 
 T = TypeVar("T")
 # Errors raised by a user's data inside a step (a column that will not convert, say).
@@ -564,41 +563,3 @@ class Pipeline:
             entry = self._append("dataset", payload, parents)
         self._outputs.append(entry.digest)
         return entry
-
-def transform(
-    name: str,
-    *,
-    params: Mapping[str, Any] | None = None,
-    purpose: str | None = None,
-    allow_unversioned: bool = False,
-) -> Callable[[Callable[..., T]], Callable[..., T]]:
-    """Decorate a step function: called on tracked data inside a running pipeline, it is
-    recorded as the step `name`; anywhere else it just runs.
-
-    ::
-
-        @mlprov.transform("dedupe-v2", params={"threshold": 0.84})
-        def dedupe(df): ...
-    """
-    arguments.versioned(name, allow_unversioned)
-
-    def wrap(fn: Callable[..., T]) -> Callable[..., T]:
-        @functools.wraps(fn)
-        def call(data: Any, *args: Any, **kwargs: Any) -> T:
-            pipeline = _ACTIVE.get()
-            if pipeline is None or not pipeline.tracks(data):
-                return fn(data, *args, **kwargs)
-            return pipeline.transform(
-                name,
-                fn,
-                data,
-                *args,
-                params=params,
-                purpose=purpose,
-                allow_unversioned=allow_unversioned,
-                **kwargs,
-            )
-
-        return call
-
-    return wrap
