@@ -14,6 +14,7 @@ from tests.test_cli import mlprov, ok
 from mlprov.errors import ConflictError, InputError
 from mlprov.facade import Ledger
 from mlprov.ledger import Entry
+from mlprov.ledger.events import Event
 from mlprov.ledger.names import label
 
 
@@ -116,3 +117,24 @@ def test_the_command_line_says_which_version_a_bare_name_took(tmp_path: Path) ->
     checked = mlprov("check", "train@v1", cwd=tmp_path)
     assert "train@v1 for training" in checked.stdout and "note:" not in checked.stderr
     assert "note: train is taken as train@v2" in mlprov("triage", "train", cwd=tmp_path).stderr
+
+
+def test_a_version_recorded_between_the_check_and_the_lock_is_refused(ledger: Ledger) -> None:
+    """Two writers recording one new version at once both pass the check made before the
+    append; the write lock lets only the first through (here the second skips the check,
+    as a writer that lost the race would have)."""
+    root = "sha256:" + "1" * 64
+    ledger.record("dataset", {"name": "raced", "version": "v1", "record_root": root})
+    size = ledger.size
+    other = {"name": "raced", "version": "v1", "record_root": "sha256:" + "2" * 64}
+    with pytest.raises(ConflictError, match="raced@v1 was recorded a moment ago"):
+        ledger.record("dataset", other)
+    source = {"name": "chats", "version": "2026-05-22", "record_root": root}
+    twice = [
+        Event.create("source", source, actor="a"),
+        Event.create("source", {**source, "record_root": "sha256:" + "3" * 64}, actor="a"),
+    ]
+    with pytest.raises(ConflictError, match="chats@2026-05-22 was recorded a moment ago"):
+        ledger.append_many(twice)  # in one batch too
+    assert ledger.size == size  # nothing of either was written
+    ledger.record("dataset", {**other, "version": "v2"})  # a new version is welcome

@@ -12,6 +12,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
+
 from mlprov.digest import Digest, sha256_raw
 from mlprov.errors import (
     ConflictError,
@@ -32,7 +34,7 @@ from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.records import subjects
 from mlprov.records.subjects import SubjectHasher
-from mlprov.store import EventFilter, EventRow, Location, SqlStore, find, for_directory
+from mlprov.store import EventFilter, EventRow, Location, SqlStore, Writer, find, for_directory
 
 if TYPE_CHECKING:
     from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
@@ -173,6 +175,7 @@ class LedgerCore:
                             pseq = size + j
                         edges.append((seq, pseq))
                     rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
+                _one_content_per_version(w, events)
                 # The cached right edge is reused only if nobody appended since; it is dropped
                 # until this commit succeeds, so a failed append never leaves it ahead.
                 cached, self._appender = self._appender, None
@@ -476,3 +479,34 @@ class LedgerCore:
                 workers=workers,
                 chunk=chunk,
             )
+
+
+#: The kinds of event a `NAME@VERSION` names once (ADR 0013, ADR 0018).
+_VERSIONED = frozenset({"source", "dataset"})
+
+
+def _one_content_per_version(w: Writer, events: Sequence[Event]) -> None:
+    """Refuse, under the write lock, a `NAME@VERSION` that is already recorded.
+
+    The friendly checks (`names.recorded_source`, `names.recorded_dataset`) run before the
+    append, answering the same content with the recorded event; this one closes the gap
+    between them and the lock, where two writers recording one new version at the same
+    moment would otherwise both succeed."""
+    seen: set[tuple[str, str, str]] = set()
+    for ev in events:
+        version = ev.payload.get("version")
+        if ev.type.value not in _VERSIONED or not isinstance(version, str) or ev.name is None:
+            continue
+        key = (ev.type.value, ev.name, version)
+        taken = key in seen or any(
+            orjson.loads(row.body)["payload"].get("version") == version
+            for row in w.select(EventFilter(type=ev.type.value, name=ev.name))
+        )
+        if taken:
+            shown = ev.name if ev.type.value == "source" else f"{ev.name}@{version}"
+            raise ConflictError(
+                f"{ev.type.value} {shown} was recorded a moment ago by another writer",
+                "a name and version name one content: run again to take the recorded "
+                "version if the content is the same, or give a new version",
+            )
+        seen.add(key)
