@@ -234,12 +234,49 @@ def test_a_reviewer_quarantines_through_the_form(browser: Any, site: Site) -> No
     state = site.served.as_("reader", "GET", "/status", params={"target": chosen}).json()
     assert state["state"] == "quarantined"
     ok(mlprov("verify", cwd=site.home))
-    # again: the table refuses it, the page says so, nothing is recorded
+    # again: the form no longer offers it, and a post the table refuses is a page saying
+    # so, with nothing recorded
     size = site.size()
     page.goto(site.root + "/review")
     assert chosen not in page.get_by_label("Source").first.inner_text()
-    page.context.close()
+    again = page.request.post(
+        site.root + "/review/quarantine",
+        form={"source": chosen, "trigger": "t", "exit_condition": "e"},
+        headers={"Origin": site.root},
+    )
+    assert again.status == 409 and "legal moves" in again.text()
+    assert again.headers["content-type"].startswith("text/html")
     assert site.size() == size
+    # a review recorded since meets the exit condition: the release form lifts it
+    review = site.served.as_("carol", "POST", "/reviews", json={"target": chosen,
+                                                                "status": "accepted"})
+    assert review.status_code == 201, review.text  # fmt: skip
+    page.goto(site.root + "/review")
+    page.locator("form[action='/review/release']").get_by_label("Source").select_option(chosen)
+    page.get_by_label("Evidence").fill(review.json()["digest"])
+    page.get_by_label("Note").fill("reviewed again")
+    page.get_by_role("button", name="Record the release").click()
+    assert "/events/sha256:" in page.url
+    assert REVIEWER in page.locator("main table").first.inner_text()
+    state = site.served.as_("reader", "GET", "/status", params={"target": chosen}).json()
+    assert state["state"] == "accepted"
+    page.context.close()
+    ok(mlprov("verify", cwd=site.home))
+
+
+def test_a_dataset_page_and_clear_empty_and_error_states(browser: Any, site: Site) -> None:
+    page = signed_in(browser, site, "reader")
+    page.get_by_role("link", name="support-classifier-training").first.click()
+    assert "/datasets/sha256:" in page.url
+    assert page.locator("figure.graph svg").count() == 1
+    assert page.locator("h1").inner_text().startswith("Dataset support-classifier-training")
+    missing = page.goto(site.root + "/builds/no-such-build")
+    assert missing is not None and missing.status == 404
+    assert "no-such-build" in page.get_by_role("alert").inner_text()
+    assert "Traceback" not in page.content()
+    unknown = page.goto(site.root + "/events/sha256:" + "0" * 64)
+    assert unknown is not None and unknown.status == 404
+    page.context.close()
 
 
 def test_a_reader_sees_no_form_and_a_forged_post_is_refused(browser: Any, site: Site) -> None:

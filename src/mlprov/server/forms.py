@@ -18,7 +18,7 @@ from mlprov.answers.why import why as run_why
 from mlprov.answers.why.render import sections
 from mlprov.errors import InputError
 from mlprov.governance.review import Move, State, record_quarantine, record_release, status_of
-from mlprov.server.html import digest_link, esc, table
+from mlprov.server.html import digest_link, esc, state_badge, table
 from mlprov.server.pages import page, render, viewer
 from mlprov.server.state import LedgerDep, signed_after
 from mlprov.server.tokens import Permission
@@ -167,7 +167,7 @@ def review_page(request: Request, ledger: LedgerDep) -> HTMLResponse:
     def make() -> str:
         states = [status_of(ledger, e) for e in ledger.entries(type="source")]
         rows = [
-            (digest_link(str(s.target.digest), s.label), esc(s.state.value.replace("_", " ")))
+            (digest_link(str(s.target.digest), s.label), state_badge(s.state.value))
             for s in states
         ]
         head = "<h1>Review</h1>" + table(("Source", "Review state"), rows, "No source yet.")

@@ -66,8 +66,8 @@ pre { background: #f8f9fa; border: 1px solid var(--line); padding: .75rem; overf
 form.stack { display: grid; gap: .7rem; max-width: 40rem; margin: .5rem 0 1rem; }
 form.stack label { display: grid; gap: .2rem; font-weight: 600; }
 form.stack .help { font-weight: 400; color: var(--muted); font-size: 13px; }
-input, select, textarea { font: inherit; padding: .4rem .5rem; border: 1px solid #adb5bd;
-                          border-radius: 4px; width: 100%; }
+input, select, textarea { font: inherit; font-weight: 400; padding: .4rem .5rem;
+                          border: 1px solid #adb5bd; border-radius: 4px; width: 100%; }
 button { font: inherit; padding: .4rem .9rem; border-radius: 4px; cursor: pointer;
          border: 1px solid var(--accent); background: var(--accent); color: #fff;
          justify-self: start; }
