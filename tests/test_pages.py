@@ -137,6 +137,21 @@ def test_the_overview_is_the_audit_and_verify(browser: Any, site: Site) -> None:
         assert sources.nth(row).locator("td").nth(1).inner_text() == state["state"].replace(
             "_", " "
         )
+    # no script runs, nothing is fetched, the page is not cached
+    shown = page.goto(site.root + "/")
+    assert shown is not None
+    assert "default-src 'none'" in shown.headers["content-security-policy"]
+    assert shown.headers["cache-control"] == "no-store"
+    assert page.locator("script").count() == 0
+    # keyboard: the first Tab stops are the site's name and the page links, in order
+    page.keyboard.press("Tab")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Overview"
+    page.keyboard.press("Tab")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.url == site.root + "/why"
+    page.go_back()
     builds = page.locator("h2:text('Builds') + table tbody tr")
     assert builds.count() == summary["builds"]
     page.screenshot(path=site.shots / "overview.png", full_page=True)

@@ -18,7 +18,7 @@ from mlprov.answers.why import why as run_why
 from mlprov.answers.why.render import sections
 from mlprov.errors import InputError
 from mlprov.governance.review import Move, State, record_quarantine, record_release, status_of
-from mlprov.server.html import digest_link, esc, state_badge, table
+from mlprov.server.html import HEADERS, digest_link, esc, state_badge, table
 from mlprov.server.pages import page, render, viewer
 from mlprov.server.state import LedgerDep, signed_after
 from mlprov.server.tokens import Permission
@@ -33,11 +33,11 @@ Text = Annotated[str, Form(max_length=2000)]
 def _why_form(model: str = "", subject: str = "", key: str = "") -> str:
     return (
         '<form class="stack" method="post" action="/why">'
-        f'<label>Model (a build) <input name="model" value="{esc(model)}" required '
+        f'<label>Model (a build) <input name="model" maxlength="500" value="{esc(model)}" required '
         'placeholder="NAME, NAME@VERSION or a digest"></label>'
         f'<label>Subject id <span class="help">a person\'s id, such as an email address'
-        f'</span><input name="subject" value="{esc(subject)}" autocomplete="off"></label>'
-        f'<label>Or a record key <input name="key" value="{esc(key)}" autocomplete="off">'
+        f'</span><input name="subject" maxlength="500" value="{esc(subject)}" autocomplete="off"></label>'
+        f'<label>Or a record key <input name="key" maxlength="500" value="{esc(key)}" autocomplete="off">'
         '</label><button type="submit">Ask</button></form>'
     )
 
@@ -149,7 +149,7 @@ def why_proof(
     return Response(
         proof[0],
         media_type="application/json",
-        headers={"Content-Disposition": 'attachment; filename="why-proof.json"'},
+        headers=HEADERS | {"Content-Disposition": 'attachment; filename="why-proof.json"'},
     )
 
 
@@ -189,11 +189,11 @@ def review_page(request: Request, ledger: LedgerDep) -> HTMLResponse:
             '<form class="stack" method="post" action="/review/quarantine">'
             f'<label>Source <select name="source" required>{options(can_hold)}</select></label>'
             '<label>Trigger <span class="help">what happened</span>'
-            '<input name="trigger" required></label>'
+            '<input name="trigger" maxlength="2000" required></label>'
             '<label>Exit condition <span class="help">what must be recorded to release it'
-            '</span><input name="exit_condition" required></label>'
+            '</span><input name="exit_condition" maxlength="2000" required></label>'
             '<label>Allowed uses <span class="help">separated by spaces or commas, such as '
-            'incident-reproduction</span><input name="allowed_use"></label>'
+            'incident-reproduction</span><input name="allowed_use" maxlength="2000"></label>'
             '<button type="submit">Record the quarantine</button></form>'
         )
         release = (
@@ -203,8 +203,8 @@ def review_page(request: Request, ledger: LedgerDep) -> HTMLResponse:
                f'<label>Source <select name="source" required>{options(held)}</select></label>'
                '<label>Evidence <span class="help">events recorded after the quarantine '
                "that meet its exit condition: names or digests, separated by spaces</span>"
-               '<input name="evidence" required></label>'
-               '<label>Note <textarea name="note" rows="2"></textarea></label>'
+               '<input name="evidence" maxlength="2000" required></label>'
+               '<label>Note <textarea name="note" rows="2" maxlength="2000"></textarea></label>'
                '<button type="submit">Record the release</button></form>')
         )  # fmt: skip
         return head + quarantine + release

@@ -13,7 +13,19 @@ from typing import Any
 
 from mlprov.digest import Digest
 
-__all__ = ["digest_link", "esc", "layout", "state_badge", "table"]
+__all__ = ["HEADERS", "digest_link", "esc", "layout", "state_badge", "table"]
+
+#: Sent with every page: no script may run, nothing is loaded from elsewhere, no other
+#: site may frame a page, and a page (a `why` answer names a person) is never cached.
+HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
 
 _CSS = """
 :root { color-scheme: light; --ink: #1d1d1f; --muted: #5c5f66; --line: #e3e5e8;

@@ -27,7 +27,7 @@ from mlprov.ledger.names import find
 from mlprov.server.auth import COOKIE, PERMISSION_KEY, check, same_origin
 from mlprov.server.errors import Refused
 from mlprov.server.errors import status_of as http_status
-from mlprov.server.html import digest_link, esc, layout, short, state_badge, table
+from mlprov.server.html import HEADERS, digest_link, esc, layout, short, state_badge, table
 from mlprov.server.state import LedgerDep, ServerState
 from mlprov.server.tokens import Permission, Token, authenticate
 
@@ -96,7 +96,7 @@ def _error(request: Request, status: int, message: str, hint: str | None) -> HTM
         f"{hint_html}</div>"
     )
     body += '<p><a href="/">Back to the overview</a></p>'
-    return HTMLResponse(layout(title, body, _who(request)), status_code=status)
+    return HTMLResponse(layout(title, body, _who(request)), status_code=status, headers=HEADERS)
 
 
 def render(request: Request, title: str, make: Callable[[], str]) -> HTMLResponse:
@@ -105,7 +105,7 @@ def render(request: Request, title: str, make: Callable[[], str]) -> HTMLRespons
         body = make()
     except MlprovError as exc:
         return _error(request, http_status(exc), exc.message, exc.hint)
-    return HTMLResponse(layout(title, body, _who(request)))
+    return HTMLResponse(layout(title, body, _who(request)), headers=HEADERS)
 
 
 def install(app: FastAPI) -> None:
@@ -132,10 +132,10 @@ def _sign_in_page(message: str | None = None, status: int = 200) -> HTMLResponse
         '<p>Paste a token made by <code>mlprov tokens create NAME --role ROLE</code>. It is '
         "kept in a cookie this site alone can read, until you sign out.</p>"
         f'{alert}<form class="stack" method="post" action="/sign-in">'
-        '<label>Token <input name="token" type="password" autocomplete="off" required '
+        '<label>Token <input name="token" type="password" maxlength="200" autocomplete="off" required '
         'autofocus></label><button type="submit">Sign in</button></form>'
     )
-    return HTMLResponse(layout("Sign in", body), status_code=status)
+    return HTMLResponse(layout("Sign in", body), status_code=status, headers=HEADERS)
 
 
 @page(router, "GET", "/sign-in", Permission.PUBLIC)
