@@ -36,9 +36,10 @@ def _why_form(model: str = "", subject: str = "", key: str = "") -> str:
         f'<label>Model (a build) <input name="model" maxlength="500" value="{esc(model)}" required '
         'placeholder="NAME, NAME@VERSION or a digest"></label>'
         f'<label>Subject id <span class="help">a person\'s id, such as an email address'
-        f'</span><input name="subject" maxlength="500" value="{esc(subject)}" autocomplete="off"></label>'
-        f'<label>Or a record key <input name="key" maxlength="500" value="{esc(key)}" autocomplete="off">'
-        '</label><button type="submit">Ask</button></form>'
+        f'</span><input name="subject" maxlength="500" value="{esc(subject)}" '
+        'autocomplete="off"></label><label>Or a record key '
+        f'<input name="key" maxlength="500" value="{esc(key)}" autocomplete="off"></label>'
+        '<button type="submit">Ask</button></form>'
     )
 
 

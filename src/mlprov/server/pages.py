@@ -132,8 +132,8 @@ def _sign_in_page(message: str | None = None, status: int = 200) -> HTMLResponse
         '<p>Paste a token made by <code>mlprov tokens create NAME --role ROLE</code>. It is '
         "kept in a cookie this site alone can read, until you sign out.</p>"
         f'{alert}<form class="stack" method="post" action="/sign-in">'
-        '<label>Token <input name="token" type="password" maxlength="200" autocomplete="off" required '
-        'autofocus></label><button type="submit">Sign in</button></form>'
+        '<label>Token <input name="token" type="password" maxlength="200" autocomplete="off" '
+        'required autofocus></label><button type="submit">Sign in</button></form>'
     )
     return HTMLResponse(layout("Sign in", body), status_code=status, headers=HEADERS)
 
