@@ -1,8 +1,8 @@
 """The application: `create_app(store)` gives the FastAPI app `mlprov serve` runs.
 
 The API is versioned under `/api/v1/`; its OpenAPI document is `/api/v1/openapi.json`
-(read permission). No documentation page is served that would load scripts from a
-network.
+(read permission). The pages people open (`/`, signed in with a token) are served beside
+it, written here with no script and nothing fetched from a network.
 """
 
 from __future__ import annotations
@@ -11,9 +11,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from mlprov.server import forms, pages
 from mlprov.server.auth import authorise, guarded
 from mlprov.server.errors import install
 from mlprov.server.limits import BodyLimit
@@ -21,11 +22,15 @@ from mlprov.server.routes import access, reads, records
 from mlprov.server.state import ServerState
 from mlprov.server.tokens import Permission
 
-__all__ = ["MAX_BODY", "create_app"]
+__all__ = ["MAX_BODY", "ROUTERS", "create_app"]
 
 #: The largest request body accepted: reviews, queries and events are small.
 MAX_BODY = 1024 * 1024
 VERSION = "1"
+#: Every router the app includes: the API's (in its OpenAPI document) and the pages'.
+ROUTERS: tuple[APIRouter, ...] = tuple(
+    m.router for m in (reads, records, access, pages, forms)
+)
 
 
 def create_app(store: str | None = None, *, max_body: int = MAX_BODY) -> FastAPI:
@@ -50,8 +55,9 @@ def create_app(store: str | None = None, *, max_body: int = MAX_BODY) -> FastAPI
     )
     app.state.mlprov = state
     install(app, authorise)
-    for module in (reads, records, access):
-        app.include_router(module.router)
+    pages.install(app)
+    for router in ROUTERS:
+        app.include_router(router)
 
     @guarded(app.router, "GET", "/api/v1/openapi.json", Permission.READ, include_in_schema=False)
     def openapi(_: Request) -> JSONResponse:

@@ -3,8 +3,10 @@
 Every route is declared with `guarded(...)`, which puts the permission it needs both in
 front of it (a dependency) and in the OpenAPI document (`x-mlprov-permission`), so the
 security tests read from the document what each route demands and a route without one
-cannot be declared. The token is read from `Authorization: Bearer TOKEN`; `presented` is
-the one place that reads it (the pages will add a session cookie there).
+cannot be declared. The token is read from `Authorization: Bearer TOKEN`, or from the
+pages' session cookie (HttpOnly, SameSite=Strict); `presented` is the one place that reads
+it. A request that changes something with the cookie must also come from the server's own
+origin (its `Origin` header), so no other site can make a browser post a form here.
 """
 
 from __future__ import annotations
@@ -19,7 +21,16 @@ from mlprov.server.errors import ERROR_RESPONSES, Refused
 from mlprov.server.state import ServerState
 from mlprov.server.tokens import Permission, Token, authenticate
 
-__all__ = ["PERMISSION_KEY", "Caller", "authorise", "guarded", "presented"]
+__all__ = [
+    "COOKIE",
+    "PERMISSION_KEY",
+    "Caller",
+    "authorise",
+    "check",
+    "guarded",
+    "presented",
+    "same_origin",
+]
 
 #: The OpenAPI extension naming the permission each operation needs.
 PERMISSION_KEY = "x-mlprov-permission"
@@ -29,17 +40,30 @@ _bearer = HTTPBearer(
     scheme_name="token",
     description="A token made by `mlprov tokens create NAME --role ROLE`.",
 )
+#: The pages' session cookie: the token itself, set by the sign-in page.
+COOKIE = "mlprov_session"
+_SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _HINT = "send Authorization: Bearer TOKEN with a token from `mlprov tokens create`"
 
 
 def presented(request: Request) -> str | None:
-    """The token the request carries, if any."""
+    """The token the request carries, if any: the bearer header, else the session cookie."""
     header = request.headers.get("authorization", "")
     scheme, _, value = header.partition(" ")
-    return value.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() == "bearer":
+        return value.strip() or None
+    return request.cookies.get(COOKIE) or None
 
 
-def _check(request: Request, permission: Permission) -> Token | None:
+def same_origin(request: Request) -> bool:
+    """Whether the request's `Origin` is this server (as the browser addressed it)."""
+    host = request.headers.get("host", "")
+    return request.headers.get("origin") == f"{request.url.scheme}://{host}"
+
+
+def check(request: Request, permission: Permission) -> Token | None:
+    """The calling token if it may use `permission` (none needed for a public route);
+    Refused (401 or 403) otherwise."""
     if permission is Permission.PUBLIC:
         return None
     state: ServerState = request.app.state.mlprov
@@ -49,6 +73,13 @@ def _check(request: Request, permission: Permission) -> Token | None:
     found, why = authenticate(state.tokens, token)
     if found is None:
         raise Refused(401, f"the token was refused: {why}", _HINT)
+    by_cookie = not request.headers.get("authorization")
+    if by_cookie and request.method not in _SAFE and not same_origin(request):
+        raise Refused(
+            403,
+            "a change sent with the session cookie must come from this server's own pages",
+            "use the form on the page, or send Authorization: Bearer TOKEN",
+        )
     if not found.allows(permission):
         raise Refused(
             403,
@@ -65,7 +96,7 @@ def authorise(request: Request) -> None:
     route runs, such as a malformed body); an unknown route needs a token too."""
     route = request.scope.get("route")
     extra = getattr(route, "openapi_extra", None) or {}
-    _check(request, Permission(extra.get(PERMISSION_KEY, Permission.READ.value)))
+    check(request, Permission(extra.get(PERMISSION_KEY, Permission.READ.value)))
 
 
 def _need(permission: Permission) -> Callable[..., None]:
@@ -73,7 +104,7 @@ def _need(permission: Permission) -> Callable[..., None]:
         request: Request,
         _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> None:
-        _check(request, permission)
+        check(request, permission)
 
     return dependency
 
