@@ -56,12 +56,12 @@ def _query(model: str, subject: str, key: str) -> dict[str, str | None]:
 
 
 _HEX = re.compile(r"(?:sha256:)?([0-9a-f]{64})")
-_SHORT = re.compile(r"\b[0-9a-f]{8}\b(?!…)")
+_SHORT = re.compile(r"\b([0-9a-f]{8})…")
 
 
 class _Ids:
-    """The answer's text names digests by their first digits: each is given back its
-    ellipsis, its whole value as a title and, for an event, a link to it."""
+    """The answer's text names digests by their first digits and an ellipsis: each is given
+    its whole value as a title and, for an event, a link to it."""
 
     def __init__(self, doc: Any) -> None:
         self.whole: dict[str, str] = {}
@@ -82,12 +82,12 @@ class _Ids:
 
     def shown(self, line: str) -> str:
         def one(m: re.Match[str]) -> str:
-            whole = self.whole.get(m.group(0))
+            whole = self.whole.get(m.group(1))
             if whole is None:
                 return m.group(0)
             if whole in self.events:
                 return digest_link(whole)
-            return f'<code title="{esc(whole)}">{m.group(0)}…</code>'
+            return f'<code title="{esc(whole)}">{m.group(0)}</code>'
 
         return _SHORT.sub(one, line)
 

@@ -96,7 +96,7 @@ def esc(value: Any) -> str:
 def short(digest: str) -> str:
     """`sha256:` and the first hex digits, with an ellipsis; or the value whole."""
     try:
-        return f"sha256:{Digest(digest).short}…"
+        return f"sha256:{Digest(digest).short}"
     except (ValueError, TypeError):
         return digest
 

@@ -21,6 +21,7 @@ from mlprov.answers.audit import audit as run_audit
 from mlprov.answers.dot import to_svg
 from mlprov.answers.lineage import lineage
 from mlprov.answers.triage import triage as run_triage
+from mlprov.digest import shorten
 from mlprov.errors import MlprovError
 from mlprov.governance.review import State, status_of
 from mlprov.ledger.names import find
@@ -202,7 +203,7 @@ def overview(request: Request, ledger: LedgerDep) -> HTMLResponse:
             newest = (
                 f"the newest signed checkpoint covers {cp.size:,} of {report.size:,} events "
                 f"(signed by {esc(signers)}; root <code title=\"{cp.root.hex()}\">"
-                f"{cp.root.hex()[:16]}…</code>)"
+                f"{shorten(cp.root.hex(), 16)}</code>)"
             )
         else:
             newest = "no signed checkpoint yet: run <code>mlprov checkpoint</code>"
