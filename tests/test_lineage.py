@@ -314,7 +314,7 @@ def test_a_state_changed_since_the_build_and_an_eval_on_the_training_set(tmp_pat
     record_review(ledger, dataset, "quarantined", REVIEWER, note="a leak was found")
     graph = lineage(ledger, "small-v1")
     nodes = by_label(graph)
-    source, data = nodes["tickets@1"], nodes["small-training"]
+    source, data = nodes["tickets@1"], nodes["small-training@v1"]
     assert (source.review, source.review_now) == ("never_reviewed", "rejected")
     rows_ = {r.question: r for r in triage(ledger, "small-v1").rows}
     assert "tickets@1: never_reviewed at build time (now rejected)" in rows_[

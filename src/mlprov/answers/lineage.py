@@ -450,7 +450,7 @@ def _root(entry: Entry) -> Digest | None:
 
 def _short(digest: str) -> str:
     """A digest shortened for display, with its ellipsis (the node's JSON has it whole)."""
-    return f"sha256:{Digest(digest).short}…"
+    return f"sha256:{Digest(digest).short}"
 
 
 def _counts(counts: dict[str, int]) -> str:
