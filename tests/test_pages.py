@@ -84,7 +84,7 @@ def signed_in(browser: Any, site: Site, role: str) -> Any:
     assert page.url == site.root + "/sign-in"
     page.get_by_label("Token").fill(site.served.tokens[role])
     page.get_by_role("button", name="Sign in").click()
-    assert page.url == site.root + "/"
+    page.wait_for_url(site.root + "/")
     return page
 
 
@@ -114,7 +114,8 @@ def test_without_a_session_a_page_asks_to_sign_in(browser: Any, site: Site) -> N
     assert (cookie["name"], cookie["httpOnly"], cookie["sameSite"]) == (COOKIE, True, "Strict")
     assert page.evaluate("document.cookie") == ""  # no script can read the token
     page.get_by_role("button", name="Sign out").click()
-    assert page.url == site.root + "/sign-in" and not context.cookies()
+    page.wait_for_url(site.root + "/sign-in")
+    assert not context.cookies()
     # the API still answers 401 without a token, never a redirect
     assert site.served.call("GET", "/audit").status_code == 401
     context.close()
@@ -163,7 +164,7 @@ def test_the_build_page_shows_its_lineage_graph(browser: Any, site: Site) -> Non
     assert v7 is not None
     page = signed_in(browser, site, "reader")
     page.get_by_role("link", name=v7.event.name, exact=True).click()
-    assert page.url == f"{site.root}/builds/{v7.digest}"
+    page.wait_for_url(f"{site.root}/builds/{v7.digest}")
     with Ledger.open(cwd=site.home) as ledger:
         graph = lineage(ledger, v7)
         rows = triage(ledger, v7).rows
@@ -183,7 +184,7 @@ def test_the_build_page_shows_its_lineage_graph(browser: Any, site: Site) -> Non
     page.screenshot(path=site.shots / "build.png", full_page=True)
     # a node of the graph leads to its event
     page.locator(f'figure.graph a[*|href="/events/{graph.steps[0].event}"]').first.click()
-    assert page.url == f"{site.root}/events/{graph.steps[0].event}"
+    page.wait_for_url(f"{site.root}/events/{graph.steps[0].event}")
     assert first.label in page.locator("h1").inner_text()
     page.context.close()
 
@@ -240,6 +241,7 @@ def test_a_reviewer_quarantines_through_the_form(browser: Any, site: Site) -> No
     page.screenshot(path=site.shots / "review.png", full_page=True)
     before = site.size()
     page.get_by_role("button", name="Record the quarantine").click()
+    page.wait_for_url(re.compile(r".*/events/sha256:[0-9a-f]{64}$"))  # the form's redirect
     digest = re.fullmatch(rf"{re.escape(site.root)}/events/(sha256:[0-9a-f]{{64}})", page.url)
     assert digest is not None
     shown = site.served.as_("reader", "GET", f"/events/{digest.group(1)}").json()
@@ -271,6 +273,7 @@ def test_a_reviewer_quarantines_through_the_form(browser: Any, site: Site) -> No
     page.get_by_label("Evidence").fill(review.json()["digest"])
     page.get_by_label("Note").fill("reviewed again")
     page.get_by_role("button", name="Record the release").click()
+    page.wait_for_url(re.compile(r".*/events/sha256:[0-9a-f]{64}$"))
     assert "/events/sha256:" in page.url
     assert REVIEWER in page.locator("main table").first.inner_text()
     state = site.served.as_("reader", "GET", "/status", params={"target": chosen}).json()
@@ -282,7 +285,7 @@ def test_a_reviewer_quarantines_through_the_form(browser: Any, site: Site) -> No
 def test_a_dataset_page_and_clear_empty_and_error_states(browser: Any, site: Site) -> None:
     page = signed_in(browser, site, "reader")
     page.get_by_role("link", name="support-classifier-training").first.click()
-    assert "/datasets/sha256:" in page.url
+    page.wait_for_url(re.compile(r".*/datasets/sha256:[0-9a-f]{64}$"))
     assert page.locator("figure.graph svg").count() == 1
     assert page.locator("h1").inner_text().startswith("Dataset support-classifier-training")
     missing = page.goto(site.root + "/builds/no-such-build")

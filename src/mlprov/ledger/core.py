@@ -175,7 +175,7 @@ class LedgerCore:
                             pseq = size + j
                         edges.append((seq, pseq))
                     rows.append(EventRow(seq, raw, ev.type.value, ev.name, ev.recorded_at, body))
-                _one_content_per_version(w, events)
+                _one_content_per_version(w, events, raws)
                 # The cached right edge is reused only if nobody appended since; it is dropped
                 # until this commit succeeds, so a failed append never leaves it ahead.
                 cached, self._appender = self._appender, None
@@ -485,21 +485,22 @@ class LedgerCore:
 _VERSIONED = frozenset({"source", "dataset"})
 
 
-def _one_content_per_version(w: Writer, events: Sequence[Event]) -> None:
+def _one_content_per_version(w: Writer, events: Sequence[Event], raws: Sequence[bytes]) -> None:
     """Refuse, under the write lock, a `NAME@VERSION` that is already recorded.
 
     The friendly checks (`names.recorded_source`, `names.recorded_dataset`) run before the
     append, answering the same content with the recorded event; this one closes the gap
     between them and the lock, where two writers recording one new version at the same
-    moment would otherwise both succeed."""
+    moment would otherwise both succeed. The same event again is left to the store's
+    unique digest, which refuses it as a duplicate."""
     seen: set[tuple[str, str, str]] = set()
-    for ev in events:
+    for ev, raw in zip(events, raws, strict=True):
         version = ev.payload.get("version")
         if ev.type.value not in _VERSIONED or not isinstance(version, str) or ev.name is None:
             continue
         key = (ev.type.value, ev.name, version)
         taken = key in seen or any(
-            orjson.loads(row.body)["payload"].get("version") == version
+            row.digest != raw and orjson.loads(row.body)["payload"].get("version") == version
             for row in w.select(EventFilter(type=ev.type.value, name=ev.name))
         )
         if taken:

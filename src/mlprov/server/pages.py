@@ -39,14 +39,12 @@ READ = Permission.READ
 Ref = Annotated[str, "NAME, NAME@VERSION or a digest"]
 
 
-class _SignIn(Exception):
+class _SignIn(Refused):
     """No valid session: the page sends the browser to the sign-in page."""
 
 
-class _PageRefused(Exception):
-    def __init__(self, status: int, message: str, hint: str | None) -> None:
-        super().__init__(message)
-        self.status, self.message, self.hint = status, message, hint
+class _PageRefused(Refused):
+    """A refusal met by a page: answered as a page, not as the API's JSON."""
 
 
 def _need(permission: Permission) -> Callable[[Request], None]:
@@ -55,8 +53,8 @@ def _need(permission: Permission) -> Callable[[Request], None]:
             check(request, permission)
         except Refused as refused:
             if refused.status == 401:
-                raise _SignIn from None
-            raise _PageRefused(refused.status, refused.message, refused.hint) from None
+                raise _SignIn(refused.status, refused.message, refused.hint or "") from None
+            raise _PageRefused(refused.status, refused.message, refused.hint or "") from None
 
     return dependency
 

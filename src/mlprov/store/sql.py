@@ -258,20 +258,25 @@ class _Session:
         )
 
 
+def _psycopg() -> Any:
+    """The PostgreSQL driver, or the error naming the extra that installs it."""
+    try:
+        import psycopg
+    except ImportError as exc:
+        raise MissingExtraError("psycopg", "postgres") from exc
+    return psycopg
+
+
 def _integrity_errors(dialect: str) -> tuple[type[Exception], ...]:
     if dialect == "sqlite":
         return (sqlite3.IntegrityError,)
-    import psycopg
-
-    return (psycopg.IntegrityError,)
+    return (_psycopg().IntegrityError,)
 
 
 def _driver_errors(dialect: str) -> tuple[type[Exception], ...]:
     if dialect == "sqlite":
         return (sqlite3.Error,)
-    import psycopg
-
-    return (psycopg.Error, sqlite3.Error)
+    return (_psycopg().Error, sqlite3.Error)
 
 
 def _check_sqlite_file(path: Path) -> None:
@@ -389,11 +394,7 @@ class _Target:
             con.execute("PRAGMA busy_timeout=60000")
             con.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             return con
-        try:
-            import psycopg
-        except ImportError as exc:
-            raise MissingExtraError("psycopg", "postgres") from exc
-        return psycopg.connect(self.conninfo, autocommit=True)
+        return _psycopg().connect(self.conninfo, autocommit=True)
 
 
 class _Pool:
