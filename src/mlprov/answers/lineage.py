@@ -32,7 +32,7 @@ import orjson
 from mlprov.answers.view import LedgerView, SourceStanding, quarantine_moves, view
 from mlprov.digest import Digest
 from mlprov.governance.gates import optout_lists
-from mlprov.governance.manifest import Manifest, Step, builds_on, from_ledger
+from mlprov.governance.manifest import Manifest, Step, builds_on, from_ledger, step_of
 from mlprov.governance.review import status_of
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
@@ -311,7 +311,7 @@ class _Builder:
         kind = entry.event.type.value
         if kind == "transform":
             return self._failed_step(entry) if _failed(entry) else self._step(
-                _as_step(entry), entry.event.payload.get("step"), "succeeded"
+                step_of(entry), entry.event.payload.get("step"), "succeeded"
             )  # fmt: skip
         if kind == "source":
             now = status_of(self.ledger, entry)
@@ -397,7 +397,7 @@ class _Builder:
         if str(entry.digest) in self.by_event:
             return self.by_event[str(entry.digest)]
         p = entry.event.payload
-        id = self._step(_as_step(entry), p.get("step"), "failed", str(p.get("error") or "failed"))
+        id = self._step(step_of(entry), p.get("step"), "failed", str(p.get("error") or "failed"))
         self._uses(entry)
         return id
 
@@ -424,18 +424,6 @@ class _Builder:
 
 def _failed(entry: Entry) -> bool:
     return entry.event.payload.get("status") == "failed"
-
-
-def _as_step(entry: Entry) -> Step:
-    p = entry.event.payload
-    return Step(
-        name=p["name"],
-        version=p.get("version"),
-        kind=p.get("kind", "transform"),
-        params=dict(p.get("params", {})),
-        counts=dict(p.get("counts", {})),
-        event=entry.digest,
-    )
 
 
 def _records(entry: Entry) -> tuple[tuple[str, str], ...]:

@@ -78,6 +78,7 @@ __all__ = [
     "json_schema",
     "load",
     "loads",
+    "step_of",
 ]
 
 #: The newest manifest schema: 2 adds the columns of the files a manifest names (`key`,
@@ -363,7 +364,8 @@ def _sources(
     return found + [_source(ledger, e, lists) for e in by_label.values()]
 
 
-def _transform(entry: Entry) -> Step:
+def step_of(entry: Entry) -> Step:
+    """A recorded step (a `transform` event) as a manifest lists it."""
     p = entry.event.payload
     return Step(
         name=p["name"],
@@ -437,7 +439,7 @@ def from_ledger(ledger: LedgerCore, ref: Entry | Digest | str) -> Manifest:
         for u in s.event.payload.get("used", ())
         if u.get("role") == "using"
     }
-    transforms = [_transform(s) for s in steps]
+    transforms = [step_of(s) for s in steps]
     reports = [
         ExclusionReport(step=t.name, digest=t.changes, removed=t.counts.get("removed"))
         for t in transforms
@@ -525,7 +527,7 @@ def _written_steps(
     for t in written.transforms:
         found = recorded.get(t.name)
         if found is not None:
-            step = _transform(found)
+            step = step_of(found)
             t = t.model_copy(
                 update={
                     "used": step.used,

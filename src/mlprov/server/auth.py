@@ -119,10 +119,17 @@ Caller = Annotated[Token, Depends(_caller)]
 
 
 def guarded(
-    router: APIRouter, method: str, path: str, permission: Permission, **options: Any
+    router: APIRouter,
+    method: str,
+    path: str,
+    permission: Permission,
+    *,
+    need: Callable[[Permission], Callable[..., None]] = _need,
+    **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Declare a route that needs `permission` (each role's permissions: server.tokens)."""
-    deps = [] if permission is Permission.PUBLIC else [Depends(_need(permission))]
+    """Declare a route that needs `permission` (each role's permissions: server.tokens);
+    `need` makes the check that stands in front of it (a page's sends a browser to sign in)."""
+    deps = [] if permission is Permission.PUBLIC else [Depends(need(permission))]
     return router.api_route(
         path,
         methods=[method],

@@ -14,7 +14,7 @@ import json
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Form, Request
+from fastapi import APIRouter, FastAPI, Form, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from mlprov.answers.audit import audit as run_audit
@@ -25,7 +25,7 @@ from mlprov.digest import shorten
 from mlprov.errors import MlprovError
 from mlprov.governance.review import State, status_of
 from mlprov.ledger.names import find
-from mlprov.server.auth import COOKIE, PERMISSION_KEY, check, same_origin
+from mlprov.server.auth import COOKIE, check, guarded, same_origin
 from mlprov.server.errors import Refused
 from mlprov.server.errors import status_of as http_status
 from mlprov.server.html import HEADERS, digest_link, esc, layout, short, state_badge, table
@@ -63,16 +63,10 @@ def page(
     router: APIRouter, method: str, path: str, permission: Permission, **options: Any
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a page that needs `permission` (public only for the sign-in page)."""
-    deps = [] if permission is Permission.PUBLIC else [Depends(_need(permission))]
-    return router.api_route(
-        path,
-        methods=[method],
-        dependencies=deps,
-        openapi_extra={PERMISSION_KEY: permission.value},
-        response_class=HTMLResponse,
-        include_in_schema=False,
-        **options,
-    )
+    return guarded(
+        router, method, path, permission, need=_need, response_class=HTMLResponse,
+        include_in_schema=False, **options,
+    )  # fmt: skip
 
 
 def viewer(request: Request) -> Token | None:
