@@ -309,7 +309,7 @@ def checkpoint_cmd(
         if list_:
             found = ledger.checkpoints()
             if json:
-                emit_json([_cp_json(c) for c in found])
+                emit_json([c.to_json() for c in found])
             else:
                 for c in found:
                     cp = c.checkpoint
@@ -317,7 +317,7 @@ def checkpoint_cmd(
             return
         signed = ledger.checkpoint(ledger.signer(key))
     if json:
-        emit_json(_cp_json(signed))
+        emit_json(signed.to_json())
     else:
         write_output(signed.serialize(), None)
     if output is not None:
@@ -325,18 +325,7 @@ def checkpoint_cmd(
 
 
 def _signers(c: SignedCheckpoint) -> str:
-    return ", ".join(f"{s.name}+{s.key_hash:08x}" for s in c.signatures)
-
-
-def _cp_json(c: SignedCheckpoint) -> dict[str, object]:
-    cp = c.checkpoint
-    return {
-        "origin": cp.origin,
-        "size": cp.size,
-        "root": cp.root.hex(),
-        "signers": [f"{s.name}+{s.key_hash:08x}" for s in c.signatures],
-        "note": c.serialize().decode(),
-    }
+    return ", ".join(c.signers)
 
 
 @keys_app.command("generate")

@@ -230,6 +230,22 @@ class SignedCheckpoint:
         """The signed note: text, blank line, one line per signature."""
         return self.text + b"\n" + b"".join(sig.line() for sig in self.signatures)
 
+    @property
+    def signers(self) -> list[str]:
+        """Who signed it: each signature's key name and hash (`name+hhhhhhhh`)."""
+        return [s.key_id for s in self.signatures]
+
+    def to_json(self) -> dict[str, object]:
+        """As `mlprov checkpoint --json` prints it and the server answers it."""
+        cp = self.checkpoint
+        return {
+            "origin": cp.origin,
+            "size": cp.size,
+            "root": cp.root.hex(),
+            "signers": self.signers,
+            "note": self.serialize().decode(),
+        }
+
     @classmethod
     def parse(cls, data: bytes) -> SignedCheckpoint:
         """Parse a signed checkpoint strictly, without verifying it (see ``verify``)."""

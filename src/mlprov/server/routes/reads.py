@@ -15,7 +15,6 @@ from mlprov.answers.why import why as run_why
 from mlprov.errors import InputError
 from mlprov.governance.review import status_of
 from mlprov.governance.signoff import check_review
-from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.events import Entry
 from mlprov.ledger.names import find
 from mlprov.ledger.payloads import EventType
@@ -24,7 +23,7 @@ from mlprov.server.models import Health, TokenFacts, WhyBody
 from mlprov.server.state import LedgerDep
 from mlprov.server.tokens import Permission
 
-__all__ = ["checkpoint_json", "router"]
+__all__ = ["router"]
 
 router = APIRouter(prefix="/api/v1", tags=["read"])
 READ = Permission.READ
@@ -36,18 +35,6 @@ RefQuery = Annotated[
     str, Query(min_length=1, max_length=500, description="NAME, NAME@VERSION, or a digest")
 ]
 Json = dict[str, Any]
-
-
-def checkpoint_json(c: SignedCheckpoint) -> Json:
-    """A checkpoint as `mlprov checkpoint --json` prints it."""
-    cp = c.checkpoint
-    return {
-        "origin": cp.origin,
-        "size": cp.size,
-        "root": cp.root.hex(),
-        "signers": [f"{s.name}+{s.key_hash:08x}" for s in c.signatures],
-        "note": c.serialize().decode(),
-    }
 
 
 def _shown(ledger: LedgerDep, entry: Entry, note: str | None = None) -> Json:
@@ -157,10 +144,10 @@ def verify(ledger: LedgerDep) -> Json:
     """`mlprov verify --json`, with the newest stored checkpoint."""
     report = ledger.verify()
     stored = ledger.checkpoints()
-    return {**report.to_json(), "checkpoint": checkpoint_json(stored[-1]) if stored else None}
+    return {**report.to_json(), "checkpoint": stored[-1].to_json() if stored else None}
 
 
 @guarded(router, "GET", "/checkpoints", READ, response_model=list[Json])
 def checkpoints(ledger: LedgerDep) -> list[Json]:
     """`mlprov checkpoint --list --json`: the stored checkpoints, oldest first."""
-    return [checkpoint_json(c) for c in ledger.checkpoints()]
+    return [c.to_json() for c in ledger.checkpoints()]

@@ -13,7 +13,6 @@ from mlprov.governance.signoff import reviewer_signer
 from mlprov.ledger.events import Event
 from mlprov.server.auth import Caller, guarded
 from mlprov.server.models import EventBody, QuarantineBody, ReleaseBody, ReviewBody
-from mlprov.server.routes.reads import checkpoint_json
 from mlprov.server.state import LedgerDep, signed_after
 from mlprov.server.tokens import Permission
 
@@ -99,4 +98,4 @@ def release(ledger: LedgerDep, caller: Caller, body: ReleaseBody) -> Json:
 )
 def checkpoint(ledger: LedgerDep) -> Json:
     """`mlprov checkpoint --json`: sign the current tree head with the ledger's key."""
-    return checkpoint_json(ledger.checkpoint())
+    return ledger.checkpoint().to_json()
