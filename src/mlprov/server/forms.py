@@ -20,7 +20,7 @@ from mlprov.errors import InputError
 from mlprov.governance.review import Move, State, record_quarantine, record_release, status_of
 from mlprov.server.html import HEADERS, digest_link, esc, state_badge, table
 from mlprov.server.pages import page, render, viewer
-from mlprov.server.state import LedgerDep, signed_after
+from mlprov.server.state import LedgerDep, signing
 from mlprov.server.tokens import Permission
 
 __all__ = ["router"]
@@ -227,16 +227,15 @@ def quarantine(
     assert token is not None  # the page's permission let a reviewer through
 
     def make() -> str:
-        before = ledger.size
-        entry = record_quarantine(
-            ledger,
-            source.strip(),
-            trigger,
-            exit_condition,
-            allowed_use=_uses(allowed_use),
-            actor=token.name,
-        )
-        signed_after(ledger, before)
+        with signing(ledger):
+            entry = record_quarantine(
+                ledger,
+                source.strip(),
+                trigger,
+                exit_condition,
+                allowed_use=_uses(allowed_use),
+                actor=token.name,
+            )
         return str(entry.digest)
 
     return _recorded(request, "Quarantine", make)
@@ -251,11 +250,10 @@ def release(
     assert token is not None
 
     def make() -> str:
-        before = ledger.size
-        entry = record_release(
-            ledger, source.strip(), _uses(evidence), note=note.strip() or None, actor=token.name
-        )
-        signed_after(ledger, before)
+        with signing(ledger):
+            entry = record_release(
+                ledger, source.strip(), _uses(evidence), note=note.strip() or None, actor=token.name
+            )
         return str(entry.digest)
 
     return _recorded(request, "Release", make)

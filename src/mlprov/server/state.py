@@ -6,7 +6,8 @@ so no cache is shared between the threads that serve requests.
 
 from __future__ import annotations
 
-from contextlib import suppress
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -17,7 +18,7 @@ from mlprov.facade import Ledger
 from mlprov.store import Location, SqlStore, find
 from mlprov.store.tokens import TokenTable
 
-__all__ = ["LedgerDep", "ServerState", "signed_after"]
+__all__ = ["LedgerDep", "ServerState", "signing"]
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,12 @@ def _ledger(request: Request) -> Ledger:
 LedgerDep = Annotated[Ledger, Depends(_ledger)]
 
 
-def signed_after(ledger: Ledger, before: int) -> None:
-    """Sign a checkpoint covering what a request recorded, as every recording command
+@contextmanager
+def signing(ledger: Ledger) -> Iterator[None]:
+    """Sign a checkpoint covering what the block recorded, as every recording command
     does (a ledger without a signing key keeps its events uncovered until one is made)."""
+    before = ledger.size
+    yield
     if ledger.size > before:
         with suppress(NotFoundError):
             ledger.checkpoint()

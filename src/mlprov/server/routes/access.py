@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Request
 
 from mlprov.server.auth import Caller, guarded
 from mlprov.server.models import TokenBody, TokenCreated, TokenFacts
-from mlprov.server.state import LedgerDep, ServerState, signed_after
+from mlprov.server.state import LedgerDep, ServerState, signing
 from mlprov.server.tokens import Permission, create_token, list_tokens, revoke_token
 
 __all__ = ["router"]
@@ -32,9 +32,8 @@ def tokens(request: Request) -> list[dict[str, Any]]:
 def create(ledger: LedgerDep, caller: Caller, body: TokenBody) -> dict[str, Any]:
     """Make a token; the answer holds it, this once. Only its SHA-256 is stored; the grant
     is recorded as an `access` event by the calling admin."""
-    before = ledger.size
-    token, facts = create_token(ledger, body.name, body.role, body.expires, actor=caller.name)
-    signed_after(ledger, before)
+    with signing(ledger):
+        token, facts = create_token(ledger, body.name, body.role, body.expires, actor=caller.name)
     return {**facts.to_json(), "token": token}
 
 
@@ -44,7 +43,6 @@ def revoke(
 ) -> dict[str, Any]:
     """Revoke a token: refused from now on; its name stays taken. Recorded as an `access`
     event by the calling admin."""
-    before = ledger.size
-    facts = revoke_token(ledger, name, actor=caller.name)
-    signed_after(ledger, before)
+    with signing(ledger):
+        facts = revoke_token(ledger, name, actor=caller.name)
     return facts.to_json()

@@ -13,7 +13,7 @@ from mlprov.governance.signoff import reviewer_signer
 from mlprov.ledger.events import Event
 from mlprov.server.auth import Caller, guarded
 from mlprov.server.models import EventBody, QuarantineBody, ReleaseBody, ReviewBody
-from mlprov.server.state import LedgerDep, signed_after
+from mlprov.server.state import LedgerDep, signing
 from mlprov.server.tokens import Permission
 
 __all__ = ["router"]
@@ -29,10 +29,10 @@ Json = dict[str, Any]
 def record(ledger: LedgerDep, caller: Caller, body: EventBody) -> Json:
     """`mlprov record TYPE --payload JSON --parent D...`: one event, its payload checked
     against its type. Reviews, quarantines and releases go through their own routes."""
-    before = ledger.size
-    parents = [ledger.resolve(p) for p in body.parents]
-    entry = ledger.append(Event.create(body.type, body.payload, actor=caller.name, parents=parents))
-    signed_after(ledger, before)
+    with signing(ledger):
+        parents = [ledger.resolve(p) for p in body.parents]
+        event = Event.create(body.type, body.payload, actor=caller.name, parents=parents)
+        entry = ledger.append(event)
     return entry.to_json()
 
 
@@ -43,20 +43,19 @@ def record(ledger: LedgerDep, caller: Caller, body: EventBody) -> Json:
 def review(ledger: LedgerDep, caller: Caller, body: ReviewBody) -> Json:
     """`mlprov review`: the token's name is the reviewer; the review is signed with the
     key of that name in the ledger's keys folder when the server holds one."""
-    before = ledger.size
-    entry = record_review(
-        ledger,
-        body.target,
-        body.status,
-        caller.name,
-        limits=body.limits,
-        risks=body.risks,
-        note=body.note,
-        signer=reviewer_signer(ledger, caller.name),
-        actor=caller.name,
-        separate_duties=body.separate_duties,
-    )
-    signed_after(ledger, before)
+    with signing(ledger):
+        entry = record_review(
+            ledger,
+            body.target,
+            body.status,
+            caller.name,
+            limits=body.limits,
+            risks=body.risks,
+            note=body.note,
+            signer=reviewer_signer(ledger, caller.name),
+            actor=caller.name,
+            separate_duties=body.separate_duties,
+        )
     return entry.to_json()
 
 
@@ -66,17 +65,16 @@ def review(ledger: LedgerDep, caller: Caller, body: ReviewBody) -> Json:
 )
 def quarantine(ledger: LedgerDep, caller: Caller, body: QuarantineBody) -> Json:
     """`mlprov quarantine`: every use but the allowed ones is blocked until a release."""
-    before = ledger.size
-    entry = record_quarantine(
-        ledger,
-        body.source,
-        body.trigger,
-        body.exit_condition,
-        blocked_use=body.blocked_use,
-        allowed_use=body.allowed_use,
-        actor=caller.name,
-    )
-    signed_after(ledger, before)
+    with signing(ledger):
+        entry = record_quarantine(
+            ledger,
+            body.source,
+            body.trigger,
+            body.exit_condition,
+            blocked_use=body.blocked_use,
+            allowed_use=body.allowed_use,
+            actor=caller.name,
+        )
     return entry.to_json()
 
 
@@ -86,9 +84,10 @@ def quarantine(ledger: LedgerDep, caller: Caller, body: QuarantineBody) -> Json:
 )
 def release(ledger: LedgerDep, caller: Caller, body: ReleaseBody) -> Json:
     """`mlprov release`: lift a quarantine, citing evidence recorded after it."""
-    before = ledger.size
-    entry = record_release(ledger, body.source, body.evidence, note=body.note, actor=caller.name)
-    signed_after(ledger, before)
+    with signing(ledger):
+        entry = record_release(
+            ledger, body.source, body.evidence, note=body.note, actor=caller.name
+        )
     return entry.to_json()
 
 
