@@ -234,3 +234,30 @@ def test_init_refuses_existing_store(ledger: Ledger, store_url: str, tmp_path: P
     with pytest.raises(ConflictError):
         Ledger.init(tmp_path / "other", store=store_url)
     assert ledger.size == 1
+
+
+def _size_in_another_process(url: str) -> int:
+    with Ledger(SqlStore.open(url)) as other:
+        return other.size
+
+
+def test_a_second_open_in_one_process_keeps_the_first_ones_locks(tmp_path: Path) -> None:
+    """Opening a ledger again in a process that holds it open must not drop the POSIX
+    locks of the open connections (closing any descriptor of the file would): another
+    process closing its last connection would then take the WAL away under them, and what
+    they record next would be seen by nobody else (sqlite.org/howtocorrupt.html, 2.2)."""
+    held = Ledger.init(tmp_path / "home")
+    url = held.store.url
+    try:
+        held.append(source("first"))
+        with Ledger(SqlStore.open(url)) as again:  # a second open, closed at once
+            assert again.size == 1
+        ctx = mp.get_context("spawn")
+        with ctx.Pool(1) as pool:
+            assert pool.apply(_size_in_another_process, (url,)) == 1  # opens and closes
+            held.append(source("second"))
+            assert pool.apply(_size_in_another_process, (url,)) == 2
+        report = held.verify()
+        assert report.ok, report.problems
+    finally:
+        held.close()

@@ -28,7 +28,6 @@ from mlprov.store.interface import CheckpointRow, EventFilter, EventRow
 
 __all__ = ["SqlStore"]
 
-_SQLITE_MAGIC = b"SQLite format 3\x00"
 _CHUNK = 500  # bound parameters per IN list, well under every backend's limit
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
 _IDLE = 4  # connections kept open for the next reader or writer of this process
@@ -286,14 +285,13 @@ def _check_sqlite_file(path: Path) -> None:
         )
     if not path.is_file():
         raise StoreError(f"{path} is not a file", "point MLPROV_STORE at a ledger.db file")
-    try:
-        with path.open("rb") as fh:
-            magic = fh.read(len(_SQLITE_MAGIC))
-    except OSError as exc:
-        raise StoreError(f"cannot read {path}: {exc.strerror}", "check its permissions") from exc
-    if magic != _SQLITE_MAGIC:
+    # Never open the file from Python: closing any descriptor of it drops every POSIX lock
+    # this process holds on it, including those of its open connections, and another
+    # process may then check the WAL away under them (sqlite.org/howtocorrupt.html, 2.2).
+    # SQLite itself says when a file is not a database.
+    if path.stat().st_size == 0:
         raise StoreError(
-            f"{path} is not an mlprov ledger: it is not a SQLite database",
+            f"{path} is not an mlprov ledger: it is empty, not a SQLite database",
             "point MLPROV_STORE at the right file, or restore it from a backup",
         )
     # Look through a read-only connection first: opening a foreign file for writing would
@@ -318,6 +316,11 @@ def _read_meta(path: Path) -> None:
         finally:
             con.close()
     except sqlite3.DatabaseError as exc:
+        if getattr(exc, "sqlite_errorname", "") == "SQLITE_NOTADB":
+            raise StoreError(
+                f"{path} is not an mlprov ledger: it is not a SQLite database",
+                "point MLPROV_STORE at the right file, or restore it from a backup",
+            ) from exc
         if "no such table" in str(exc):
             raise StoreError(
                 f"{path} is a SQLite database but not an mlprov ledger",
