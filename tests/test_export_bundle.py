@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -217,8 +219,6 @@ def bundle(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def copy_of(bundle: Path, tmp_path: Path) -> Path:
-    import shutil
-
     return Path(shutil.copytree(bundle, tmp_path / "copy"))
 
 
@@ -312,6 +312,45 @@ def test_the_readme_says_how_to_check_each_file(bundle: Path) -> None:
         if proof["hashes"]:
             bad = [("0" if h[0] != "0" else "1") + h[1:] for h in proof["hashes"]]
             assert root_from(*args[:3], bad) != bytes.fromhex(index["checkpoint"]["root"])  # type: ignore[operator]
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("bash", "openssl", "jq", "sha256sum", "base64")),
+    reason="the README's checks need bash, openssl, jq and coreutils",
+)
+def test_the_readmes_shell_checks_run_as_printed(bundle: Path, tmp_path: Path) -> None:
+    readme = (bundle / "README.md").read_text(encoding="utf-8")
+    blocks = [code for kind, code in fenced(readme) if kind == "sh"]
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+
+    def run(folder: Path, script: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            ["bash", "-e", "-o", "pipefail", "-c", script],
+            cwd=folder,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    copy = copy_of(bundle, tmp_path)
+    result = run(copy, "\n".join(blocks))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.count("Signature Verified Successfully") == 2, result.stdout
+    # a changed byte of the statement: the README's openssl check of the envelope refuses it
+    envelope = json.loads((copy / "attestation.intoto.json").read_bytes())
+    payload = bytearray(base64.b64decode(envelope["payload"]))
+    payload[-2] ^= 0x01
+    envelope["payload"] = base64.b64encode(bytes(payload)).decode()
+    (copy / "attestation.intoto.json").write_text(json.dumps(envelope))
+    (attestation,) = [code for code in blocks if "statement.pae" in code]
+    refused = run(copy, attestation)
+    assert refused.returncode != 0
+    assert "Signature Verified Successfully" not in refused.stdout
+
+
+def fenced(text: str) -> list[tuple[str, str]]:
+    return re.findall(r"^```(\w*)\n(.*?)^```", text, re.M | re.S)
 
 
 # -- refused: nothing written ---------------------------------------------------------------
@@ -429,3 +468,15 @@ def test_the_python_face_gives_each_format(small: Ledger, tmp_path: Path) -> Non
         small.export("yaml", "router")
     with pytest.raises(InputError, match="recorded no artifact"):
         small.export("intoto", "dry-run")
+
+
+def test_a_failure_while_writing_leaves_no_half_made_folder(small: Ledger, tmp_path: Path) -> None:
+    small.checkpoint()
+    other = tmp_path / "other.parquet"
+    pq.write_table(TICKETS.slice(0, 2).set_column(2, "text", pa.array(["x", "y"])), other)
+    out = tmp_path / "out"
+    out.mkdir()  # an empty folder stays as it was
+    home = tmp_path / "home"
+    result = mlprov("export", "bundle", "router", out, "--data", other, cwd=home)
+    assert_error(result, 3, "records that are not in dataset ticket-training")
+    assert list(out.iterdir()) == [] and nothing_beside(out) == []

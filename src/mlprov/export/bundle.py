@@ -127,7 +127,7 @@ def write_bundle(
     `directory`, which must not exist or be empty; `data` are the files of the training
     set's records, for its Croissant metadata (they are copied into the bundle); `key`
     signs the attestation (default: the ledger's own key)."""
-    directory = Path(directory)
+    directory = Path(directory).absolute()
     _check_destination(directory)
     entry = ledger.find(build, ("build",)).entry
     signed = _covering_checkpoint(ledger, entry)

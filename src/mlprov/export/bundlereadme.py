@@ -60,9 +60,9 @@ def readme(facts: dict[str, Any]) -> str:
 This folder lets anyone check the provenance of the build `{f["build"]}` (event
 `sha256:{f["build_hex"]}`) of the ledger `{f["origin"]}`, with public tools and without
 that ledger. It shows the ledger as it stood at its signed checkpoint of size {f["size"]}
-(root `{f["root"]}`): the build and the {f["events"]} events on its path (the frozen
-manifest and dataset, the steps and runs that made it, its sources and opt-out lists,
-their reviews, quarantines and releases, and the build's evaluations).
+(root `{f["root"]}`), in {f["events"]} events: the build and those on its path (the
+frozen manifest and dataset, the steps and runs that made it, its sources and opt-out
+lists, their reviews, quarantines and releases, and the build's evaluations).
 
 Check the files in this order: what each one proves rests on the ones before it.
 
@@ -94,7 +94,7 @@ covers the text before the blank line, byte for byte:
 
 ```sh
 sed '/^$/,$d' checkpoint.txt > checkpoint.body
-grep '^— {f["checkpoint_key"]} ' checkpoint.txt | head -n1 | cut -d' ' -f3 | base64 -d \\
+grep -F '— {f["checkpoint_key"]} ' checkpoint.txt | head -n1 | cut -d' ' -f3 | base64 -d \\
   | tail -c 64 > checkpoint.sig
 openssl pkeyutl -verify -pubin -inkey {cp_pem}.pem -rawin \\
   -in checkpoint.body -sigfile checkpoint.sig
