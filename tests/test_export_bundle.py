@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -395,10 +396,8 @@ TICKETS = pa.table(
 )
 
 
-@pytest.fixture
-def small(tmp_path: Path) -> Ledger:
-    ledger = Ledger.init(tmp_path / "home")
-    home = tmp_path / "home"
+def fill(ledger: Ledger, home: Path) -> Ledger:
+    """A source, a dataset, a build with an artifact and one without."""
     pq.write_table(TICKETS, home / "tickets.parquet")
     with ledger.pipeline("tickets") as p:
         tickets = p.source(
@@ -417,9 +416,23 @@ def small(tmp_path: Path) -> Ledger:
     return ledger
 
 
-def test_a_build_no_checkpoint_covers_is_refused(small: Ledger, tmp_path: Path) -> None:
+@pytest.fixture
+def small(tmp_path: Path) -> Ledger:
+    """The small ledger on SQLite, in the folder the command line runs in."""
+    return fill(Ledger.init(tmp_path / "home"), tmp_path / "home")
+
+
+@pytest.fixture
+def either(store_url: str, tmp_path: Path) -> Iterator[Ledger]:
+    """The small ledger on each store: SQLite, and PostgreSQL when a server is given."""
+    pg = store_url.startswith("postgresql")
+    with Ledger.init(tmp_path / "home", store=store_url if pg else None) as ledger:
+        yield fill(ledger, tmp_path / "home")
+
+
+def test_a_build_no_checkpoint_covers_is_refused(either: Ledger, tmp_path: Path) -> None:
     with pytest.raises(NotFoundError, match="no signed checkpoint covers build router") as caught:
-        small.export_bundle("router", tmp_path / "out")
+        either.export_bundle("router", tmp_path / "out")
     assert caught.value.cli_hint is not None and "mlprov checkpoint" in caught.value.cli_hint
     assert not (tmp_path / "out").exists() and nothing_beside(tmp_path / "out") == []
 
@@ -432,12 +445,12 @@ def test_a_build_without_an_artifact_writes_nothing(small: Ledger, tmp_path: Pat
     assert not (tmp_path / "out").exists() and nothing_beside(tmp_path / "out") == []
 
 
-def test_croissant_joins_the_bundle_when_the_data_is_given(small: Ledger, tmp_path: Path) -> None:
+def test_croissant_joins_the_bundle_when_the_data_is_given(either: Ledger, tmp_path: Path) -> None:
     import mlcroissant as mlc
 
-    small.checkpoint()
+    either.checkpoint()
     out = tmp_path / "out"
-    made = small.export_bundle("router", out, data=[tmp_path / "home" / "train.parquet"])
+    made = either.export_bundle("router", out, data=[tmp_path / "home" / "train.parquet"])
     assert made.croissant
     doc = json.loads((out / "croissant" / "metadata.json").read_bytes())
     mlc.Dataset(jsonld=doc)  # mlcroissant accepts it as it stands in the bundle
@@ -445,6 +458,44 @@ def test_croissant_joins_the_bundle_when_the_data_is_given(small: Ledger, tmp_pa
     assert (out / "croissant" / "train.parquet").read_bytes() == (
         tmp_path / "home" / "train.parquet"
     ).read_bytes()
+    assert run_checker(out, tmp_path).returncode == 0
+
+
+def test_every_file_stands_at_the_checkpoint(either: Ledger, tmp_path: Path) -> None:
+    """Reviews, a quarantine and a build recorded after the checkpoint are in no file of
+    the bundle, and its documents agree on the review states as of the checkpoint."""
+    from mlprov.governance.review import record_review
+
+    record_review(either, "tickets@2026-06-01", "accepted", "carol@example.com")
+    signed = either.checkpoint()
+    record_review(either, "ticket-training", "quarantined", "late@example.com", note="LATE")
+    record_review(either, "tickets@2026-06-01", "rejected", "late@example.com", note="LATE")
+    home = tmp_path / "home"
+    either.build("router-late", dataset="ticket-training", artifact=home / "model.bin", force=True)
+    late = [e for e in either.entries() if e.seq >= signed.checkpoint.size]
+    assert len(late) == 3
+    out = tmp_path / "out"
+    made = either.export_bundle("router", out, data=[home / "train.parquet"])
+    assert made.checkpoint.checkpoint == signed.checkpoint
+    envelope = json.loads((out / "attestation.intoto.json").read_bytes())
+    texts = {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*.json")}
+    texts["statement"] = base64.b64decode(envelope["payload"])
+    for path, text in texts.items():
+        for e in late:
+            assert e.digest.hex.encode() not in text, f"{path} names a later event"
+        for word in (b"late@example.com", b"router-late", b"rejected"):
+            assert word not in text, f"{path} says {word.decode()}, recorded after the checkpoint"
+    assert len(list((out / "events").iterdir())) == made.events
+    # the review states, as of the checkpoint, in PROV and in the Croissant metadata
+    doc = json.loads(texts["prov.json"])
+    entities = [e for e in doc["entity"].values() if isinstance(e, dict)]
+    (source,) = [e for e in entities if "mlprov:reviewStatus" in e]
+    (dataset,) = [e for e in entities if "mlprov:reviewerStatus" in e]
+    assert source["mlprov:reviewStatus"] == "accepted"
+    status = dataset["mlprov:reviewerStatus"]
+    croissant = json.loads(texts["croissant/metadata.json"])
+    assert croissant["rai:dataUseCases"][0].startswith(f"Training, with reviewer status {status} ")
+    assert "quarantined" not in status and "rai:dataLimitations" not in croissant
     assert run_checker(out, tmp_path).returncode == 0
 
 

@@ -1,7 +1,9 @@
 """The auditor's bundle: one folder from which an outsider checks a build without mlprov.
 
-For one build, as the ledger stood at its newest signed checkpoint (the build's events
-are those the PROV export covers: :func:`mlprov.export.scope.scope_of`)::
+For one build, as the ledger stood at its newest signed checkpoint: every file is made
+from the ledger cut at the checkpoint's size (:meth:`~mlprov.ledger.core.LedgerCore.at_size`),
+so a review, quarantine or build recorded since appears in none of them. The build's events
+are those the PROV export covers (:func:`mlprov.export.scope.scope_of`)::
 
     README.md                how to check each file with public tools
     bundle.json              this index: every file with its SHA-256 and what it is
@@ -135,6 +137,9 @@ def write_bundle(
     signer = key or ledger.signer()
     if signer.verifier() not in keys:
         keys.append(signer.verifier())
+    # Every document is made from the ledger as it stood at the checkpoint, so that none
+    # can name an event (a later review, quarantine or build) the bundle cannot prove.
+    ledger = ledger.at_size(signed.checkpoint.size)
     files = _documents(ledger, entry, signed, keys, signer)
     events = sum(1 for path in files if path.startswith("events/"))
     staging = Path(tempfile.mkdtemp(dir=directory.parent, prefix=f".{directory.name}.partial-"))
