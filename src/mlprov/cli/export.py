@@ -169,9 +169,9 @@ def bundle(
     the newest signed checkpoint, the checkpoint and its public keys, the record-set
     roots, the PROV document, the signed attestation, the training set's Croissant
     metadata (with --data), and a README saying how to check each file with public
-    tools. Refused when no checkpoint covers the build (run `mlprov checkpoint`), when
-    the build recorded no artifact, or when DIR is not empty; nothing is written then.
-    Needs mlprov[prov]."""
+    tools. Every file shows the ledger as it stood at that checkpoint. Refused when no
+    checkpoint covers the build (run `mlprov checkpoint`), when the build recorded no
+    artifact, or when DIR is not empty; nothing is written then. Needs mlprov[prov]."""
     from mlprov.cli.options import resolve
     from mlprov.cli.render import print_lines, wrap
     from mlprov.facade import Ledger

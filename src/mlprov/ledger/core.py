@@ -211,7 +211,8 @@ class LedgerCore:
         view over the same store in which every read (events, names, the DAG, the log,
         checkpoints) leaves out what was recorded later (`mlprov.ledger.prefix`), so that
         whatever is computed from it is what the ledger said then. Recording, signing and
-        verifying through it are refused; closing it leaves the store open."""
+        verifying through it are refused; closing it leaves the store open. Code that opens
+        `ledger.store` itself reads the whole store, not the view."""
         with self._read() as r:
             self._check_size(size, r.size())
         past = copy.copy(self)
