@@ -9,7 +9,8 @@ are imported on first use, so opening a ledger needs neither pyarrow nor the ans
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mlprov.digest import Digest
@@ -20,6 +21,8 @@ if TYPE_CHECKING:
     from mlprov.answers.why.answer import Answer
     from mlprov.capture.pipeline import Pipeline
     from mlprov.capture.predictions import PredictionLogger
+    from mlprov.export.bundle import Bundle
+    from mlprov.ledger.keys import SignerKey
 
 __all__ = ["Ledger"]
 
@@ -95,3 +98,40 @@ class Ledger(LedgerCore):
         from mlprov.answers.why import why
 
         return why(self, build, subject=subject, key=key, record=record, digest=digest)
+
+    # -- export (see mlprov.export) -------------------------------------------------------
+    def export(
+        self,
+        format: str,
+        target: Entry | Digest | str | None = None,
+        *,
+        syntax: str = "json",
+        data: Sequence[Path] = (),
+        base: Path | None = None,
+        key: SignerKey | None = None,
+    ) -> bytes:
+        """A build, dataset or the ledger in an open format, as `mlprov export FORMAT
+        TARGET` writes it: `prov` (`syntax` json, turtle or jsonld), `croissant` (a
+        dataset; `data` its record files, `base` the folder of the metadata), `intoto` (a
+        build, signed with `key` or the ledger's key) or `openlineage` (see
+        :func:`mlprov.export.bundle.export`)."""
+        from mlprov.export.bundle import export
+
+        return export(self, format, target, syntax=syntax, data=data, base=base, key=key)
+
+    def export_bundle(
+        self,
+        build: Entry | Digest | str,
+        directory: Path | str,
+        *,
+        data: Sequence[Path] = (),
+        key: SignerKey | None = None,
+    ) -> Bundle:
+        """Write the auditor's bundle of a build into a new or empty `directory`: its
+        events, their inclusion proofs at the newest signed checkpoint, the checkpoint and
+        public keys, record-set roots, PROV, the signed attestation, the training set's
+        Croissant when `data` (its record files) is given, and a README saying how to
+        check each file without mlprov (:mod:`mlprov.export.bundle`)."""
+        from mlprov.export.bundle import write_bundle
+
+        return write_bundle(self, build, Path(directory), data=data, key=key)

@@ -135,3 +135,58 @@ def croissant(
     with Ledger.open(store) as ledger:
         doc = metadata(ledger, dataset, list(data or ()), base)
     write_output(dumps(doc), out)
+
+
+# -- the auditor's bundle -----------------------------------------------------------------------
+
+
+@export_app.command("bundle")
+def bundle(
+    build: Annotated[
+        str, typer.Argument(metavar="BUILD", help="The build: NAME, NAME@VERSION or a digest.")
+    ],
+    directory: Annotated[
+        Path, typer.Argument(metavar="DIR", help="A new or empty folder to write it into.")
+    ],
+    data: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--data",
+            metavar="FILE",
+            help="A file of the training set's records, for its Croissant metadata (copied "
+            "into the bundle); repeat for several.",
+        ),
+    ] = None,
+    key: Annotated[
+        Path | None,
+        typer.Option(metavar="KEY", help="Key to sign the attestation (default: the ledger's)."),
+    ] = None,
+    store: StoreOpt = None,
+) -> None:
+    """Everything an outsider needs to check a build without mlprov.
+
+    The events on the build's path as their exact bytes, an inclusion proof of each at
+    the newest signed checkpoint, the checkpoint and its public keys, the record-set
+    roots, the PROV document, the signed attestation, the training set's Croissant
+    metadata (with --data), and a README saying how to check each file with public
+    tools. Every file shows the ledger as it stood at that checkpoint. Refused when no
+    checkpoint covers the build (run `mlprov checkpoint`), when the build recorded no
+    artifact, or when DIR is not empty; nothing is written then. Needs mlprov[prov]."""
+    from mlprov.cli.options import resolve
+    from mlprov.cli.render import print_lines, wrap
+    from mlprov.facade import Ledger
+
+    with Ledger.open(store) as ledger:
+        entry = resolve(ledger, build, ("build",))
+        signer = ledger.signer(key) if key is not None else None
+        made = ledger.export_bundle(entry, directory, data=list(data or ()), key=signer)
+    cp = made.checkpoint.checkpoint
+    lines = [
+        f"wrote {directory}: the bundle of build {entry.event.name} ({entry.digest})",
+        f"  {made.events} events, each with its inclusion proof at the checkpoint of size "
+        f"{cp.size} signed by {', '.join(made.checkpoint.signers)}",
+        f"  {len(made.files)} files; README.md says how to check each one without mlprov",
+    ]
+    if not made.croissant:
+        lines.append("  no Croissant metadata: give the training set's files with --data FILE")
+    print_lines([w for line in lines for w in wrap(line)])

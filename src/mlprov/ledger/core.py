@@ -7,8 +7,10 @@ offered to users by the facade, :class:`mlprov.facade.Ledger`, which subclasses 
 
 from __future__ import annotations
 
+import copy
 import secrets
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
 
@@ -30,11 +32,13 @@ from mlprov.ledger.checkpoint import Checkpoint, SignedCheckpoint, sign_checkpoi
 from mlprov.ledger.events import Entry, Event, parse_time, utc_now
 from mlprov.ledger.keys import SignerKey, VerifierKey
 from mlprov.ledger.log import TileAppender, TileCache, TileReader, store_tiles
+from mlprov.ledger.prefix import PrefixReader
 from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.records import subjects
 from mlprov.records.subjects import SubjectHasher
 from mlprov.store import EventFilter, EventRow, Location, SqlStore, Writer, find, for_directory
+from mlprov.store.interface import Reader
 
 if TYPE_CHECKING:
     from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
@@ -76,6 +80,7 @@ class LedgerCore:
         self.ledger_id = meta["ledger_id"]
         self._tiles = TileCache()
         self._appender: TileAppender | None = None
+        self._past: int | None = None  # at_size: the log size this view stands at
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -113,7 +118,8 @@ class LedgerCore:
         return cls(sql, location)
 
     def close(self) -> None:
-        self.store.close()
+        if self._past is None:  # a view of the past shares its ledger's store
+            self.store.close()
 
     def __enter__(self) -> Self:
         return self
@@ -145,6 +151,7 @@ class LedgerCore:
         A parent may be an earlier event of the same batch. Duplicates and unknown parents
         are refused with ConflictError, and nothing of the batch is written.
         """
+        self._refuse_in_past("record events")
         bodies = [ev.encode() for ev in events]
         raws = [sha256_raw(b) for b in bodies]
         digests = [Digest.from_raw(r) for r in raws]
@@ -186,7 +193,7 @@ class LedgerCore:
                 w.put_tiles(appender.changed())
                 w.set_size(size + len(rows))
         except DuplicateError:
-            with self.store.reader() as r:
+            with self._read() as r:
                 found = r.seqs_of(raws)
             first = next((i for i, raw in enumerate(raws) if raw in found), 0)
             raise DuplicateError(
@@ -199,9 +206,35 @@ class LedgerCore:
         return [Entry(r.seq, d, ev, r.body) for r, d, ev in zip(rows, digests, events, strict=True)]
 
     # -- reading ------------------------------------------------------------------------
+    def at_size(self, size: int) -> Self:
+        """The ledger as it stood when its log held its first `size` events: a read-only
+        view over the same store in which every read (events, names, the DAG, the log,
+        checkpoints) leaves out what was recorded later (`mlprov.ledger.prefix`), so that
+        whatever is computed from it is what the ledger said then. Recording, signing and
+        verifying through it are refused; closing it leaves the store open. Code that opens
+        `ledger.store` itself reads the whole store, not the view."""
+        with self._read() as r:
+            self._check_size(size, r.size())
+        past = copy.copy(self)
+        past._past, past._appender = size, None
+        return past
+
+    @contextmanager
+    def _read(self) -> Iterator[Reader]:
+        """One reader snapshot of the store, cut at the view's size for a view of the past."""
+        with self.store.reader() as r:
+            yield r if self._past is None else PrefixReader(r, self._past)
+
+    def _refuse_in_past(self, what: str) -> None:
+        if self._past is not None:
+            raise InputError(
+                f"cannot {what} in the ledger as it stood at size {self._past}: it is read-only",
+                "do it in the ledger itself",
+            )
+
     @property
     def size(self) -> int:
-        with self.store.reader() as r:
+        with self._read() as r:
             return r.size()
 
     def resolve(self, ref: str | Digest) -> Digest:
@@ -214,7 +247,7 @@ class LedgerCore:
                 f"{ref!r} is not a digest",
                 f"give sha256:<64 hex digits> or a unique prefix of at least {_MIN_PREFIX}",
             )
-        with self.store.reader() as r:
+        with self._read() as r:
             rows = r.by_hex_prefix(text, 2)
         if not rows:
             raise NotFoundError(f"no event digest starts with {text}", "see `mlprov log`")
@@ -225,7 +258,7 @@ class LedgerCore:
     def get(self, ref: str | Digest) -> Entry:
         """The recorded event with this digest (or unique prefix)."""
         digest = self.resolve(ref)
-        with self.store.reader() as r:
+        with self._read() as r:
             rows = r.by_digest([digest.raw])
         if not rows:
             raise NotFoundError(f"no event {digest} in this ledger", "see `mlprov log`")
@@ -233,18 +266,18 @@ class LedgerCore:
 
     def parents(self, ref: str | Digest) -> list[Entry]:
         entry = self.get(ref)
-        with self.store.reader() as r:
+        with self._read() as r:
             return [_entry(x) for x in r.by_seq(r.parent_seqs([entry.seq]).get(entry.seq, []))]
 
     def children(self, ref: str | Digest) -> list[Entry]:
         entry = self.get(ref)
-        with self.store.reader() as r:
+        with self._read() as r:
             return [_entry(x) for x in r.by_seq(r.child_seqs(entry.seq))]
 
     def trace(self, ref: str | Digest) -> list[Entry]:
         """The event and all its ancestors back to every root, oldest first (log order)."""
         entry = self.get(ref)
-        with self.store.reader() as r:
+        with self._read() as r:
             return [_entry(x) for x in r.by_seq(r.ancestor_seqs(entry.seq))]
 
     def entries(
@@ -264,13 +297,13 @@ class LedgerCore:
         since = parse_time(since) if since is not None else None
         until = parse_time(until) if until is not None else None
         where = EventFilter(type, name, since, until, limit, newest_first)
-        with self.store.reader() as r:
+        with self._read() as r:
             for row in r.select(where):
                 yield _entry(row)
 
     # -- the log ------------------------------------------------------------------------
     def root(self, size: int | None = None) -> bytes:
-        with self.store.reader() as r:
+        with self._read() as r:
             n = r.size() if size is None else self._check_size(size, r.size())
             return TileReader(store_tiles(r, n), n, self._tiles).root()
 
@@ -283,7 +316,7 @@ class LedgerCore:
     def inclusion_proof(self, ref: str | Digest, size: int | None = None) -> InclusionProof:
         """Prove the event is in the log: at the newest checkpoint covering it, else now."""
         entry = self.get(ref)
-        with self.store.reader() as r:
+        with self._read() as r:
             current = r.size()
             note = None
             covering = [c for c in r.checkpoints() if c.size > entry.seq]
@@ -311,7 +344,7 @@ class LedgerCore:
     def consistency_proof(self, old_size: int, new_size: int | None = None) -> ConsistencyProof:
         """Prove the log of `old_size` is a prefix of the log of `new_size` (default: now)."""
         notes = {c.checkpoint.size: c.serialize().decode() for c in self.checkpoints()}
-        with self.store.reader() as r:
+        with self._read() as r:
             current = r.size()
             n = current if new_size is None else self._check_size(new_size, current)
             m = self._check_size(old_size, n)
@@ -439,6 +472,7 @@ class LedgerCore:
 
     def checkpoint(self, signer: SignerKey | None = None) -> SignedCheckpoint:
         """Sign the current tree head and store the checkpoint; returns it."""
+        self._refuse_in_past("sign a checkpoint")
         key = signer or self.signer()
         with self.store.writer() as w:
             size = w.size()
@@ -449,7 +483,7 @@ class LedgerCore:
 
     def checkpoints(self) -> list[SignedCheckpoint]:
         """The stored checkpoints, oldest first, parsed from their exact stored bytes."""
-        with self.store.reader() as r:
+        with self._read() as r:
             rows = r.checkpoints()
         return [SignedCheckpoint.parse(row.note) for row in rows]
 
@@ -467,8 +501,9 @@ class LedgerCore:
         A large log is scanned by `workers` processes (default: the CPUs, up to 4), each
         with its own connection, in chunks of `chunk` events.
         """
+        self._refuse_in_past("verify")
         trusted = self.trusted_keys(keys)
-        with self.store.reader() as r:
+        with self._read() as r:
             return verify_ledger(
                 r,
                 self.origin,
