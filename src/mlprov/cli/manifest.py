@@ -42,7 +42,10 @@ def show(
 
 @manifest_app.command("record")
 def record(
-    file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A hand-written manifest (YAML or JSON), or a Croissant file."),
+    ],
     key: Annotated[
         str | None,
         typer.Option(metavar="COLUMN", help="Key column of every file that names none."),
@@ -58,7 +61,9 @@ def record(
     """Record a hand-written manifest as a dataset, with the files it names.
 
     Checks the digests it gives; fingerprints its sources and data file; records its
-    steps, and what an exclusion removed where its files show it."""
+    steps, and what an exclusion removed where its files show it. A Croissant 1.0 or 1.1
+    metadata.json is read as one: its files (each checked against its sha256) are the
+    sources, its licence and RAI facts theirs, its preprocessing protocol the steps."""
     from rich.text import Text
 
     from mlprov.capture.handwritten import record as record_manifest
