@@ -383,3 +383,12 @@ def test_the_command_line_says_what_is_wrong_with_exit_3(tmp_path: Path) -> None
     assert_error(got, 3, "file tickets.parquet", actual, "0" * 64, "nothing was recorded")
     with Ledger.open(cwd=path.parent) as ledger:
         assert ledger.size == size and ledger.verify().ok
+
+
+def test_lint_reads_a_croissant_file_as_its_manifest(tmp_path: Path) -> None:
+    save(tmp_path, written(tmp_path), "metadata.json")
+    got = mlprov("lint", "metadata.json", "--format", "json", cwd=tmp_path)
+    assert got.returncode == 7, got.stderr  # an error finding: a source with no rights basis
+    found = json.loads(got.stdout)
+    assert found["dataset"] == "support-tickets"
+    assert [f["value"] for f in found["findings"] if f["rule"] == "MP001"] == ["agents@2026-05"]
