@@ -392,3 +392,20 @@ def test_lint_reads_a_croissant_file_as_its_manifest(tmp_path: Path) -> None:
     found = json.loads(got.stdout)
     assert found["dataset"] == "support-tickets"
     assert [f["value"] for f in found["findings"] if f["rule"] == "MP001"] == ["agents@2026-05"]
+
+
+def test_a_file_s_own_licence_and_an_open_temporal_coverage(tmp_path: Path) -> None:
+    doc = written(tmp_path)
+    del doc["rai:dataCollectionTimeframe"], doc["publisher"]
+    doc["temporalCoverage"] = "2025-01/.."
+    doc["distribution"][1]["license"] = "LicenseRef-internal"
+    doc["rai:personalSensitiveInformation"] = "None: the files hold no personal data"
+    with Ledger.init(tmp_path) as ledger:
+        record(ledger, save(tmp_path, doc))
+        tickets = source_payload(ledger, "tickets@2.1.0")
+        agents = source_payload(ledger, "agents@2026-05")
+    assert tickets["license"] == "https://spdx.org/licenses/CC-BY-4.0.html"
+    assert agents["license"] == "LicenseRef-internal"
+    assert tickets["collected"] == agents["collected"] == ["2025-01", "ongoing"]
+    assert tickets["owner"] == "Dana Engineer"  # no publisher: the creator
+    assert tickets["personal_data"] is False and agents["personal_data"] is False

@@ -11,7 +11,8 @@ It is validated with `mlcroissant` (extra `mlprov[croissant]`) before it is read
   `sha256`, an `md5` only, is refused: mlprov records SHA-256). A `cr:FileSet` or a file
   inside an archive (`containedIn`) is refused: list its files as FileObjects;
 - a FileObject that mlprov's own export wrote for a source (`@id` `source/NAME@VERSION`) is
-  that source, and the others are the dataset's data file (one). In any other file every
+  that source, and the others are the dataset's data file (one: several are refused; a
+  source the export names without a file is not among them). In any other file every
   FileObject is a source: `NAME@VERSION` from its `name` (a name without `@` takes the
   dataset's `version`, else the date of its `datePublished`); the only one, if it is
   alone, is also the data file. A name outside mlprov's form is made one (`My file.csv`
