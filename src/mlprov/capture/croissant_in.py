@@ -47,17 +47,26 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import unquote
 
+from pydantic import ValidationError
+
 from mlprov.digest import digest_file
 from mlprov.errors import InputError, MissingExtraError, NotFoundError
 from mlprov.governance.manifest import MAX_MANIFEST, Manifest, SourceRecord, Step
 from mlprov.governance.manifest_files import resolve_inside
+from mlprov.ledger.events import validation_message
 from mlprov.records.readers import read_batches
 from mlprov.validation import name_problem, period_problem
 
 __all__ = ["Croissant", "is_croissant", "read"]
 
 _CROISSANT = "http://mlcommons.org/croissant/"
-_DATASET_TYPES = ("sc:Dataset", "https://schema.org/Dataset", "http://schema.org/Dataset")
+_DATASET_TYPES = (
+    "sc:Dataset",
+    "schema:Dataset",
+    "Dataset",
+    "https://schema.org/Dataset",
+    "http://schema.org/Dataset",
+)
 _EXCLUSION = re.compile(r"opt[-_ ]?out|exclu|remov|erasure|dedup|filter", re.I)
 _INDEX = re.compile(r"^\s*(\d+)\s*[:.)]\s*")
 #: A step as mlprov's export writes it (mlprov.export.croissant._steps).
@@ -436,9 +445,9 @@ def read(path: Path, *, key: str | None = None, subject: str | None = None) -> C
             key=dkey,
             subject=dsubject,
         )
-    except ValueError as exc:  # pydantic's ValidationError is one
+    except ValidationError as exc:
         raise InputError(
-            f"{where} cannot be read as a manifest: {str(exc).splitlines()[0]}",
+            f"{where} cannot be read as a manifest: {validation_message(exc, 'manifest')}",
             "check its name, version and files",
         ) from None
     return Croissant(raw, manifest, facts)
