@@ -17,15 +17,22 @@ It is validated with `mlcroissant` (extra `mlprov[croissant]`) before it is read
   dataset's `version`, else the date of its `datePublished`); the only one, if it is
   alone, is also the data file. A name outside mlprov's form is made one (`My file.csv`
   is `My-file.csv`);
-- each source's licence is the FileObject's `license`, else the dataset's (when it gives
-  one); its owner the FileObject's `creator` or `publisher`, else the dataset's
-  `publisher` (an mlprov export's `creator` is who recorded it, not the owner); its
-  rights basis `mlprov:rightsBasis`, else none (and lint says so); its collection period
-  `rai:dataCollectionTimeframe` (or mlcroissant's `rai:dataCollectionTimeFrame`), else
-  `temporalCoverage`; its personal-data flag from `rai:personalSensitiveInformation`
-  (an entry naming the file says whether it holds personal data; entries naming none say
-  it of every file: none at all when each says there is none). An mlprov export's
-  `rai:dataCollection` sentence gives each source's facts as it wrote them;
+- each source's facts are properties of its FileObject: its licence `license`; its rights
+  basis `mlprov:rightsBasis` (else none, and lint says so); its owner `mlprov:owner`,
+  else its `creator` or `publisher`; its collection period `mlprov:collectedFrom` and
+  `mlprov:collectedUntil`; `mlprov:personalData` and `mlprov:optOut` (true or false);
+  and `mlprov:acquisition`, `mlprov:purpose`, `mlprov:sourceDescription`,
+  `mlprov:modality`, `mlprov:languages`, `mlprov:copyright` and
+  `mlprov:aggregateConsumerInfo`, checked as a source event checks them (`mlprov:` is
+  `urn:mlprov:terms#`; the full IRI is read too). That is all an mlprov export is read
+  for: its sentences (`rai:dataCollection`, `rai:personalSensitiveInformation`) are for
+  people, and its dataset-wide licences are not any one source's. In any other file a
+  fact a FileObject does not give is the dataset's: the licence `license`, the owner
+  `publisher` (else `creator`), the period `rai:dataCollectionTimeframe` (or
+  mlcroissant's `rai:dataCollectionTimeFrame`), else `temporalCoverage`, and the
+  personal-data flag from `rai:personalSensitiveInformation` (an entry naming the file
+  says whether it holds personal data; entries naming none say it of every file: none
+  at all when each says there is none);
 - a `cr:RecordSet` whose `key` names a field gives the key column of the file that field
   reads (`mlprov:subject` likewise its subject column); `key` and `subject` given to
   `record` name the columns of every other file that holds them;
@@ -54,6 +61,7 @@ from mlprov.errors import InputError, MissingExtraError, NotFoundError
 from mlprov.governance.manifest import MAX_MANIFEST, Manifest, SourceRecord, Step
 from mlprov.governance.manifest_files import resolve_inside
 from mlprov.ledger.events import validation_message
+from mlprov.ledger.payloads import SourcePayload
 from mlprov.records.readers import read_batches
 from mlprov.validation import name_problem, period_problem
 
@@ -74,17 +82,18 @@ _EXPORTED_STEP = re.compile(
     r"(?P<name>\S+)(?: \(version (?P<version>[^)]*)\))?, (?P<kind>transform|exclusion)"
     r"(?:, parameters (?P<params>\{.*\}))?(?:, [a-z_]+ \d+)*"
 )
-#: A source as mlprov's export's `rai:dataCollection` writes it, after its NAME@VERSION.
-_EXPORTED_SOURCE = re.compile(
-    r"(?P<list> \(an opt-out list\))?(?:, acquisition (?P<acquisition>\w+))?"
-    r"(?:, collected (?P<start>\S+) to (?P<end>\S+))?(?:, purpose (?P<purpose>.*?))?"
-    r"(?:, description (?P<description>.*?))?(?:, owner (?P<owner>.*?))?"
-    r", rights basis (?P<basis>.*?)(?:, not recorded in this ledger)?",
-    re.S,
-)
-_NOT_RECORDED = "not recorded"
-#: The facts of a source event that the manifest form has no field for, as text.
-_PROSE = ("acquisition", "purpose", "description")
+#: The facts of a source event that the manifest form has no field for, each read from
+#: its own property of the source's FileObject (as mlprov's export writes them).
+_FACTS = {
+    "acquisition": "acquisition",
+    "purpose": "purpose",
+    "description": "sourceDescription",
+    "modality": "modality",
+    "languages": "languages",
+    "copyright": "copyright",
+    "aggregate_consumer_info": "aggregateConsumerInfo",
+}
+_MLPROV = "urn:mlprov:terms#"
 
 
 @dataclass(frozen=True)
@@ -190,37 +199,52 @@ def _personal(entries: list[str], names: tuple[str, ...], every: list[str]) -> b
         return None
     if all(re.search(r"not recorded", e) for e in said):
         return None
-    none = re.compile(r"\bno (personal|sensitive)|\bnone\b|holding no personal", re.I)
+    none = re.compile(r"\bno (personal|sensitive)|\bnone\b", re.I)
     return not all(none.search(e) for e in said)
 
 
-def _exported_sources(doc: dict[str, Any], refs: list[str]) -> dict[str, dict[str, Any]]:
-    """Each source's facts from an mlprov export's `rai:dataCollection` sentence."""
-    text = _text(doc.get("rai:dataCollection")) or ""
-    if not text.startswith("Sources: ") or not refs:
-        return {}
-    body = text.removeprefix("Sources: ").removesuffix(".")
-    starts = sorted(
-        (m.start(), ref)
-        for ref in refs
-        for m in re.finditer(re.escape(ref), body)
-        if m.start() == 0 or body[: m.start()].endswith("; ")
+def _str(value: Any) -> str | None:
+    """A property's text exactly as written (a string), else as :func:`_text` reads it."""
+    if isinstance(value, str):
+        return value if value.strip() else None
+    return _text(value)
+
+
+def _flag(obj: dict[str, Any], local: str, where: str) -> bool | None:
+    """An mlprov property that is true or false, if given."""
+    found = _prop(obj, local)
+    if found is None or isinstance(found, bool):
+        return found
+    raise InputError(
+        f"{where}: mlprov:{local} is {json.dumps(found)}, not true or false",
+        f"write mlprov:{local} as true or false",
     )
-    found: dict[str, dict[str, Any]] = {}
-    for (at, ref), (nxt, _) in zip(starts, [*starts[1:], (len(body) + 2, "")], strict=True):
-        seg = body[at + len(ref) : nxt - 2]
-        m = _EXPORTED_SOURCE.fullmatch(seg)
-        if m is None:
-            continue
-        g = {k: v for k, v in m.groupdict().items() if v}
-        facts: dict[str, Any] = {k: g[k] for k in _PROSE if k in g}
-        if "start" in g:
-            facts["collected"] = (g["start"], g["end"])
-        facts["opt_out"] = bool(g.get("list"))
-        facts["owner"] = g.get("owner")
-        facts["rights_basis"] = None if g["basis"] == _NOT_RECORDED else g["basis"]
-        found[ref] = facts
-    return found
+
+
+def _prop(obj: dict[str, Any], local: str) -> Any:
+    """An mlprov property of a node (`mlprov:NAME`, or its full IRI), else None."""
+    found = obj.get(f"mlprov:{local}")
+    return obj.get(_MLPROV + local) if found is None else found
+
+
+def _own_facts(obj: dict[str, Any], where: str) -> dict[str, Any]:
+    """The source event facts a FileObject gives as mlprov properties, checked as a source
+    event checks them."""
+    facts = {field: _prop(obj, local) for field, local in _FACTS.items()}
+    facts = {k: v for k, v in facts.items() if v is not None}
+    if "languages" in facts:
+        facts["languages"] = tuple(_list(facts["languages"]))
+    start, end = _prop(obj, "collectedFrom"), _prop(obj, "collectedUntil")
+    if start is not None or end is not None:
+        facts["collected"] = (start, end)
+    try:
+        checked = SourcePayload(name="x", version="1", **facts)
+    except ValidationError as exc:
+        raise InputError(
+            f"{where}: {validation_message(exc, 'source')}",
+            "fix the file's mlprov properties (ADR 0016 lists them)",
+        ) from None
+    return {k: getattr(checked, k) for k in facts}
 
 
 def _columns(path: Path) -> set[str] | None:
@@ -381,17 +405,20 @@ def read(path: Path, *, key: str | None = None, subject: str | None = None) -> C
                 "give the dataset a version, or name the file NAME@VERSION",
             )
         refs.append(f"{_name(name)}@{given if at and given else version}")
-    prose = _exported_sources(doc, refs) if exported else {}
-    licence = _text(doc.get("license"))
-    if licence and licence.startswith("not recorded"):
-        licence = None
     exported_doc = "mlprov:event" in doc
-    owner = _text(doc.get("publisher")) or (None if exported_doc else _text(doc.get("creator")))
-    period = _period(
-        doc.get("rai:dataCollectionTimeframe") or doc.get("rai:dataCollectionTimeFrame"),
-        "rai:dataCollectionTimeframe",
-    ) or _period(doc.get("temporalCoverage"), "temporalCoverage")
-    personal = [str(x) for x in _list(doc.get("rai:personalSensitiveInformation"))]
+    # In mlprov's export each source's facts are on its FileObject and nowhere else: the
+    # dataset's licences, period and RAI prose are not any one source's.
+    licence = None if exported_doc else _text(doc.get("license"))
+    owner = None if exported_doc else _text(doc.get("publisher")) or _text(doc.get("creator"))
+    period = None
+    if not exported_doc:
+        period = _period(
+            doc.get("rai:dataCollectionTimeframe") or doc.get("rai:dataCollectionTimeFrame"),
+            "rai:dataCollectionTimeframe",
+        ) or _period(doc.get("temporalCoverage"), "temporalCoverage")
+    personal = (
+        [] if exported_doc else [str(x) for x in _list(doc.get("rai:personalSensitiveInformation"))]
+    )
     marked = _marked(doc)
     every = [n for f, r in zip(sources, refs, strict=True) for n in (r, f.name, f.ident) if n]
 
@@ -408,26 +435,29 @@ def read(path: Path, *, key: str | None = None, subject: str | None = None) -> C
 
     records, facts = [], {}
     for f, ref in zip(sources, refs, strict=True):
-        said = prose.get(ref, {})
+        what = f"{where}: file {f.ident}"
         fkey, fsubject = columns(f)
+        flag = _flag(f.obj, "personalData", what)
         records.append(
             SourceRecord(
                 ref=ref,
-                license=_text(f.obj.get("license")) or licence,
-                owner=_text(f.obj.get("creator"))
+                license=_str(f.obj.get("license")) or licence,
+                owner=_str(_prop(f.obj, "owner"))
+                or _text(f.obj.get("creator"))
                 or _text(f.obj.get("publisher"))
-                or said.get("owner")
                 or owner,
-                rights_basis=_text(f.obj.get("mlprov:rightsBasis")) or said.get("rights_basis"),
-                personal_data=_personal(personal, (ref, f.name, f.ident), every),
+                rights_basis=_str(_prop(f.obj, "rightsBasis")),
+                personal_data=flag
+                if flag is not None or exported_doc
+                else _personal(personal, (ref, f.name, f.ident), every),
                 byte_digest=f"sha256:{f.sha256}",
                 file=unquote(f.url),
                 key=fkey,
                 subject=fsubject,
-                opt_out=True if said.get("opt_out") else None,
+                opt_out=_flag(f.obj, "optOut", what) or None,
             )
         )
-        extra = {k: said[k] for k in (*_PROSE, "collected") if k in said}
+        extra = _own_facts(f.obj, what)
         if "collected" not in extra and period is not None:
             extra["collected"] = period
         facts[ref] = extra
