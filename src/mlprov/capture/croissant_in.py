@@ -241,8 +241,9 @@ def _own_facts(obj: dict[str, Any], where: str) -> dict[str, Any]:
         checked = SourcePayload(name="x", version="1", **facts)
     except ValidationError as exc:
         raise InputError(
-            f"{where}: {validation_message(exc, 'source')}",
-            "fix the file's mlprov properties (ADR 0016 lists them)",
+            f"{where} has mlprov: properties a source cannot have: "
+            f"{validation_message(exc, 'source')}",
+            "fix them: docs/adr/0016-export-prov-croissant.md lists what each holds",
         ) from None
     return {k: getattr(checked, k) for k in facts}
 
