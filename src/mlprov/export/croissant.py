@@ -10,10 +10,12 @@ through the read model (`mlprov.answers.view`) and the manifest (ADR 0016):
   dataset's records (the record digests of its record set) before it is described; and
   each source file the ledger knows by a recorded URI and byte digest. A `contentUrl` is
   relative to the folder the metadata is written to, or the URI the source recorded:
-  never a local absolute path;
+  never a local absolute path. A source's FileObject carries its facts as properties
+  (`license` and `mlprov:`, `SOURCE_PROPERTIES`), which is what an import reads back;
 - `recordSet`: one set of records, whose fields are the data file's columns;
 - `license`: the licences the sources recorded;
-- `rai:dataCollection` (each source's acquisition, purpose, period and rights basis),
+- `rai:dataCollection` (each source's acquisition, purpose, period and rights basis, as a
+  sentence for people: nothing reads it back),
   `rai:dataCollectionType`, `rai:dataPreprocessingProtocol` (each step in order, with
   its version and parameters), `rai:dataCollectionMissingData` (what each exclusion
   removed, with its report's digest), `rai:personalSensitiveInformation`,
