@@ -16,16 +16,21 @@ whose pipeline is not yet instrumented.
   no changes file, and answers say what it removed is unknown;
 - fingerprints `data_file` as the dataset's record set, and records the dataset (its
   version counted or given, the same content being the same version: ADR 0018).
+
+A Croissant file is read as such a manifest by :mod:`mlprov.capture.croissant_in` (its
+files checked against their SHA-256 first), and recorded the same way.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
 import pyarrow as pa
 
+from mlprov.capture import croissant_in
 from mlprov.capture.lineage import CHANGES_SCHEMA, Changes
 from mlprov.digest import Digest
 from mlprov.errors import InputError, IntegrityError, NotFoundError
@@ -82,6 +87,7 @@ def _source(
     base: Path,
     defaults: tuple[str | None, str | None],
     actor: str,
+    facts: Mapping[str, Any],
 ) -> tuple[_Node | None, Via]:
     if not s.version:
         return None, "not recorded"
@@ -106,6 +112,7 @@ def _source(
         "license": s.license,
         "owner": s.owner,
         "personal_data": s.personal_data,
+        **facts,
         "uri": ledger.project_path(path),
         "byte_digest": taken.byte_digest,
         "record_count": taken.rows,
@@ -246,11 +253,17 @@ def record(
     subject: str | None = None,
     actor: str | None = None,
 ) -> Recorded:
-    """Record a hand-written manifest, its files and its steps: see the module doc.
-    `key` and `subject` are the columns of every named file that gives none of its own.
-    Nothing is recorded unless all of it is (one append)."""
+    """Record a hand-written manifest (or a Croissant file), its files and its steps: see
+    the module doc. `key` and `subject` are the columns of every named file that gives
+    none of its own. Nothing is recorded unless all of it is (one append)."""
     path = Path(path)
-    raw, manifest = checked(path)
+    croissant = croissant_in.read(path, key=key, subject=subject)
+    facts: Mapping[str, Mapping[str, Any]] = {}
+    if croissant is None:
+        raw, manifest = checked(path)
+    else:  # its files are checked, and their columns chosen
+        raw, manifest, facts = croissant.raw, croissant.manifest, croissant.facts
+        key = subject = None
     base, who = path.parent, actor or default_actor()
     data: tuple[Digest, RecordSet, int] | None = None
     file = resolve_inside(base, manifest.data_file, "data file") if manifest.data_file else None
@@ -262,7 +275,7 @@ def record(
     nodes: dict[str, _Node] = {}
     vias: list[tuple[str, Via]] = []
     for s in manifest.source_records:
-        node, via = _source(ledger, s, base, (key, subject), who)
+        node, via = _source(ledger, s, base, (key, subject), who, facts.get(s.ref, {}))
         vias.append((s.ref, via))
         if node is not None:
             nodes[s.ref] = node

@@ -42,7 +42,10 @@ def show(
 
 @manifest_app.command("record")
 def record(
-    file: Annotated[Path, typer.Argument(help="A hand-written manifest, YAML or JSON.")],
+    file: Annotated[
+        Path,
+        typer.Argument(help="A hand-written manifest (YAML or JSON), or a Croissant file."),
+    ],
     key: Annotated[
         str | None,
         typer.Option(metavar="COLUMN", help="Key column of every file that names none."),
@@ -58,7 +61,9 @@ def record(
     """Record a hand-written manifest as a dataset, with the files it names.
 
     Checks the digests it gives; fingerprints its sources and data file; records its
-    steps, and what an exclusion removed where its files show it."""
+    steps, and what an exclusion removed where its files show it. A Croissant 1.0 or 1.1
+    metadata.json is read as one: its files (each checked against its sha256) are the
+    sources, its licence and RAI facts theirs, its preprocessing protocol the steps."""
     from rich.text import Text
 
     from mlprov.capture.handwritten import record as record_manifest
@@ -96,6 +101,16 @@ def schema(store: StoreOpt = None) -> None:
     emit_bytes((jsonlib.dumps(json_schema(), indent=2, sort_keys=True) + "\n").encode())
 
 
+def _read(path: Path) -> tuple[bytes, Manifest]:
+    """A manifest file's bytes and manifest; a Croissant file is read as one (its files
+    checked against their SHA-256, as `manifest record` reads it)."""
+    from mlprov.capture.croissant_in import read as read_croissant
+    from mlprov.governance.manifest import read
+
+    found = read_croissant(path)
+    return (found.raw, found.manifest) if found is not None else read(path)
+
+
 def _ledger_for_file(store: str | None) -> Ledger | None:
     """The ledger to check a manifest file against: the one named, else the nearest one."""
     from mlprov.facade import Ledger
@@ -111,7 +126,9 @@ def _ledger_for_file(store: str | None) -> Ledger | None:
 
 
 def lint(
-    target: Annotated[str, typer.Argument(help="A manifest file, or a dataset name or digest.")],
+    target: Annotated[
+        str, typer.Argument(help="A manifest or Croissant file, or a dataset name or digest.")
+    ],
     format: Annotated[LintFormat, typer.Option("--format", help="text, json or sarif.")] = "text",
     store: StoreOpt = None,
 ) -> None:
@@ -123,13 +140,13 @@ def lint(
     from mlprov.facade import Ledger
     from mlprov.governance.lint import has_errors
     from mlprov.governance.lint import lint as run_lint
-    from mlprov.governance.manifest import from_ledger, read
+    from mlprov.governance.manifest import from_ledger
     from mlprov.governance.sarif import sarif_log
 
     path = Path(target)
     text: str | None = None
     if path.is_file():
-        raw, manifest = read(path)
+        raw, manifest = _read(path)
         text = raw.decode("utf-8", errors="replace")
         ledger = _ledger_for_file(store)
         try:
@@ -171,12 +188,12 @@ def lint(
 def _manifest_of(ledger: Ledger | None, ref: str) -> tuple[str, Manifest]:
     """A manifest file's contents, or the manifest of a recorded dataset or build."""
     from mlprov.capture.build import trained_on
-    from mlprov.governance.manifest import from_ledger, read
+    from mlprov.governance.manifest import from_ledger
     from mlprov.ledger.names import label
 
     path = Path(ref)
     if path.is_file():
-        return path.as_posix(), read(path)[1]
+        return path.as_posix(), _read(path)[1]
     if path.suffix.lower() in (".yaml", ".yml", ".json"):
         raise NotFoundError(f"no manifest file at {path}", "check the path")
     if ledger is None:

@@ -10,10 +10,12 @@ through the read model (`mlprov.answers.view`) and the manifest (ADR 0016):
   dataset's records (the record digests of its record set) before it is described; and
   each source file the ledger knows by a recorded URI and byte digest. A `contentUrl` is
   relative to the folder the metadata is written to, or the URI the source recorded:
-  never a local absolute path;
+  never a local absolute path. A source's FileObject carries its facts as properties
+  (`license` and `mlprov:`, `SOURCE_PROPERTIES`), which is what an import reads back;
 - `recordSet`: one set of records, whose fields are the data file's columns;
 - `license`: the licences the sources recorded;
-- `rai:dataCollection` (each source's acquisition, purpose, period and rights basis),
+- `rai:dataCollection` (each source's acquisition, purpose, period and rights basis, as a
+  sentence for people: nothing reads it back),
   `rai:dataCollectionType`, `rai:dataPreprocessingProtocol` (each step in order, with
   its version and parameters), `rai:dataCollectionMissingData` (what each exclusion
   removed, with its report's digest), `rai:personalSensitiveInformation`,
@@ -40,7 +42,7 @@ from urllib.parse import quote
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from mlprov.answers.view import LedgerView, view
+from mlprov.answers.view import LedgerView, SourceStanding, view
 from mlprov.digest import Digest, canonical_json, digest_file
 from mlprov.errors import InputError, NotFoundError
 from mlprov.export.extras import require
@@ -51,7 +53,7 @@ from mlprov.ledger.events import Entry
 from mlprov.records.fingerprint import fingerprint
 from mlprov.records.readers import read_batches
 
-__all__ = ["CONFORMS_TO", "CONTEXT", "dumps", "metadata", "validate"]
+__all__ = ["CONFORMS_TO", "CONTEXT", "SOURCE_PROPERTIES", "dumps", "metadata", "validate"]
 
 CONFORMS_TO = "http://mlcommons.org/croissant/1.1"
 #: The context of Croissant 1.1 (schema.org over https, which mlcroissant requires).
@@ -245,6 +247,41 @@ def _record_set(files: list[tuple[Path, str, str, pa.Schema]]) -> dict[str, Any]
     }
 
 
+#: A source event's facts, each written as its own property of the source's FileObject
+#: (`license` is schema.org's; the others mlprov's, ADR 0016), so that a reader takes
+#: them as data and never from the sentence in `rai:dataCollection`.
+SOURCE_PROPERTIES = {
+    "rights_basis": "mlprov:rightsBasis",
+    "owner": "mlprov:owner",
+    "personal_data": "mlprov:personalData",
+    "acquisition": "mlprov:acquisition",
+    "purpose": "mlprov:purpose",
+    "description": "mlprov:sourceDescription",
+    "modality": "mlprov:modality",
+    "languages": "mlprov:languages",
+    "copyright": "mlprov:copyright",
+    "aggregate_consumer_info": "mlprov:aggregateConsumerInfo",
+}
+
+
+def _source_properties(s: SourceStanding, entry: Entry) -> dict[str, Any]:
+    """The structured facts of a recorded source, for its FileObject: its licence, the
+    facts of its source event (a collection period as its two ends), whether it is an
+    opt-out list, its review status now and its event."""
+    p = entry.event.payload
+    found: dict[str, Any] = {"license": p["license"]} if p.get("license") else {}
+    for field, prop in SOURCE_PROPERTIES.items():
+        if p.get(field) is not None:
+            found[prop] = list(p[field]) if field == "languages" else p[field]
+    if p.get("collected"):
+        found["mlprov:collectedFrom"], found["mlprov:collectedUntil"] = p["collected"]
+    found["mlprov:optOut"] = s.opt_out
+    if s.now is not None:
+        found["mlprov:reviewStatus"] = s.now.state
+    found["mlprov:event"] = str(entry.digest)
+    return found
+
+
 def _collection(v: LedgerView) -> tuple[str, list[str]]:
     parts, kinds = [], []
     for s in v.sources:
@@ -342,11 +379,12 @@ def metadata(
     ]
     for s in v.sources:
         sp = s.entry.event.payload if s.entry is not None else {}
-        if sp.get("uri") and sp.get("byte_digest"):
+        if s.entry is not None and sp.get("uri") and sp.get("byte_digest"):
             ident = f"source/{quote(s.ref, safe='@')}"
-            described = f"source {s.ref} as recorded (event {s.entry.digest if s.entry else ''})"
+            described = f"source {s.ref} as recorded (event {s.entry.digest})"
             distribution.append(
                 _file_object(ident, sp["uri"], Digest(sp["byte_digest"]).hex, described)
+                | _source_properties(s, s.entry)
             )
     licences = list(
         dict.fromkeys(
