@@ -120,7 +120,25 @@ def test_a_pipeline_recorded_through_the_server_answers_as_a_local_one(
         ]
         assert _without_digests(answers[0]) == _without_digests(answers[1]), question
         assert answers[0]["present"] is (question == ("--key", "2")), question
-    assert _ledger_state(home)[0] > 0
+    # the command line, given the server's URL and a token, reads the same ledger
+    remote_env = {
+        "MLPROV_STORE": server.base.removesuffix("/api/v1"),
+        "MLPROV_TOKEN": server.tokens["reader"],
+        "MLPROV_KEYS": str(keys),
+    }
+    for command in (
+        ("log", "--json"),
+        ("show", "ticket-training", "--json"),
+        ("why", "--model", "ticket-router-v1", "--subject", "ann@example.com", "--json"),
+        ("why", "--model", "ticket-router-v1", "--key", "2", "--json"),
+    ):
+        here = json.loads(ok(mlprov(*command, cwd=tmp_path, **remote_env)))
+        assert here == json.loads(ok(mlprov(*command, cwd=home))), command
+    refused = mlprov(
+        "record", "source", "--payload", '{"name": "x", "version": "1"}', cwd=tmp_path, **remote_env
+    )
+    assert refused.returncode == 4 and "may not record" in refused.stderr
+    assert server.tokens["reader"] not in refused.stderr
     for token in server.tokens.values():
         assert token not in server.log()
 
@@ -132,7 +150,7 @@ def _without_digests(value: Any) -> Any:
         return {
             k: _without_digests(v)
             for k, v in value.items()
-            if k not in {"event", "source_event", "manifest_digest"}
+            if k not in {"event", "source_event", "manifest_digest", "evidence"}
         }
     if isinstance(value, list):
         return [_without_digests(v) for v in value]

@@ -155,8 +155,3 @@ class RemoteLedger(RemoteCore, Ledger):
             "log predictions yet (their writer opens the store itself)",
             "log them where the ledger's store is",
         )
-
-    def why(self, build: Entry | Digest | str, **question: Any) -> Answer:
-        """As `Ledger.why`, after fetching the changes files its trail reads."""
-        self.fetch_named(self.trace(self.find(build).entry.digest))
-        return super().why(build, **question)

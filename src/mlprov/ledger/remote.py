@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from mlprov.digest import Digest, canonical_json
 from mlprov.errors import IntegrityError, NotFoundError
+from mlprov.ledger import names
 from mlprov.ledger.blobrefs import SET_SUFFIX, by_bytes, named_blobs
 from mlprov.ledger.checkpoint import SignedCheckpoint
 from mlprov.ledger.core import LedgerCore
@@ -35,6 +36,7 @@ from mlprov.store import Location, SqlStore
 from mlprov.store.remote import ServedStore, unsupported
 
 if TYPE_CHECKING:
+    from mlprov.ledger.names import Found
     from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
     from mlprov.ledger.verify import VerifyReport
     from mlprov.records.subjects import SubjectHasher
@@ -215,6 +217,14 @@ class RemoteCore(LedgerCore):
             for name in named_blobs(entry.event):
                 if by_bytes(name):
                     self.fetch(name)
+
+    def find(self, ref: Entry | Digest | str, types: tuple[str, ...] = names.SUBJECTS) -> Found:
+        """As `LedgerCore.find`; for a build or dataset, the changes files and manifests of
+        its history are fetched too, as the answers about it read them from `blobs_dir`."""
+        found = super().find(ref, types)
+        if found.entry.event.type.value in ("build", "dataset"):
+            self.fetch_named(self.trace(found.entry.digest))
+        return found
 
     def stored_set(self, ref: str) -> Path | None:
         text = ref.strip().lower().removeprefix("sha256:")

@@ -83,8 +83,8 @@ def check_blobs(ledger: Ledger, events: Sequence[Event]) -> None:
                 raise ConflictError(
                     f"event {i} of the batch names {name}, which the server does not hold; "
                     "nothing was recorded",
-                    "send the file first with PUT /api/v1/blobs/NAME (a ledger opened with "
-                    "mlprov.open(URL) does), then the event",
+                    "send the file first with PUT /api/v1/blobs/NAME, then the event; a "
+                    "ledger opened with mlprov.open(URL) does both",
                 )
             if by_bytes(name) and Digest.of_bytes(path.read_bytes()).hex != name[:64]:
                 raise IntegrityError(
