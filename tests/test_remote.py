@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -192,6 +193,14 @@ def test_a_blob_whose_bytes_do_not_match_its_name_is_refused(
     again = server.as_("recorder", "PUT", f"/blobs/{name}", content=data)
     assert again.status_code == 200 and not again.json()["created"]
     assert server.as_("reader", "GET", f"/blobs/{name}").content == data
+    # a blob is not held to the 1 MiB limit of JSON bodies (it is streamed to a file)
+    big = os.urandom(3 * 1024 * 1024)
+    big_name = hashlib.sha256(big).hexdigest() + ".manifest.json"
+    taken = server.as_("recorder", "PUT", f"/blobs/{big_name}", content=big)
+    assert taken.status_code == 201, taken.text
+    assert (home / ".mlprov" / "blobs" / big_name).read_bytes() == big
+    too_big = server.as_("recorder", "POST", "/events", content=b"[" + b" " * 2**21 + b"]")
+    assert too_big.status_code == 413
 
 
 def test_an_event_naming_a_missing_blob_is_refused(
@@ -222,3 +231,27 @@ def test_a_reader_cannot_record_and_a_bad_token_is_refused(
     assert _ledger_state(home) == before
     for token in server.tokens.values():
         assert token not in server.log()
+
+
+def test_remote_capture_on_each_store(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The same run through a server over SQLite and over PostgreSQL: recorded under the
+    token's name, with a checkpoint the server signed, and a ledger that verifies."""
+    home, elsewhere = tmp_path, tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    with Ledger.init(home, store=store_url) as ledger:
+        tokens = make_tokens(ledger)
+    monkeypatch.setenv("MLPROV_KEYS", str(home / ".mlprov" / "keys"))
+    monkeypatch.chdir(elsewhere)
+    with serving(home, store=store_url) as running:
+        running.tokens = tokens
+        with _open(running) as remote:
+            run_story(remote)
+            size = remote.size
+            assert remote.checkpoint().checkpoint.size == size  # signed by the server
+            answer = remote.why("ticket-router-v1", subject="ann@example.com")
+            assert answer.present is False
+        status = running.as_("reader", "GET", "/verify").json()
+        assert status["ok"] and status["size"] == size
+    ok(mlprov("verify", "--store", store_url, cwd=home))
