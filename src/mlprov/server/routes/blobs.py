@@ -6,7 +6,7 @@ to `MAX_BLOB` bytes; it is kept only if it is what its name says: a changes file
 manifest whose SHA-256 is the hex of its name, a record set whose rows give the root of
 its name (a set sent again under a root the server holds is merged, as `RecordSet.save`
 merges: no key recorded under a root is lost). Anything else is refused with 422 and
-nothing is kept. Sending a blob twice is harmless.
+nothing is kept. Sending a blob twice is harmless (200 both times).
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path as FilePath
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Request, Response
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
@@ -52,7 +52,14 @@ BlobName = Annotated[
 class BlobFacts(BaseModel):
     name: str
     bytes: int
-    created: bool
+    created: bool  # False: the server held it already
+
+
+class BlobFile(FileResponse):
+    media_type = "application/octet-stream"
+
+
+_BYTES = {200: {"content": {BlobFile.media_type: {}}, "description": "The blob's bytes."}}
 
 
 def _keep_bytes(folder: FilePath, upload: FilePath, name: str, sha256: str) -> bool:
@@ -94,20 +101,12 @@ def _keep_set(folder: FilePath, upload: FilePath, name: str) -> bool:
 
 
 @guarded(
-    router,
-    "PUT",
-    "/blobs/{blob}",
-    Permission.RECORD,
-    response_model=BlobFacts,
-    status_code=201,
-    tags=["record"],
+    router, "PUT", "/blobs/{blob}", Permission.RECORD, response_model=BlobFacts, tags=["record"]
 )
-async def put_blob(
-    request: Request, response: Response, ledger: LedgerDep, blob: BlobName
-) -> BlobFacts | JSONResponse:
-    """Keep a file an event will name, checked against its name (201; 200 when the server
-    held it already). Send it before the event: `POST /events` refuses an event naming a
-    file the server does not hold."""
+async def put_blob(request: Request, ledger: LedgerDep, blob: BlobName) -> BlobFacts | JSONResponse:
+    """Keep a file an event will name, checked against its name (`created` is false when
+    the server held it already). Send it before the event: `POST /events` refuses an event
+    naming a file the server does not hold."""
     folder = ledger.blobs_dir
     folder.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=folder, prefix=".upload-")
@@ -131,14 +130,13 @@ async def put_blob(
             created = await run_in_threadpool(_keep_set, folder, upload, blob)
     finally:
         upload.unlink(missing_ok=True)
-    response.status_code = 201 if created else 200
     return BlobFacts(name=blob, bytes=size, created=created)
 
 
-@guarded(router, "GET", "/blobs/{blob}", Permission.READ, tags=["read"])
-def get_blob(ledger: LedgerDep, blob: BlobName) -> FileResponse:
+@guarded(router, "GET", "/blobs/{blob}", Permission.READ, responses=_BYTES, tags=["read"])
+def get_blob(ledger: LedgerDep, blob: BlobName) -> BlobFile:
     """A file an event names, as the server keeps it (check it against its name)."""
     path = ledger.blobs_dir / blob
     if not path.is_file():
         raise NotFoundError(f"the server holds no blob {blob}", "see the event that names it")
-    return FileResponse(path, media_type="application/octet-stream")
+    return BlobFile(path)
