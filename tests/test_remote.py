@@ -21,8 +21,9 @@ from tests.serving import Served, make_tokens, serving
 from tests.test_cli import MLPROV, mlprov, ok
 
 import mlprov as api
-from mlprov.errors import ConflictError, InputError, StoreError
+from mlprov.errors import ConflictError, InputError, IntegrityError, StoreError
 from mlprov.facade import Ledger, RemoteLedger
+from mlprov.ledger.remote import _event_of
 from mlprov.records.subjects import SECRET_FILE
 
 pytestmark = pytest.mark.skipif(MLPROV is None, reason="the mlprov console script is not installed")
@@ -224,6 +225,12 @@ def test_a_reader_cannot_record_and_a_bad_token_is_refused(
     before = _ledger_state(home)
     with _open(server, "reader") as remote, pytest.raises(StoreError, match="may not record"):
         remote.record("source", {"name": "sneaky", "version": "1"})
+    # what a server sends back is checked against its digest
+    shown = server.as_("reader", "GET", "/events", params={"limit": 1}).json()[0]
+    assert _event_of(shown).digest == shown["digest"]
+    altered = shown | {"actor": "mallory"}
+    with pytest.raises(IntegrityError, match="do not give that digest"):
+        _event_of(altered)
     with pytest.raises(StoreError, match="the token was refused"):
         _open(server, "revoked")
     with pytest.raises(InputError, match="needs a token"):

@@ -69,12 +69,18 @@ class RemoteCore(LedgerCore):
     def __init__(self, served: ServedStore, location: Location | None = None) -> None:
         self.served = served
         self.location = location
-        facts = served.call("GET", "/ledger")
+        try:
+            facts = served.call("GET", "/ledger")
+            #: The token's name: the actor of everything this ledger records.
+            self.actor = str(served.call("GET", "/whoami")["name"])
+        except BaseException:
+            served.close()
+            raise
         self.origin, self.ledger_id = str(facts["origin"]), str(facts["ledger_id"])
-        #: The token's name: the actor of everything this ledger records.
-        self.actor = str(served.call("GET", "/whoami")["name"])
         self._blobs = Path(tempfile.mkdtemp(prefix="mlprov-served-"))
-        self._sent: set[str] = set()
+        # What was sent, by name, size and time: a set saved again under its root (with
+        # keys it lacked, merged by RecordSet.save) is sent again, and the server merges it.
+        self._sent: set[tuple[str, int, int]] = set()
 
     @property
     def store(self) -> SqlStore:  # type: ignore[override]
@@ -105,9 +111,13 @@ class RemoteCore(LedgerCore):
         for event in events:
             for name in named_blobs(event):
                 path = self._blobs / name
-                if name not in self._sent and path.is_file():
-                    self.served.put_blob(name, path)  # else the server must hold it already
-                    self._sent.add(name)
+                if not path.is_file():
+                    continue  # not written here: the server must hold it already
+                stat = path.stat()
+                sent = (name, stat.st_size, stat.st_mtime_ns)
+                if sent not in self._sent:
+                    self.served.put_blob(name, path)
+                    self._sent.add(sent)
         entries: list[Entry] = []
         for batch in _batches(events):
             answered = self.served.call("POST", "/events", json=[e.to_json() for e in batch])
@@ -141,10 +151,12 @@ class RemoteCore(LedgerCore):
 
     def get(self, ref: str | Digest) -> Entry:
         entry = _event_of(self._shown(ref))
-        if len(str(ref).strip().lower().removeprefix("sha256:")) == 64 and entry.digest != (
-            Digest("sha256:" + str(ref).strip().lower().removeprefix("sha256:"))
-        ):
-            raise IntegrityError(f"the server sent {entry.digest} when asked for {ref}")
+        asked = str(ref).strip().lower().removeprefix("sha256:")
+        if not entry.digest.hex.startswith(asked):
+            raise IntegrityError(
+                f"the server sent event {entry.digest} when asked for {ref}",
+                "the server's answer was altered on the way, or the server is not honest",
+            )
         return entry
 
     def parents(self, ref: str | Digest) -> list[Entry]:
