@@ -140,7 +140,7 @@ def test_version_is_the_package_version() -> None:
 
 def test_open_is_the_ledger_opener() -> None:
     assert callable(mlprov.open)
-    assert inspect.signature(mlprov.open).parameters.keys() == {"store", "cwd"}
+    assert inspect.signature(mlprov.open).parameters.keys() == {"store", "cwd", "token"}
 
 
 def test_errors_api_is_pinned() -> None:

@@ -5,6 +5,7 @@ command line prints."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -38,7 +39,14 @@ BODIES: dict[str, dict[str, Any]] = {
     "DELETE /tokens/{name}": {},
 }
 #: What each path parameter is filled with.
-PARAMS = {"digest": "sha256:" + "0" * 64, "ref": "ticket-router-v1", "name": "admin"}
+PARAMS = {
+    "digest": "sha256:" + "0" * 64,
+    "ref": "ticket-router-v1",
+    "name": "admin",
+    "blob": hashlib.sha256(b"changes").hexdigest() + ".changes.parquet",
+}
+#: The body of each route that takes bytes rather than JSON.
+CONTENTS = {"PUT /blobs/{blob}": b"changes"}
 QUERIES = {"target": "ticket-router-v1", "build": "ticket-router-v1"}
 
 
@@ -70,6 +78,8 @@ def _request(method: str, template: str) -> tuple[str, dict[str, Any]]:
     options: dict[str, Any] = {"params": QUERIES} if method == "GET" else {}
     if method in ("POST", "DELETE"):
         options["json"] = BODIES[f"{method} {path}"]
+    if method == "PUT":
+        options["content"] = CONTENTS[f"{method} {path}"]
     return url, options
 
 
@@ -164,9 +174,12 @@ def test_a_reviewer_quarantines_and_releases_under_their_token_name(
     assert held.json()["actor"] == REVIEWER
     state = served.as_("reader", "GET", "/status", params={"target": "tickets@2026-06-01"})
     assert state.json()["state"] == "quarantined"
-    again = served.call("POST", "/quarantines", carol, json=BODIES["POST /quarantines"] | {
-        "source": "tickets@2026-06-01"
-    })
+    again = served.call(
+        "POST",
+        "/quarantines",
+        carol,
+        json=BODIES["POST /quarantines"] | {"source": "tickets@2026-06-01"},
+    )
     assert again.status_code == 409 and "legal moves" in again.json()["error"]
     review = served.call(
         "POST", "/reviews", carol, json={"target": "tickets@2026-06-01", "status": "accepted"}
@@ -180,9 +193,12 @@ def test_a_reviewer_quarantines_and_releases_under_their_token_name(
     )
     assert released.status_code == 201, released.text
     assert released.json()["actor"] == REVIEWER
-    assert served.as_("reader", "GET", "/status", params={"target": "tickets@2026-06-01"}).json()[
-        "state"
-    ] == "accepted"
+    assert (
+        served.as_("reader", "GET", "/status", params={"target": "tickets@2026-06-01"}).json()[
+            "state"
+        ]
+        == "accepted"
+    )
     shown = served.as_("reader", "GET", f"/events/{held.json()['digest']}").json()
     assert released.json()["digest"] in shown["children"]
     ok(mlprov("verify", cwd=home))
@@ -191,9 +207,7 @@ def test_a_reviewer_quarantines_and_releases_under_their_token_name(
 def test_why_answers_as_the_command_line_does(story: tuple[Served, Path]) -> None:
     served, home = story
     for query, flag in (({"subject": "ann@example.com"}, "--subject"), ({"key": "2"}, "--key")):
-        answer = served.as_(
-            "reader", "POST", "/why", json={"model": "ticket-router-v1", **query}
-        )
+        answer = served.as_("reader", "POST", "/why", json={"model": "ticket-router-v1", **query})
         assert answer.status_code == 200, answer.text
         value = next(iter(query.values()))
         printed = ok(mlprov("why", "--model", "ticket-router-v1", flag, value, "--json", cwd=home))
@@ -252,8 +266,15 @@ def test_the_round_trip_on_each_store(store_url: str, tmp_path: Path) -> None:
         answer = served.as_("reader", "POST", "/why", json=query)
         assert answer.status_code == 200 and answer.json()["present"] is False
         printed = mlprov(
-            "why", "--model", "ticket-router-v1", "--subject", "ann@example.com", "--json",
-            "--store", store_url, cwd=tmp_path,
+            "why",
+            "--model",
+            "ticket-router-v1",
+            "--subject",
+            "ann@example.com",
+            "--json",
+            "--store",
+            store_url,
+            cwd=tmp_path,
         )
         assert answer.json() == json.loads(ok(printed))
         status = served.as_("reader", "GET", "/verify").json()

@@ -46,11 +46,14 @@ __all__ = [
 __version__ = "0.1.0"
 
 
-def open(store: str | None = None, *, cwd: Path | None = None) -> Ledger:
-    """Open the ledger named by `store`, else `MLPROV_STORE`, else the nearest `.mlprov/`."""
+def open(store: str | None = None, *, cwd: Path | None = None, token: str | None = None) -> Ledger:
+    """Open the ledger named by `store`, else `MLPROV_STORE`, else the nearest `.mlprov/`.
+
+    An `http(s)://host:port` URL opens the ledger `mlprov serve` keeps there, through it,
+    with `token` (default: `MLPROV_TOKEN`)."""
     from mlprov.facade import Ledger
 
-    return Ledger.open(store, cwd=cwd)
+    return Ledger.open(store, cwd=cwd, token=token)
 
 
 #: Where each name is defined. They load on first use, so that `import mlprov` (and so

@@ -5,17 +5,26 @@ checkpoints, keys, record sets) with the domain's conveniences on top — the pi
 builds, evaluations, predictions and `why` — each delegating to the package that holds
 it. It holds no logic of its own, and nothing below it imports it. The domain packages
 are imported on first use, so opening a ledger needs neither pyarrow nor the answers.
+
+`Ledger.open("https://host:port", token=...)` (or `MLPROV_STORE` and `MLPROV_TOKEN`) gives
+a :class:`RemoteLedger`: the same object over a ledger that `mlprov serve` keeps on
+another machine, recording under the token's name (ADR 0019).
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from mlprov.digest import Digest
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
+from mlprov.ledger.remote import RemoteCore
+from mlprov.store import Location, SqlStore, find
+from mlprov.store.location import KEYS_ENV
+from mlprov.store.remote import ServedStore, is_served, unsupported
 
 if TYPE_CHECKING:
     from mlprov.answers.why.answer import Answer
@@ -24,12 +33,30 @@ if TYPE_CHECKING:
     from mlprov.export.bundle import Bundle
     from mlprov.ledger.keys import SignerKey
 
-__all__ = ["Ledger"]
+__all__ = ["Ledger", "RemoteLedger"]
 
 
 class Ledger(LedgerCore):
     """A provenance ledger: open one with `mlprov.open()`, or create one with
     `Ledger.init(directory)`."""
+
+    @classmethod
+    def open(
+        cls, store: str | None = None, *, cwd: Path | None = None, token: str | None = None
+    ) -> Self:
+        """Open the ledger named by `store`, `MLPROV_STORE`, or the nearest `.mlprov/`; an
+        `http(s)://` URL opens the ledger that `mlprov serve` keeps there, with `token`
+        (default `MLPROV_TOKEN`)."""
+        location = find(store, cwd=cwd)
+        if is_served(location.url):
+            if not issubclass(RemoteLedger, cls):
+                unsupported(f"be opened as a {cls.__name__}", "open it with mlprov.open(URL)")
+            # No local folder: a nearby .mlprov/ is another ledger, whose secret, keys and
+            # policy are not this one's. Only MLPROV_KEYS names keys for a served ledger.
+            keys = location.keys_dir if os.environ.get(KEYS_ENV) else None
+            served = Location(location.url, None, keys)
+            return cast(Self, RemoteLedger(ServedStore(location.url, token), served))
+        return cls(SqlStore.open(location.url), location)
 
     # -- capture (see mlprov.capture) -----------------------------------------------------
     def pipeline(self, name: str, **options: Any) -> Pipeline:
@@ -135,3 +162,35 @@ class Ledger(LedgerCore):
         from mlprov.export.bundle import write_bundle
 
         return write_bundle(self, build, Path(directory), data=data, key=key)
+
+
+class RemoteLedger(RemoteCore, Ledger):
+    """The ledger kept by `mlprov serve` on another machine (see
+    :mod:`mlprov.ledger.remote`): the same pipeline, builds and evaluations, recorded under
+    the token's name. Predictions are logged where the ledger's store is."""
+
+    def pipeline(self, name: str, **options: Any) -> Pipeline:
+        from mlprov.capture.environment import caller_directory
+
+        options.setdefault("repo", caller_directory(1))
+        options.setdefault("actor", self.actor)
+        return super().pipeline(name, **options)
+
+    def build(self, name: str, **options: Any) -> Entry:
+        from mlprov.capture.environment import caller_directory
+
+        options.setdefault("repo", caller_directory(1))
+        options.setdefault("actor", self.actor)
+        return super().build(name, **options)
+
+    def evaluation(
+        self, build: Entry | Digest | str, name: str, metrics: Mapping[str, float], **options: Any
+    ) -> Entry:
+        options.setdefault("actor", self.actor)
+        return super().evaluation(build, name, metrics, **options)
+
+    def predictions(self, build: Entry | Digest | str, **options: Any) -> PredictionLogger:
+        unsupported(
+            "log predictions yet (their writer opens the store itself)",
+            "log them where the ledger's store is",
+        )

@@ -18,18 +18,19 @@ from mlprov.server import forms, pages
 from mlprov.server.auth import authorise, guarded
 from mlprov.server.errors import install
 from mlprov.server.limits import BodyLimit
-from mlprov.server.routes import access, reads, records
+from mlprov.server.routes import access, blobs, reads, records
 from mlprov.server.state import ServerState
 from mlprov.server.tokens import Permission
 
 __all__ = ["MAX_BODY", "ROUTERS", "create_app"]
 
-#: The largest request body accepted: reviews, queries and events are small.
+#: The largest request body accepted: reviews, queries and events are small (the blobs
+#: a remote ledger sends have a limit of their own: `routes.blobs.MAX_BLOB`).
 MAX_BODY = 1024 * 1024
 VERSION = "1"
 #: Every router the app includes: the API's (in its OpenAPI document) and the pages'.
 ROUTERS: tuple[APIRouter, ...] = tuple(
-    m.router for m in (reads, records, access, pages, forms)
+    m.router for m in (reads, records, blobs, access, pages, forms)
 )
 
 
@@ -64,5 +65,5 @@ def create_app(store: str | None = None, *, max_body: int = MAX_BODY) -> FastAPI
         document: dict[str, Any] = app.openapi()
         return JSONResponse(document)
 
-    app.add_middleware(BodyLimit, max_bytes=max_body)
+    app.add_middleware(BodyLimit, max_bytes=max_body, streamed=(blobs.PREFIX,))
     return app

@@ -135,6 +135,6 @@ def guarded(
         methods=[method],
         dependencies=deps,
         openapi_extra={PERMISSION_KEY: permission.value},
-        responses=ERROR_RESPONSES,
+        responses={**ERROR_RESPONSES, **options.pop("responses", {})},
         **options,
     )

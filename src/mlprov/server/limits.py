@@ -2,6 +2,8 @@
 
 The body is read here, up to the cap, whether or not the client declared its length
 (a chunked upload cannot slip past a missing or false `Content-Length`), then handed on.
+Paths under a `streamed` prefix (the blob uploads) are handed on unread: their route
+streams the body to a file and holds it to a limit of its own.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
 class BodyLimit:
-    def __init__(self, app: App, max_bytes: int) -> None:
+    def __init__(self, app: App, max_bytes: int, streamed: tuple[str, ...] = ()) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.streamed = streamed
 
     async def _refuse(self, send: Send) -> None:
         body = ErrorBody(
@@ -40,7 +43,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body.encode()})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != "http" or str(scope.get("path", "")).startswith(self.streamed):
             await self.app(scope, receive, send)
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")

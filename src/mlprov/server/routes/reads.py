@@ -56,6 +56,13 @@ def whoami(caller: Caller) -> Json:
     return caller.to_json()
 
 
+@guarded(router, "GET", "/ledger", READ, response_model=Json)
+def ledger_facts(ledger: LedgerDep) -> Json:
+    """The ledger's origin (the name its checkpoints are signed for), id and size: what a
+    ledger opened with `mlprov.open(URL)` reads first."""
+    return {"origin": ledger.origin, "ledger_id": ledger.ledger_id, "size": ledger.size}
+
+
 @guarded(router, "GET", "/events", READ, response_model=list[Json])
 def events(
     ledger: LedgerDep,
