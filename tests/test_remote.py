@@ -18,7 +18,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
 from tests.serving import Served, make_tokens, serving
-from tests.test_cli import MLPROV, mlprov, ok
+from tests.test_cli import MLPROV, assert_error, mlprov, ok
 
 import mlprov as api
 from mlprov.errors import ConflictError, InputError, IntegrityError, StoreError
@@ -137,12 +137,43 @@ def test_a_pipeline_recorded_through_the_server_answers_as_a_local_one(
         here = json.loads(ok(mlprov(*command, cwd=tmp_path, **remote_env)))
         assert here == json.loads(ok(mlprov(*command, cwd=home))), command
     refused = mlprov(
-        "record", "source", "--payload", '{"name": "x", "version": "1"}', cwd=tmp_path, **remote_env
+        "record",
+        "source",
+        "--payload",
+        '{"name": "x", "version": "1"}',
+        cwd=tmp_path,
+        **remote_env,
+        MLPROV_ACTOR="",
     )
     assert refused.returncode == 4 and "may not record" in refused.stderr
     assert server.tokens["reader"] not in refused.stderr
     for token in server.tokens.values():
         assert token not in server.log()
+
+
+def test_the_command_line_records_as_the_token_and_refuses_another_actor(
+    served: tuple[Served, Path, Path], tmp_path: Path
+) -> None:
+    server, home, _ = served
+    remote_env = {
+        "MLPROV_STORE": server.base.removesuffix("/api/v1"),
+        "MLPROV_TOKEN": server.tokens["recorder"],
+        "MLPROV_ACTOR": "",  # none given: the command line's default is the token's name
+    }
+    payload = ("--payload", '{"name": "by-hand", "version": "1"}', "--json")
+    entry = json.loads(ok(mlprov("record", "source", *payload, cwd=tmp_path, **remote_env)))
+    assert entry["actor"] == "recorder"
+    size = _ledger_state(home)[0]
+    other = mlprov(
+        "record", "source", *payload, "--actor", "ann@example.com", cwd=tmp_path, **remote_env
+    )
+    message, hint = assert_error(other, 3, "ann@example.com", "recorder")
+    assert "served" in message and "MLPROV_ACTOR" in hint
+    assert _ledger_state(home)[0] == size  # refused before anything was sent
+    named = {**remote_env, "MLPROV_ACTOR": "recorder"}  # the token's own name is accepted
+    second = ("--payload", '{"name": "by-hand", "version": "2"}', "--json")
+    again = json.loads(ok(mlprov("record", "source", *second, cwd=tmp_path, **named)))
+    assert again["actor"] == "recorder" and _ledger_state(home)[0] == size + 1
 
 
 def _without_digests(value: Any) -> Any:

@@ -25,6 +25,7 @@ from mlprov.cli.options import (
     ActorOpt,
     JsonOpt,
     StoreOpt,
+    actor_for,
     read_file,
     recording,
     resolve,
@@ -113,7 +114,6 @@ def record(
     json: JsonOpt = False,
 ) -> None:
     """Record one event by hand (pipelines record their own)."""
-    from mlprov.identity import default_actor
     from mlprov.ledger.events import Event
 
     raw = read_file(Path(payload[1:]), "payload") if payload.startswith("@") else payload.encode()
@@ -121,10 +121,9 @@ def record(
 
     data = loads_json(raw, "the payload")
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         parents = [ledger.resolve(p) for p in parent or []]
-        entry = ledger.append(
-            Event.create(type, data, actor=actor or default_actor(), parents=parents)
-        )
+        entry = ledger.append(Event.create(type, data, actor=actor, parents=parents))
     if json:
         emit_json(entry.to_json())
     else:

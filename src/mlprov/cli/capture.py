@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, actor_for, recording, resolve
 from mlprov.cli.render import emit_json, err, out, progress_bar
 from mlprov.errors import InputError
 
@@ -46,6 +46,7 @@ def build(
 
     shown = not json and err.is_terminal
     with recording(store) as ledger, progress_bar("hashing the artifact", shown) as cb:
+        actor = actor_for(ledger, actor)
         trained = resolve(ledger, dataset, ("dataset",))
         held = resolve(ledger, eval_set, ("dataset", "source")) if eval_set else None
         entry = ledger.build(
@@ -96,6 +97,7 @@ def evaluation(
         if not eq or not key.strip():
             raise InputError(f"{item!r} is not NAME=NUMBER", "e.g. --metric accuracy=0.91")
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         made = resolve(ledger, build, ("build",))
         held = resolve(ledger, eval_set, ("dataset", "source")) if eval_set else None
         entry = ledger.evaluation(made, name, metrics, eval_set=held, actor=actor)

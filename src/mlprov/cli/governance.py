@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, actor_for, recording, resolve
 from mlprov.cli.render import emit_json, out, print_lines, short_ids, wrap
 
 if TYPE_CHECKING:
@@ -65,11 +65,10 @@ def review(
 
     from mlprov.governance.review import record_review
     from mlprov.governance.signoff import reviewer_signer
-    from mlprov.identity import default_actor
     from mlprov.ledger import keys as keyfiles
 
-    actor = actor or default_actor()
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         who = reviewer or actor
         signer = keyfiles.load_signer(key) if key else reviewer_signer(ledger, who)
         entry = record_review(
@@ -109,6 +108,7 @@ def quarantine(
     from mlprov.governance.review import record_quarantine
 
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         entry = record_quarantine(
             ledger,
             resolve(ledger, source, ("source", "dataset")),
@@ -135,6 +135,7 @@ def release(
     from mlprov.governance.review import record_release
 
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         subject = resolve(ledger, source, ("source", "dataset"))
         entry = record_release(ledger, subject, evidence, note=note, actor=actor)
     _recorded(entry, json)

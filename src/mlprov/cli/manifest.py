@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 import typer
 
 from mlprov.cli.helptext import App
-from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording, resolve
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, actor_for, recording, resolve
 from mlprov.cli.render import emit_bytes, emit_json, out, print_lines, wrap
 from mlprov.errors import NotFoundError, StoreError
 
@@ -70,6 +70,7 @@ def record(
     from mlprov.ledger.names import label
 
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         done = record_manifest(ledger, file, key=key, subject=subject, actor=actor)
     entry = done.dataset
     if json:

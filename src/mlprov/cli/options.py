@@ -22,6 +22,7 @@ __all__ = [
     "ActorOpt",
     "JsonOpt",
     "StoreOpt",
+    "actor_for",
     "read_file",
     "record_set_of",
     "recording",
@@ -38,7 +39,10 @@ StoreOpt = Annotated[
         "--store",
         metavar="PATH|URL",
         envvar="MLPROV_STORE",
-        help="The ledger: a folder or a postgresql:// URL (default: the nearest .mlprov/).",
+        help=(
+            "The ledger: a folder, a postgresql:// URL, or the http(s):// URL of "
+            "`mlprov serve` with its token in MLPROV_TOKEN (default: the nearest .mlprov/)."
+        ),
     ),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
@@ -48,7 +52,10 @@ ActorOpt = Annotated[
         "--actor",
         metavar="NAME",
         envvar="MLPROV_ACTOR",
-        help="Who is recording (default: git's user.email, else the login name).",
+        help=(
+            "Who is recording (default: git's user.email, else the login name; for a "
+            "served ledger, its token's name)."
+        ),
     ),
 ]
 
@@ -66,6 +73,24 @@ def recording(store: str | None) -> Iterator[Ledger]:
         if ledger.size > before:
             with suppress(NotFoundError):  # no signing key here: nothing to sign with
                 ledger.checkpoint()
+
+
+def actor_for(ledger: LedgerCore, actor: str | None) -> str:
+    """Who a command records as: `actor` (--actor or MLPROV_ACTOR), else the machine's
+    default; for a served ledger the token's name, which the server records everything
+    under, so a different `actor` is refused here rather than by the server."""
+    from mlprov.identity import default_actor
+    from mlprov.ledger.remote import RemoteCore
+
+    if not isinstance(ledger, RemoteCore):
+        return actor or default_actor()
+    if actor is not None and actor != ledger.actor:
+        raise InputError(
+            f"the actor is {actor}, but this ledger is served and records everything "
+            f"under its token's name, {ledger.actor}",
+            "leave --actor and MLPROV_ACTOR out, or use a token of that name",
+        )
+    return ledger.actor
 
 
 def write_output(data: bytes, path: Path | None, note: str = "") -> None:

@@ -13,6 +13,7 @@ from mlprov.cli.options import (
     ActorOpt,
     JsonOpt,
     StoreOpt,
+    actor_for,
     read_file,
     record_set_of,
     recording,
@@ -160,6 +161,7 @@ def fingerprint(
     _check_facts(source_name, version, facts)  # before reading: a typo costs no full read
     types = _schema(schema)
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         hasher = ledger.subject_hasher() if subject else None
         total = _row_count(path)
         with progress_bar(f"fingerprinting {path.name}", not json and err.is_terminal) as cb:

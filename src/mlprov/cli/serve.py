@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from mlprov.cli.helptext import App
-from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, recording
+from mlprov.cli.options import ActorOpt, JsonOpt, StoreOpt, actor_for, recording
 from mlprov.cli.render import emit_bytes, emit_json, err, print_lines, wrap
 from mlprov.errors import InputError, MissingExtraError
 
@@ -79,9 +79,7 @@ def serve(
 
 @tokens_app.command("create")
 def tokens_create(
-    name: Annotated[
-        str, typer.Argument(help="Its name: the actor of what its holder records.")
-    ],
+    name: Annotated[str, typer.Argument(help="Its name: the actor of what its holder records.")],
     role: Annotated[
         str, typer.Option(metavar="reader|recorder|reviewer|admin", help="What it may do.")
     ],
@@ -100,6 +98,7 @@ def tokens_create(
     from mlprov.server.tokens import create_token
 
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         token, facts = create_token(ledger, name, role, expires, actor=actor)
     if json:
         emit_json({**facts.to_json(), "token": token})
@@ -150,6 +149,7 @@ def tokens_revoke(
     from mlprov.server.tokens import revoke_token
 
     with recording(store) as ledger:
+        actor = actor_for(ledger, actor)
         facts = revoke_token(ledger, name, actor=actor)
     if json:
         emit_json(facts.to_json())
