@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -21,7 +22,13 @@ from tests.serving import Served, make_tokens, serving
 from tests.test_cli import MLPROV, assert_error, mlprov, ok
 
 import mlprov as api
-from mlprov.errors import ConflictError, InputError, IntegrityError, StoreError
+from mlprov.errors import (
+    ConflictError,
+    DuplicateError,
+    InputError,
+    IntegrityError,
+    StoreError,
+)
 from mlprov.facade import Ledger, RemoteLedger
 from mlprov.ledger.remote import _event_of
 from mlprov.records.subjects import SECRET_FILE
@@ -247,6 +254,35 @@ def test_an_event_naming_a_missing_blob_is_refused(
         with pytest.raises(InputError, match="is by someone-else, but the token is recorder"):
             remote.record("source", {"name": "other", "version": "1"}, actor="someone-else")
     assert _ledger_state(home) == before
+
+
+def test_a_refusal_names_its_kind_and_the_client_tells_a_duplicate_by_it(
+    served: tuple[Served, Path, Path],
+) -> None:
+    server, home, _ = served
+    with _open(server) as remote:
+        entry = remote.record("source", {"name": "twice", "version": "1"})
+        size = _ledger_state(home)[0]
+        with pytest.raises(DuplicateError):
+            remote.append(entry.event)
+        with pytest.raises(ConflictError) as refused:  # a conflict, not a duplicate
+            remote.record(
+                "source", {"name": "ghost", "version": "2", "record_root": "sha256:" + "0" * 64}
+            )
+        assert not isinstance(refused.value, DuplicateError)
+    assert _ledger_state(home)[0] == size
+    sent = [entry.event.to_json()]
+    asked: list[tuple[httpx.Response, int, str]] = [
+        (server.as_("recorder", "POST", "/events", json=sent), 409, "duplicate"),
+        (server.as_("reader", "POST", "/events", json=sent), 403, "forbidden"),
+        (server.call("POST", "/events", json=sent), 401, "unauthenticated"),
+        (server.as_("reader", "GET", "/events/" + "ab" * 32), 404, "not_found"),
+        (server.as_("recorder", "POST", "/events", content=b"{nope"), 422, "invalid"),
+        (server.as_("reader", "DELETE", "/events"), 405, "method_not_allowed"),
+    ]
+    for response, status, kind in asked:
+        assert (response.status_code, response.json()["kind"]) == (status, kind), response.text
+        assert set(response.json()) == {"error", "hint", "kind"}
 
 
 def test_a_reader_cannot_record_and_a_bad_token_is_refused(

@@ -111,7 +111,7 @@ def test_every_route_is_guarded(story: tuple[Served, Path]) -> None:
         for label, token in wrong.items():
             response = served.call(method, url, token, **options)
             assert response.status_code == 401, (method, url, label, response.text)
-            assert set(response.json()) == {"error", "hint"}
+            assert set(response.json()) == {"error", "hint", "kind"}
             assert response.headers["www-authenticate"] == "Bearer"
             assert token is None or token not in response.text
             # malformed bodies are refused for the token first, too

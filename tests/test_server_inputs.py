@@ -109,7 +109,7 @@ def test_bad_input_is_refused_clearly_and_records_nothing(
     response = served.as_(role, method, path, **options)
     assert response.status_code == status, response.text
     body = response.json()
-    assert set(body) == {"error", "hint"}
+    assert set(body) == {"error", "hint", "kind"}
     assert words.lower() in body["error"].lower(), body
     assert "Traceback" not in response.text and str(home) not in response.text
     assert _size_and_verdict(home) == before

@@ -1,18 +1,26 @@
 """mlprov's errors as HTTP statuses, in one place (ADR 0015), and the one error body.
 
-Every refusal the server sends is `{"error": what is wrong, "hint": how to fix it}`:
+Every refusal the server sends is `{"error": what is wrong, "hint": how to fix it,
+"kind": what kind of refusal}`. The message is for people and may be reworded; the kind
+is for programs, and stays (a client tells "already recorded" by `duplicate`):
 
-    status  when
-    401     no token, or one that is unknown, revoked or expired
-    403     the token's role does not allow the route
-    404     NotFoundError: an unknown name, version, digest or token; an unknown route
-    405     a route called with the wrong method
-    409     ConflictError (a refused change: duplicate, unknown parent, a move the review
-            state table forbids, a name taken) and GateBlocked (a gate refuses the use)
-    413     a request body over the server's limit
-    422     InputError: a malformed value; a body that is not JSON or not of the route's shape
-    500     IntegrityError (recorded history does not verify), a missing extra, or a bug
-    503     StoreError: the store cannot be used
+    status  kind                when
+    401     unauthenticated     no token, or one that is unknown, revoked or expired
+    403     forbidden           the token's role does not allow the route
+    404     not_found           NotFoundError: an unknown name, version, digest or token;
+                                an unknown route
+    405     method_not_allowed  a route called with the wrong method
+    409     duplicate           DuplicateError: the event is already recorded
+    409     conflict            ConflictError: another refused change (an unknown parent, a
+                                move the review state table forbids, a name taken)
+    409     blocked             GateBlocked: a gate refuses the use
+    413     too_large           a request body over the server's limit
+    422     invalid             InputError: a malformed value; a body that is not JSON or
+                                not of the route's shape
+    500     integrity           IntegrityError: recorded history does not verify
+    500     missing_extra       MissingExtraError: an optional dependency is missing
+    500     internal            a bug
+    503     store               StoreError: the store cannot be used
 
 No traceback, no Python repr and no token ever reaches a response.
 """
@@ -20,7 +28,7 @@ No traceback, no Python repr and no token ever reaches a response.
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -30,6 +38,7 @@ from starlette.exceptions import HTTPException
 
 from mlprov.errors import (
     ConflictError,
+    DuplicateError,
     GateBlocked,
     InputError,
     IntegrityError,
@@ -39,7 +48,17 @@ from mlprov.errors import (
     StoreError,
 )
 
-__all__ = ["ERROR_RESPONSES", "STATUS", "ErrorBody", "Refused", "install", "status_of"]
+__all__ = [
+    "ERROR_RESPONSES",
+    "KIND",
+    "STATUS",
+    "ErrorBody",
+    "Kind",
+    "Refused",
+    "install",
+    "kind_of",
+    "status_of",
+]
 
 log = logging.getLogger("mlprov.server")
 
@@ -55,12 +74,49 @@ STATUS: tuple[tuple[type[MlprovError], int], ...] = (
     (MlprovError, 500),
 )
 
+Kind = Literal[
+    "unauthenticated",
+    "forbidden",
+    "not_found",
+    "method_not_allowed",
+    "duplicate",
+    "conflict",
+    "blocked",
+    "too_large",
+    "invalid",
+    "integrity",
+    "missing_extra",
+    "internal",
+    "store",
+]
+#: Most specific first: the first class an error is an instance of gives its kind.
+KIND: tuple[tuple[type[MlprovError], Kind], ...] = (
+    (NotFoundError, "not_found"),
+    (InputError, "invalid"),
+    (DuplicateError, "duplicate"),
+    (ConflictError, "conflict"),
+    (GateBlocked, "blocked"),
+    (StoreError, "store"),
+    (MissingExtraError, "missing_extra"),
+    (IntegrityError, "integrity"),
+    (MlprovError, "internal"),
+)
+_KIND_OF_STATUS: dict[int, Kind] = {
+    401: "unauthenticated",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    422: "invalid",
+}
+
 
 class ErrorBody(BaseModel):
     """What every refusal and failure answers."""
 
     error: str
     hint: str | None = None
+    kind: Kind
 
 
 _DOC = {
@@ -92,9 +148,16 @@ def status_of(exc: MlprovError) -> int:
     return next(code for cls, code in STATUS if isinstance(exc, cls))
 
 
-def body(status: int, message: str, hint: str | None) -> JSONResponse:
+def kind_of(exc: MlprovError) -> Kind:
+    return next(kind for cls, kind in KIND if isinstance(exc, cls))
+
+
+def body(status: int, message: str, hint: str | None, kind: Kind | None = None) -> JSONResponse:
+    """The error body; its kind is the status's own unless given (as an error's class
+    gives it)."""
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    content = ErrorBody(error=message, hint=hint).model_dump()
+    said = kind or _KIND_OF_STATUS.get(status, "internal")
+    content = ErrorBody(error=message, hint=hint, kind=said).model_dump()
     return JSONResponse(content, status_code=status, headers=headers)
 
 
@@ -135,7 +198,7 @@ def install(app: FastAPI, authorise: Any) -> None:
         status = status_of(exc)
         if status >= 500:
             log.error("%s: %s", type(exc).__name__, exc.message)
-        return body(status, exc.message, exc.hint)
+        return body(status, exc.message, exc.hint, kind_of(exc))
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:

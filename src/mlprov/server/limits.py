@@ -32,6 +32,7 @@ class BodyLimit:
         body = ErrorBody(
             error=f"the request body is larger than {self.max_bytes} bytes",
             hint="send a smaller body; the server's limit is set by `mlprov serve`",
+            kind="too_large",
         ).model_dump_json()
         await send(
             {

@@ -4,11 +4,13 @@
 It knows routes, JSON and files, not events: the ledger above it makes and checks those.
 The token goes in the `Authorization` header of each request and nowhere else: it is not
 kept in any attribute a repr, an error or a log shows. A refusal comes back as the mlprov
-error of its status, with the server's own message and hint:
+error of its status, with the server's own message and hint; a 409 is told apart by
+the body's `kind` (never by its wording):
 
     401, 403  StoreError       the token is missing, refused, or its role may not do this
-    404       NotFoundError    409  ConflictError (DuplicateError: already recorded)
-    413, 422  InputError       500, 503  StoreError (the server says what failed)
+    404       NotFoundError    409  DuplicateError (kind `duplicate`), GateBlocked
+    413, 422  InputError            (`blocked`), else ConflictError
+    500, 503  StoreError       (the server says what failed)
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from urllib.parse import urlsplit
 from mlprov.errors import (
     ConflictError,
     DuplicateError,
+    GateBlocked,
     InputError,
     MissingExtraError,
     MlprovError,
@@ -38,7 +41,11 @@ SCHEMES = ("http://", "https://")
 TOKEN_ENV = "MLPROV_TOKEN"
 _API = "/api/v1"
 _CHUNK = 1024 * 1024
-_DUPLICATE = "is already recorded"  # the server's DuplicateError message
+#: A 409's error, by the body's kind.
+_CONFLICTS: dict[str, type[ConflictError] | type[GateBlocked]] = {
+    "duplicate": DuplicateError,
+    "blocked": GateBlocked,
+}
 
 
 def is_served(url: str) -> bool:
@@ -87,6 +94,18 @@ class ServedStore:
     def __repr__(self) -> str:
         return f"ServedStore({self.url!r})"
 
+    def another(self) -> ServedStore:
+        """A second client of the same server with the same token (for another thread)."""
+        import copy
+
+        import httpx
+
+        other = copy.copy(self)
+        other._http = httpx.Client(
+            base_url=self._http.base_url, headers=self._http.headers, timeout=self._http.timeout
+        )
+        return other
+
     def close(self) -> None:
         self._http.close()
 
@@ -101,7 +120,7 @@ class ServedStore:
         if status == 404:
             return NotFoundError(message, hint)
         if status == 409:
-            return (DuplicateError if _DUPLICATE in message else ConflictError)(message, hint)
+            return _CONFLICTS.get(str(data.get("kind")), ConflictError)(message, hint)
         if status in (413, 422):
             return InputError(message, hint)
         return StoreError(f"the server at {self.url} failed: {message}", hint)
