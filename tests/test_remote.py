@@ -22,6 +22,7 @@ from tests.serving import Served, make_tokens, serving
 from tests.test_cli import MLPROV, assert_error, mlprov, ok
 
 import mlprov as api
+from mlprov.capture.predictions import _append_once
 from mlprov.errors import (
     ConflictError,
     DuplicateError,
@@ -30,6 +31,7 @@ from mlprov.errors import (
     StoreError,
 )
 from mlprov.facade import Ledger, RemoteLedger
+from mlprov.ledger.events import Event
 from mlprov.ledger.remote import _event_of
 from mlprov.records.subjects import SECRET_FILE
 
@@ -305,6 +307,40 @@ def test_a_reader_cannot_record_and_a_bad_token_is_refused(
     assert _ledger_state(home) == before
     for token in server.tokens.values():
         assert token not in server.log()
+
+
+def test_predictions_are_logged_through_the_server(
+    served: tuple[Served, Path, Path], tmp_path: Path
+) -> None:
+    server, home, _ = served
+    with _open(server) as remote:
+        with remote.pipeline("scoring", checkpoint=False) as p:
+            rows = p.source(pa.table({"id": [1, 2]}), "scored-rows@1", key="id")
+            p.dataset(rows, "scored", version="v1")
+        build = remote.build("scorer-v1", dataset="scored", gates=())
+        with pytest.raises(InputError, match="token's name, recorder"):
+            remote.predictions(build, actor="someone-else")
+        with remote.predictions(build, batch_size=3) as logger:
+            for i in range(7):
+                logger.log(f"question {i}", f"answer {i}")
+            assert logger.flush(60)
+        assert logger.stats.written == 7 and logger.stats.failures == 0
+        # a batch sent again after its answer was lost: only the events not held are sent
+        made = [
+            Event.create(
+                "prediction",
+                {**logged.event.payload, "index": 100 + i},
+                actor="recorder",
+                parents=(build.digest,),
+            )
+            for i, logged in enumerate(remote.entries(type="prediction", limit=2))
+        ]
+        remote.append(made[0])
+        _append_once(remote, made)
+        assert remote.recorded([e.digest for e in made]) == {e.digest for e in made}
+    shown = json.loads(ok(mlprov("log", "--type", "prediction", "--json", cwd=home)))
+    assert len(shown) == 9 and {e["actor"] for e in shown} == {"recorder"}
+    ok(mlprov("verify", cwd=home))
 
 
 def test_remote_capture_on_each_store(

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self, cast
 
 from mlprov.digest import Digest
+from mlprov.errors import InputError
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
 from mlprov.ledger.remote import RemoteCore
@@ -167,7 +168,7 @@ class Ledger(LedgerCore):
 class RemoteLedger(RemoteCore, Ledger):
     """The ledger kept by `mlprov serve` on another machine (see
     :mod:`mlprov.ledger.remote`): the same pipeline, builds and evaluations, recorded under
-    the token's name. Predictions are logged where the ledger's store is."""
+    the token's name."""
 
     def pipeline(self, name: str, **options: Any) -> Pipeline:
         from mlprov.capture.environment import caller_directory
@@ -190,7 +191,14 @@ class RemoteLedger(RemoteCore, Ledger):
         return super().evaluation(build, name, metrics, **options)
 
     def predictions(self, build: Entry | Digest | str, **options: Any) -> PredictionLogger:
-        unsupported(
-            "log predictions yet (their writer opens the store itself)",
-            "log them where the ledger's store is",
-        )
+        """As `Ledger.predictions`, written by another client of the server; under the
+        token's name, as the server records nothing else (another actor is refused here,
+        not by a writer that would retry it)."""
+        actor = options.setdefault("actor", self.actor)
+        if actor != self.actor:
+            raise InputError(
+                f"the actor is {actor}, but the server records everything under its "
+                f"token's name, {self.actor}",
+                "leave actor= out, or use a token of that name",
+            )
+        return super().predictions(build, **options)

@@ -25,8 +25,9 @@ Guarantees and limits:
   while the writer keeps up, about the last `flush_interval`; never more than `max_pending`;
   nothing logged before a `flush()` that returned True.
 
-The writer opens its own `LedgerCore` on the same store (`store.connect_url`), so none of the
-caller's `LedgerCore` state and no connection is shared between threads.
+The writer opens its own ledger on the same store (`LedgerCore.another()`; for a served
+ledger, another client of the server), so none of the caller's `LedgerCore` state and no
+connection is shared between threads.
 
 Latency: a call costs its hashing plus a lock (about 5 µs; `bench/predictions.py`). The
 writer's Python work (about 30 µs an event) holds the GIL in stretches, though it hands it
@@ -55,7 +56,6 @@ from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Event, utc_now
 from mlprov.ledger.payloads import EventType
 from mlprov.records.canonical import record_digest
-from mlprov.store import Location, SqlStore
 
 __all__ = ["Loggable", "PredictionLogger", "PredictionStats", "content_digest"]
 
@@ -162,7 +162,7 @@ class PredictionLogger:
         failed: list[MlprovError] = []
         self._thread = threading.Thread(
             target=self._run,
-            args=(ledger.store.connect_url, ledger.location, started, failed),
+            args=(ledger.another, started, failed),
             name=f"mlprov-predictions-{self.session[:8]}",
             daemon=True,  # interpreter exit must not wait on it: the atexit hook closes it
         )
@@ -307,13 +307,12 @@ class PredictionLogger:
     # -- the writer's side ----------------------------------------------------------------
     def _run(
         self,
-        url: str,
-        location: Location | None,
+        another: Callable[[], LedgerCore],
         started: threading.Event,
         failed: list[MlprovError],
     ) -> None:
         try:
-            ledger = LedgerCore(SqlStore.open(url), location)
+            ledger = another()
         except MlprovError as exc:
             failed.append(exc)
             return
@@ -421,9 +420,8 @@ def _append_once(ledger: LedgerCore, events: list[Event]) -> None:
     try:
         ledger.append_many(events)
     except DuplicateError:
-        with ledger.store.reader() as r:
-            found = r.seqs_of([ev.digest.raw for ev in events])
-        missing = [ev for ev in events if ev.digest.raw not in found]
+        found = ledger.recorded(ev.digest for ev in events)
+        missing = [ev for ev in events if ev.digest not in found]
         if missing:
             ledger.append_many(missing)
 

@@ -117,6 +117,18 @@ class LedgerCore:
             subjects.create_secret(location.keys_dir)
         return cls(sql, location)
 
+    def another(self) -> LedgerCore:
+        """A second ledger on the same store, sharing no state and no connection with this
+        one: for another thread (open it in that thread, and close it there)."""
+        return LedgerCore(SqlStore.open(self.store.connect_url), self.location)
+
+    def recorded(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Those of `digests` that are recorded in this ledger."""
+        wanted = list(digests)
+        with self.store.reader() as r:
+            found = r.seqs_of([d.raw for d in wanted])
+        return {d for d in wanted if d.raw in found}
+
     def close(self) -> None:
         if self._past is None:  # a view of the past shares its ledger's store
             self.store.close()

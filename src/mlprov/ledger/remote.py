@@ -89,6 +89,23 @@ class RemoteCore(LedgerCore):
             "run this where the ledger's store is, or ask the server's routes",
         )
 
+    def another(self) -> RemoteCore:
+        """A second served ledger: another client of the same server, with the same token."""
+        return RemoteCore(self.served.another(), self.location)
+
+    def recorded(self, digests: Iterable[Digest]) -> set[Digest]:
+        """Those of `digests` the server holds: one request a digest (this is asked only
+        when a batch is sent again after its answer was lost)."""
+        held: set[Digest] = set()
+        for digest in digests:
+            try:
+                entry = _event_of(self.served.call("GET", f"/events/{digest.hex}"))
+            except NotFoundError:
+                continue
+            if entry.digest == digest:
+                held.add(digest)
+        return held
+
     def close(self) -> None:
         self.served.close()
         shutil.rmtree(self._blobs, ignore_errors=True)

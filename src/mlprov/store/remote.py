@@ -194,8 +194,8 @@ class ServedStore:
     @property
     def connect_url(self) -> str:
         unsupported(
-            "be opened by a second writer (such as a prediction logger)",
-            "log predictions where the ledger's store is, or record them with POST /events",
+            "be opened by its store's URL",
+            "open a second served ledger with another() (prediction loggers do)",
         )
 
 
