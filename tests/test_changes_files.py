@@ -48,7 +48,8 @@ def rows_of(specs: list[tuple[int, int, int | None, bool]], by_key: bool) -> pa.
     table = pa.Table.from_pylist(rows, schema=CHANGES_SCHEMA)
     if by_key:  # keys are unique in a step matched by key
         keys = table.column("key").to_pylist()
-        table = table.set_column(1, "key", pa.array([f"{k}-{i}" for i, k in enumerate(keys)]))
+        unique = [f"{k}-{i}" + ("é" * (i % 2)) for i, k in enumerate(keys)]
+        table = table.set_column(1, "key", pa.array(unique))
     return table
 
 
@@ -67,6 +68,11 @@ def looked_up(table: pa.Table, by_key: bool) -> list[tuple[str, Any]]:
     if not by_key:
         values += [("before", digest_of(-1)), ("before", b"\xff" * 32)]
     return [(c, v) for c, v in values if c != "before" or isinstance(v, bytes)]
+
+
+def shortlex(keys: list[str]) -> list[str]:
+    """Keys in the file's order: shortest first, then by their bytes."""
+    return sorted(keys, key=lambda k: (len(k.encode()), k))
 
 
 def expected(table: pa.Table, column: str, value: Any) -> list[dict[str, Any]]:
@@ -112,7 +118,7 @@ def test_the_whole_file_holds_each_row_once_sorted_by_key(tmp_path: Path) -> Non
     assert file.num_row_groups == 7
     back = file.read().replace_schema_metadata(None)
     assert back.num_rows == 50
-    assert back.column("key").to_pylist() == sorted(table.column("key").to_pylist())
+    assert back.column("key").to_pylist() == shortlex(table.column("key").to_pylist())
     assert back.sort_by("key").equals(table.sort_by("key"))
 
 
@@ -128,7 +134,7 @@ def _rewritten(path: Path, edit: Any) -> None:
 def test_an_altered_part_is_refused_and_the_others_still_read(tmp_path: Path) -> None:
     table = rows_of([(0, i, None, False) for i in range(40)], True)
     indexed = saved(tmp_path, table, True, 8)
-    keys = sorted(table.column("key").to_pylist())
+    keys = shortlex(table.column("key").to_pylist())
     last = keys[-1]
 
     def edit(rows: pa.Table) -> pa.Table:  # the last row now says another reason
@@ -183,8 +189,25 @@ def test_a_part_out_of_order_is_refused_even_under_its_root(tmp_path: Path) -> N
     root = changesfiles.index_root("key", index["parts"], index["duplicates"])
     meta = {**file.schema_arrow.metadata, changesfiles.INDEX: orjson.dumps(index)}
     pq.write_table(swapped.replace_schema_metadata(meta), indexed.path, row_group_size=8)
-    middle = sorted(table.column("key").to_pylist())[1]
+    middle = shortlex(table.column("key").to_pylist())[1]
     with pytest.raises(
         IntegrityError, match=r"part 1 of the changes file \w+\.changes\.parquet is not in order"
     ):
         Deltas(tmp_path, indexed.digest, root).rows("key", middle)
+
+
+def test_a_part_digest_is_pinned() -> None:
+    """The digest of a part's values is a format (ADR 0021): this one must not move."""
+    rows = [
+        ("removed", "k1", b"a" * 32, None, "r", None, "x"),
+        ("changed", "k\u00e9", b"b" * 32, b"c" * 32, None, ["t", "\u00e9"], None),
+        ("added", None, None, b"d" * 32, None, [], None),
+    ]
+    table = pa.Table.from_pylist(
+        [dict(zip(CHANGES_SCHEMA.names, r, strict=True)) for r in rows], schema=CHANGES_SCHEMA
+    )
+    pinned = "f6fc78372384e6b87db19253b683df8652d7b5f98275fa456c640fc39352e212"
+    assert changesfiles.part_digest(table).hex() == pinned
+    assert changesfiles.part_digest(table.slice(1)) == changesfiles.part_digest(
+        pa.Table.from_pylist(table.slice(1).to_pylist(), schema=CHANGES_SCHEMA)
+    )

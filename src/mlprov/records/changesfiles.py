@@ -2,9 +2,10 @@
 
 A step's changes (removed, changed and added records, by key and digest: ADR 0008) are
 written sorted by the column a question looks them up by — the key when the step matched
-records by key, the digest before the step otherwise (rows without one last) — and cut
-into *parts* of :data:`PART_ROWS` rows, one Parquet row group each. Rows that name the
-same value keep the order the step produced them in (a sort that is stable).
+records by key, the digest before the step otherwise — shortest value first, then by
+bytes (so decimal keys are in numeric order, as a step often gives them already), rows
+without a value last; and cut into *parts* of :data:`PART_ROWS` rows, one Parquet row
+group each. Rows that name the same value keep the order the step produced them in.
 
 The footer's index (:data:`INDEX`, JSON) lists each part's first and last value, its
 number of rows and the digest of its rows (:func:`part_digest`), and, for the records
@@ -34,6 +35,7 @@ __all__ = [
     "FORMAT",
     "INDEX",
     "PART_ROWS",
+    "ascending",
     "by_column",
     "duplicates_leaf",
     "index_root",
@@ -55,23 +57,33 @@ def by_column(matched_by: str) -> str:
 
 def _column_bytes(column: pa.Array) -> Iterator[bytes | pa.Buffer]:
     """One column's values as bytes that say exactly what they are: a validity byte per
-    row, then per row the length (little-endian int64, 0 when null) and the bytes of each
-    value; a list column gives its lists' lengths, then its items the same way."""
-    n = len(column)
-    yield np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), np.uint8).tobytes()
-    if pa.types.is_list(column.type) or pa.types.is_large_list(column.type):
+    row, each row's length (little-endian int64, 0 when null), then the bytes of the
+    values that are not null; a list column gives its lists' lengths, then its items the
+    same way."""
+    valid = np.asarray(pc.is_valid(column).to_numpy(zero_copy_only=False), np.uint8)
+    yield valid.tobytes()
+    kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind):
         lengths = pc.fill_null(pc.list_value_length(column), 0)
         yield np.asarray(lengths.to_numpy(zero_copy_only=False), "<i8").tobytes()
         yield from _column_bytes(column.flatten())
         return
-    data = pc.fill_null(column.cast(pa.large_binary()), pa.scalar(b"", pa.large_binary()))
-    lengths = pc.binary_length(data)
-    yield np.asarray(lengths.to_numpy(zero_copy_only=False), "<i8").tobytes()
-    if n == 0:
+    if pa.types.is_fixed_size_binary(kind):
+        width = kind.byte_width
+        yield (valid.astype("<i8") * width).tobytes()
+        values = column.drop_null() if column.null_count else column
+        if len(values):
+            start = values.offset * width
+            yield values.buffers()[1][start : start + len(values) * width]
         return
-    _, offsets_buffer, body = data.buffers()
-    offsets = np.frombuffer(offsets_buffer, np.int64)[data.offset : data.offset + n + 1]
-    if body is not None and offsets[-1] > offsets[0]:
+    if column.null_count:  # a null is empty, whatever its slot holds
+        column = pc.fill_null(column, pa.scalar(b"", pa.binary()).cast(kind))
+    wide = pa.types.is_large_binary(kind) or pa.types.is_large_string(kind)
+    _, offsets_buffer, body = column.buffers()
+    offsets = np.frombuffer(offsets_buffer, np.int64 if wide else np.int32)
+    offsets = offsets[column.offset : column.offset + len(column) + 1]
+    yield np.diff(offsets).astype("<i8").tobytes()
+    if body is not None and len(column) and offsets[-1] > offsets[0]:
         yield body[int(offsets[0]) : int(offsets[-1])]
 
 
@@ -127,12 +139,40 @@ def _duplicates(ordered: pa.Table, size: int) -> list[list[Any]]:
     ]
 
 
+def ascending(values: pa.Array) -> bool:
+    """Whether sort values are in the file's order: shortest first, then by their bytes
+    (for decimal keys, their numeric order), any without a value last."""
+    present = len(values) - values.null_count
+    if values.null_count and pc.any(pc.is_null(values.slice(0, present))).as_py():
+        return False
+    if present < 2:
+        return True
+    a, b = values.slice(0, present - 1), values.slice(1, present - 1)
+    ordered = pc.less_equal(a, b)
+    if not pa.types.is_fixed_size_binary(values.type):
+        la, lb = pc.binary_length(a), pc.binary_length(b)
+        ordered = pc.or_(pc.less(la, lb), pc.and_(pc.equal(la, lb), ordered))
+    return bool(pc.all(ordered).as_py())
+
+
+def _sorted(changes: pa.Table, by: str) -> pa.Table:
+    """The rows in the file's order (see :func:`ascending`), rows of one value as they
+    came (a stable sort); rows already in order, as a step often gives them, as they are."""
+    values = changes.column(by).combine_chunks()
+    if ascending(values):
+        return changes
+    keys = {"value": values}
+    if not pa.types.is_fixed_size_binary(values.type):
+        keys = {"length": pc.binary_length(values), **keys}
+    order = pc.sort_indices(pa.table(keys), sort_keys=[(k, "ascending") for k in keys])
+    return changes.take(order)  # nulls last
+
+
 def write(changes: pa.Table, matched_by: str, part_rows: int = PART_ROWS) -> tuple[bytes, Digest]:
     """The indexed file of a step's changes (:data:`FORMAT`), in parts of `part_rows`
     rows, and its root."""
     by = by_column(matched_by)
-    order = pc.sort_indices(changes, sort_keys=[(by, "ascending")])  # nulls last
-    ordered = changes.take(order)
+    ordered = _sorted(changes, by)
     values = ordered.column(by).combine_chunks()
     parts: list[dict[str, Any]] = []
     for start in range(0, ordered.num_rows, part_rows):

@@ -25,16 +25,16 @@ import pyarrow.parquet as pq
 
 from mlprov.digest import Digest
 from mlprov.errors import IntegrityError, NotFoundError
-from mlprov.records.changesfiles import FORMAT, INDEX, index_root, part_digest
+from mlprov.records.changesfiles import FORMAT, INDEX, ascending, index_root, part_digest
 
 __all__ = ["ChangesFile", "open_changes"]
 
 _RESTORE = "the file was altered; restore it from a trusted copy"
-_Key = tuple[int, str]  # a sort value: (0, text) before (1, "") for none
+_Key = tuple[int, int, str]  # a value: shortest first, then by its bytes; none last
 
 
 def _sort_key(value: str | None) -> _Key:
-    return (1, "") if value is None else (0, value)
+    return (1, 0, "") if value is None else (0, len(value.encode()), value)
 
 
 def _check_index(index: Any) -> tuple[str, list[dict[str, Any]], list[list[Any]]]:
@@ -187,19 +187,13 @@ def _shown(value: Any) -> str | None:
 
 
 def _in_order(values: pa.Array, entry: dict[str, Any]) -> bool:
-    """Whether a part's sort values ascend (any without one last) from the first value
-    its index entry gives to the last."""
+    """Whether a part's sort values are in the file's order, from the first value its
+    index entry gives to the last."""
     n = len(values)
-    present = n - values.null_count
-    if n == 0 or pc.any(pc.is_null(values.slice(0, present))).as_py():
+    if n == 0 or not ascending(values):
         return False
     ends = (_shown(values[0].as_py()), _shown(values[n - 1].as_py()))
-    if ends != (entry["first"], entry["last"]):
-        return False
-    if present < 2:
-        return True
-    ordered = pc.less_equal(values.slice(0, present - 1), values.slice(1, present - 1))
-    return bool(pc.all(ordered).as_py())
+    return ends == (entry["first"], entry["last"])
 
 
 def _between(duplicates: Sequence[list[Any]], key: str) -> Sequence[list[Any]]:
