@@ -397,3 +397,87 @@ def test_answers_from_set_files_read_by_shard_are_those_of_whole_sets(tmp_path: 
         pq.write_table(rows.replace_schema_metadata(meta), path)
     assert not any(isinstance(ledger.open_record_set(p.stem), SetFile) for p in sets)
     assert answers() == indexed
+
+
+def test_answers_from_changes_files_read_by_part_are_those_of_whole_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger recorded before changes files were indexed (ADR 0021: the step's rows in
+    the order it made them, no `changes_root`) is read whole and answers as one recorded
+    now, read a part at a time: the same text, but for the digests and times that name
+    its events, sets and subjects."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprov.capture import lineage
+    from mlprov.digest import Digest
+    from mlprov.store import blobs
+
+    def record(folder: Path) -> tuple[Ledger, Entry]:
+        ledger = Ledger.init(folder)
+        with ledger.pipeline("opt-out-intake") as p:
+            optout_list(p, OPT_OUT_NEW, "2026-05-22")
+        v7 = ledger.build("support-classifier-v7", dataset=v7_pipeline(ledger), gates=())
+        return ledger, v7
+
+    questions = [{"subject": c} for c in ("C1", "C2", "C3", "C4", "C5", "C9", "nobody")]
+    questions += [{"key": k} for k in ("1", "4", "5", "404")]
+
+    def answers(ledger: Ledger, build: Entry) -> list[str]:
+        said = [to_text(why(ledger, build, **q)) for q in questions]
+        return [re.sub(r"[0-9a-f]{8,}|\d{4}-\d\d-\d\d[T ][\d:.]+Z?", "<>", s) for s in said]
+
+    now, build = record(tmp_path / "now")
+    steps = [e.event.payload for e in now.entries(type="transform")]
+    assert steps and all("changes_root" in s for s in steps if "changes" in s)
+    indexed = answers(now, build)
+
+    def earlier(self: lineage.Changes, directory: Path) -> dict[str, Digest | None]:
+        if self.table.num_rows == 0:
+            return {"changes": None}
+        sink = pa.BufferOutputStream()
+        pq.write_table(self.table, sink)
+        data = sink.getvalue().to_pybytes()
+        return {"changes": blobs.put(directory, data, ".changes.parquet")}
+
+    monkeypatch.setattr(lineage.Changes, "saved", earlier)
+    before, old_build = record(tmp_path / "before")
+    old_steps = [e.event.payload for e in before.entries(type="transform")]
+    assert not any("changes_root" in s for s in old_steps)
+    assert any("changes" in s for s in old_steps)
+    got = answers(before, old_build)
+    for a, b in zip(got, indexed, strict=True):
+        assert a == b, "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm=""))
+
+
+def test_an_altered_part_of_a_changes_file_is_said_not_read_as_an_answer(tmp_path: Path) -> None:
+    """The part of a changes file that holds a record, altered, is refused: the step's fate
+    is unknown and the answer says why, rather than reading the altered rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprov.digest import Digest
+
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("opt-out-intake") as p:
+        optout_list(p, OPT_OUT_NEW, "2026-05-22")
+    build = ledger.build("support-classifier-v8", dataset=v8_pipeline(ledger), gates=())
+    assert "opt-out-removal-v3 (step 1): removed it" in to_text(why(ledger, build, key="1"))
+    [step] = [
+        e.event.payload
+        for e in ledger.entries(type="transform")
+        if e.event.payload["name"] == "opt-out-removal-v3"
+    ]
+    path = ledger.blobs_dir / f"{Digest(step['changes']).hex}.changes.parquet"
+    file = pq.ParquetFile(path)
+    rows = file.read()  # the removal now says it was a change
+    rows = rows.set_column(0, "change", pa.array(["changed"] * rows.num_rows, pa.string()))
+    pq.write_table(rows.replace_schema_metadata(file.schema_arrow.metadata), path)
+    text = to_text(why(ledger, build, key="1"))
+    assert (
+        "opt-out-removal-v3 (step 1): its changes file is missing: what it did is unknown" in text
+    )
+    assert "part 1 of the changes file" in text and "does not match the digest" in text
+    assert "changed it" not in text

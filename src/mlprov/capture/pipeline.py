@@ -525,7 +525,7 @@ class Pipeline:
                 "counts": found.changes.counts(before.rows, found.snapshot.rows),
                 "matched_by": found.changes.matched_by,
                 "output_root": root,
-                "changes": found.changes.save(blobs),
+                **found.changes.saved(blobs),
                 "reason": reason,
                 "ended_at": ended,
                 "columns": columns,

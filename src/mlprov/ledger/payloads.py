@@ -177,6 +177,8 @@ class TransformPayload(_Named):
     matched_by: Literal["key", "digest"] | None = None
     output_root: Digest | None = None
     changes: Digest | None = None
+    # The root over the changes file's parts, when it is indexed (ADR 0021).
+    changes_root: Digest | None = None
     columns: tuple[Column, ...] | None = None  # of its output
     # A step described by a hand-written manifest (`mlprov manifest record`), not captured.
     recorded_from: Literal["manifest"] | None = None
