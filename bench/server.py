@@ -1,22 +1,26 @@
 """Server benchmark: clients recording and reading through `mlprov serve`, beside the same
 work done in-process, in the same run.
 
-    python bench/server.py [--clients 16] [--seconds 10] [--store URL] [--json]
+    python bench/server.py [--clients 16] [--seconds 10] [--store URL]
+                           [--checkpoint-every MS] [--json]
 
 A ledger is made in a temporary folder (or in the PostgreSQL database `--store` names),
 with a recorder token and a reader token. Then, for `seconds` each:
 
-- **server**: `mlprov serve` runs in its own process on a loopback port; `clients` threads,
-  each with its own HTTP connection, loop: record a source event (`POST /api/v1/events`,
-  which also signs a checkpoint, as every recording route does), then read it back by
-  digest (`GET /api/v1/events/{digest}`) and by name (`GET /api/v1/sources/{ref}`);
-- **in-process**: the same number of threads do the same work with the library's
-  functions (a `Ledger` per call over one shared store, as the server does), on the same
-  ledger.
+- **server**: `mlprov serve --checkpoint-every MS` runs in its own process on a loopback
+  port; `clients` threads, each with its own keep-alive HTTP connection (the standard
+  library's, the cheapest client: the clients share the machine with the server), loop:
+  record a source event (`POST /api/v1/events`, answered once a checkpoint covers it, or
+  at once with a pace), then read it back by digest (`GET /api/v1/events/{digest}`) and
+  by name (`GET /api/v1/sources/{ref}`);
+- **in-process**: the same number of threads do the routes' work with the same library
+  calls, over what a server holds (`ServerState`: a ledger per call over one store, its
+  settings, the log's edge, and a checkpoint signer at the same pace), on the same ledger.
 
 Figures: operations a second and p50 / p99 latency (ms) of writes and reads, for each,
 and the server's share of the in-process throughput. Afterwards every event a client was
-told was recorded is looked up (none may be missing) and the ledger is verified.
+told was recorded is looked up (none may be missing), the ledger is verified, and the last
+checkpoint must cover it whole (the server signs one as it stops).
 
 Target (from the issue): server throughput at least 50 % of in-process, p99 under 50 ms.
 """

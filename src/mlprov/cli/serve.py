@@ -52,8 +52,8 @@ def serve(
             max=3_600_000,
             metavar="MS",
             help="Answer a recording request once its event is recorded, and sign a "
-            "checkpoint covering it within MS milliseconds. 0: sign one before each "
-            "answer, shared by the requests that record at the same moment.",
+            "checkpoint covering it within MS milliseconds. 0 (the default): sign one "
+            "before each answer, shared by the requests that record at the same moment.",
         ),
     ] = 0,
     store: StoreOpt = None,

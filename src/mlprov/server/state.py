@@ -38,12 +38,16 @@ class ServedLedger(Ledger):
     def __init__(self, state: ServerState) -> None:
         super().__init__(state.store, state.location, meta=state.meta, edge=state.edge)
         self.checkpointer = state.checkpoints
+        self._tokens = state.tokens
         self.reached = 0  # the log's size just after this ledger's last append
 
     def append_many(self, events: Sequence[Event]) -> list[Entry]:
         entries = super().append_many(events)
         if entries:
             self.reached = max(self.reached, entries[-1].seq + 1)
+        for entry in entries:  # a grant or revocation made here takes effect at once
+            if entry.event.type.value == "access":
+                self._tokens.forget(str(entry.event.payload.get("token")))
         return entries
 
 

@@ -210,9 +210,10 @@ class RecentTokens:
     """The access list as a server reads it: a token found in the store is remembered for
     `ttl` seconds, so most requests are checked without reading the store.
 
-    A revocation made anywhere (`mlprov tokens revoke`, another server, this one) is
-    therefore refused within `ttl`; an expiry at once (each use compares it with the
-    time); a new token at once (a token not found is never remembered)."""
+    A revocation recorded through this server is refused at once (it is `forget`-ten); one
+    made elsewhere (`mlprov tokens revoke`, another server) within `ttl`; an expiry at once
+    (each use compares it with the time); a new token at once (a token not found is never
+    remembered)."""
 
     def __init__(self, table: TokenTable, ttl: float = RECHECK_SECONDS) -> None:
         self._table = table
@@ -223,6 +224,13 @@ class RecentTokens:
         """Whether `presented` can be checked from memory, without reading the store."""
         held = self._rows.get(_hash(presented))
         return held is not None and time.monotonic() - held[1] < self._ttl
+
+    def forget(self, name: str) -> None:
+        """Read the token `name` from the store again at its next use (its access changed:
+        a revocation recorded through this server takes effect at once)."""
+        for hashed, (row, _) in list(self._rows.items()):
+            if row.name == name:
+                self._rows.pop(hashed, None)
 
     def by_hash(self, hashed: bytes) -> TokenRow | None:
         held = self._rows.get(hashed)
