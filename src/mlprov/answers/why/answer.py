@@ -34,6 +34,7 @@ from mlprov.errors import InputError
 from mlprov.governance.review import ReviewState, status_of
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
+from mlprov.ledger.names import label
 from mlprov.ledger.payloads import trained_dataset
 from mlprov.records.pairs import PairProof
 from mlprov.records.setproofs import MembershipProof, NonMembershipProof
@@ -207,7 +208,7 @@ def _links(
                 continue
             kind: Literal["key", "subject"] = "key" if query.kind == "key" else "subject"
             proof = records.prove_pair(kind, row.digest, other, Digest(root).raw)
-            about = f"record {shorten(row.digest, 16)} in {entry.event.name}"
+            about = f"record {shorten(row.digest, 16)} in {label(entry)}"
             if proof is None:
                 missing.append(
                     f"the link from the {query.shown} to {about} is the set file's word: "
