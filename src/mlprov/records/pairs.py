@@ -97,10 +97,14 @@ def _sorted_unique(values: Matrix) -> Matrix:
     run in order), and repeats dropped."""
     if len(values) < 2:
         return values
-    words = values.view(">u8")  # big-endian words order as the bytes do
-    same_digest = (words[1:, :4] == words[:-1, :4]).all(axis=1)
+    native = values.view(np.uint64)  # equality needs no byte order
+    first = native[:, 0]
+    ties = np.flatnonzero(first[1:] == first[:-1])  # only these can repeat a digest
+    same_digest = np.zeros(len(values) - 1, dtype=bool)
+    same_digest[ties] = (native[ties + 1, :4] == native[ties, :4]).all(axis=1)
     if not bool(same_digest.any()):
         return values
+    words = values.view(">u8")  # big-endian words order as the bytes do
     tied = np.flatnonzero(same_digest)
     rows = np.union1d(tied, tied + 1)
     part = words[rows]
