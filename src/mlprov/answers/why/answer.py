@@ -2,7 +2,9 @@
 
 :func:`why` finds the build's dataset and its record set, proves the record or subject in
 or out of it (membership or non-membership proofs against the set root, checkable by a
-third party with `mlprov check-proof`), finds the record in its sources, follows it
+third party with `mlprov check-proof`; for a key or subject, a pair proof of each record
+that carries it, against the pairs root of the dataset or source event that names one,
+ADR 0020), finds the record in its sources, follows it
 through every step (see :mod:`mlprov.answers.why.trails`), and, for a record that reached the
 dataset, names the causes the ledger shows (see :mod:`mlprov.answers.why.causes`): a stale opt-out
 list, a step that ran before the list was loaded, a column an earlier step rewrote, no
