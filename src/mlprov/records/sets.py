@@ -361,12 +361,16 @@ class RecordSet(SetView):
             raise
 
     def _draft_while_hashing(self, directory: Path) -> Draft:
-        """The rows written to a draft file while the root is computed (it names the file)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
+        """The rows written to a draft file while the root (it names the file) and the pairs
+        are computed; the pairs beside the root, whose numpy steps between queries would
+        otherwise leave the cores idle."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlprov-save") as pool:
             written = pool.submit(Draft.write, directory, self.table)
+            pairs = pool.submit(lambda: self.pairs) if "pairs" not in self.__dict__ else None
             try:
                 self.root  # noqa: B018 - computed once, and kept
-                self.pairs  # noqa: B018
+                if pairs is not None:
+                    pairs.result()
             except BaseException:
                 if written.exception() is None:  # waits for it; a failed write removed its file
                     written.result().discard()
