@@ -117,6 +117,7 @@ def _source(
         "byte_digest": taken.byte_digest,
         "record_count": taken.rows,
         "record_root": root,
+        "pairs_root": Digest.from_raw(taken.records.pairs.root),
     }
     earlier = names.recorded_source(ledger, payload)
     if earlier is not None:
