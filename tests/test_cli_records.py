@@ -84,7 +84,10 @@ def test_prove_by_record_key_and_subject_and_check(home: Path) -> None:
     assert checked.returncode == 0 and json.loads(checked.stdout)["ok"] is True
 
     by_key = mlprov("prove", "--in", "chats@v1", "--key", "7", cwd=home)
-    assert json.loads(by_key.stdout)["digest"] == proof["digest"]
+    member, pair = json.loads(by_key.stdout)  # the record is in, and it carries the key
+    assert member["digest"] == proof["digest"]
+    assert (pair["format"], pair["kind"], pair["key"]) == ("mlprov.record-pair/v1", "key", "7")
+    assert pair["digest"] == proof["digest"]
 
     text = mlprov("check-proof", "in.json", "--root", root, cwd=home)
     assert text.returncode == 0 and f"record {proof['digest'][:16]}… IN set" in text.stdout
@@ -181,12 +184,61 @@ def test_a_removed_record_is_proven_absent(home: Path) -> None:
 
 def test_tampered_proof_fails(home: Path) -> None:
     mlprov("prove", "--in", "chats@v1", "--key", "9", "--out", "t.json", cwd=home)
-    proof = json.loads((home / "t.json").read_text())
+    proof, _pair = json.loads((home / "t.json").read_text())
     proof["path"][0] = ("0" if proof["path"][0][0] != "0" else "1") + proof["path"][0][1:]
     (home / "t.json").write_text(json.dumps(proof))
     run = mlprov("check-proof", "t.json", cwd=home)
     assert run.returncode == 10
     assert run.stderr.count("\n") == 2 and run.stderr.startswith("error:")
+
+
+def pairs_root(home: Path, name: str) -> str:
+    with Ledger.open(cwd=home) as ledger:
+        return str(next(ledger.entries(name=name)).event.payload["pairs_root"])
+
+
+def test_a_key_pair_proof_is_checked_against_the_pairs_root(home: Path) -> None:
+    run = mlprov("prove", "--in", "chats@v1", "--key", "12", "--out", "k.json", cwd=home)
+    assert run.returncode == 0, run.stderr
+    assert "record membership proof" in run.stderr and "key pair proof" in run.stderr
+    _, pair = json.loads((home / "k.json").read_text())
+    root = pairs_root(home, "chats@v1").removeprefix("sha256:")
+    assert pair["root"] == root and pair["digest"] == record_digest(rows(1, 12)[0]).hex()
+    (home / "pair.json").write_text(json.dumps(pair))
+    ok = mlprov("check-proof", "pair.json", "--pairs-root", root, cwd=home)
+    assert ok.returncode == 0, ok.stderr
+    assert f"record {pair['digest'][:16]}… with key 12 IN pairs {root[:16]}…" in ok.stdout
+    # another set's pairs root (v2 holds ticket 12 too, with other rows around it)
+    other = pairs_root(home, "chats@v2").removeprefix("sha256:")
+    assert other != root
+    moved = mlprov("check-proof", "pair.json", "--pairs-root", other, cwd=home)
+    assert moved.returncode == 10 and "Traceback" not in moved.stderr
+
+
+def test_a_pair_with_another_key_or_subject_is_refused(home: Path) -> None:
+    """The record of ticket 12 carries key 12 and names C-12: a proof altered to say it
+    carries key 13, or names C-13, does not verify."""
+    mlprov("prove", "--in", "chats@v1", "--key", "12", "--out", "k.json", cwd=home)
+    _, pair = json.loads((home / "k.json").read_text())
+    (home / "wrong-key.json").write_text(json.dumps({**pair, "key": "13"}))
+    run = mlprov("check-proof", "wrong-key.json", cwd=home)
+    assert run.returncode == 10 and "is not the pair at index" in run.stderr
+    with Ledger.open(cwd=home) as ledger:
+        records = ledger.open_record_set("chats@v1")
+        root = bytes.fromhex(pairs_root(home, "chats@v1").removeprefix("sha256:"))
+        digest = record_digest(rows(1, 12)[0])
+        named = ledger.subject_hasher().hash("C-12")
+        other = ledger.subject_hasher().hash("C-13")
+        proof = records.prove_pair("subject", digest, named, root)
+        assert records.prove_pair("subject", digest, other, root) is None
+    assert proof is not None
+    (home / "subject.json").write_text(proof.dumps().decode())
+    assert mlprov("check-proof", "subject.json", cwd=home).returncode == 0
+    (home / "swapped.json").write_text(
+        json.dumps({**json.loads(proof.dumps()), "subject": other.hex()})
+    )
+    swapped = mlprov("check-proof", "swapped.json", cwd=home)
+    assert swapped.returncode == 10 and "is not the pair at index" in swapped.stderr
 
 
 def test_sets_diff(home: Path) -> None:

@@ -902,7 +902,7 @@ def test_load_refuses_tampered_and_malformed_files(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="not a readable Parquet file"):
         RecordSet.load(path)
     pq.write_table(rs.table, path)  # no mlprov metadata
-    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v3 file"):
+    with pytest.raises(InputError, match=r"is not an mlprov\.record-set/v4 file"):
         RecordSet.load(path)
     retired = {b"mlprov.format": b"mlprov.record-set/v1", b"mlprov.root": b"0" * 64}
     pq.write_table(rs.table.replace_schema_metadata(retired), path)

@@ -5,6 +5,7 @@ source reused after quarantine — each answered with its true cause and a check
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,11 +15,13 @@ import pytest
 from tests.test_cli import assert_error, mlprov, ok
 
 from mlprov.answers.why import Answer, to_json, to_markdown, to_text, why
+from mlprov.digest import Digest
 from mlprov.errors import GateBlocked, InputError
 from mlprov.facade import Ledger
 from mlprov.governance.review import record_quarantine, record_review
 from mlprov.ledger import Entry
 from mlprov.records.setproofs import load_set_proof
+from mlprov.records.sets import RecordSet
 
 REVIEWER = "carol@example.com"
 # customer_id is whom a ticket concerns; email and channel are what the steps look at.
@@ -397,3 +400,146 @@ def test_answers_from_set_files_read_by_shard_are_those_of_whole_sets(tmp_path: 
         pq.write_table(rows.replace_schema_metadata(meta), path)
     assert not any(isinstance(ledger.open_record_set(p.stem), SetFile) for p in sets)
     assert answers() == indexed
+
+
+def test_answers_from_changes_files_read_by_part_are_those_of_whole_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A ledger recorded before changes files were indexed (ADR 0021: the step's rows in
+    the order it made them, no `changes_root`) is read whole and answers as one recorded
+    now, read a part at a time: the same text, but for the digests and times that name
+    its events, sets and subjects."""
+    import re
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprov.capture import lineage
+    from mlprov.store import blobs
+
+    def record(folder: Path) -> tuple[Ledger, Entry]:
+        ledger = Ledger.init(folder)
+        with ledger.pipeline("opt-out-intake") as p:
+            optout_list(p, OPT_OUT_NEW, "2026-05-22")
+        v7 = ledger.build("support-classifier-v7", dataset=v7_pipeline(ledger), gates=())
+        return ledger, v7
+
+    questions = [{"subject": c} for c in ("C1", "C2", "C3", "C4", "C5", "C9", "nobody")]
+    questions += [{"key": k} for k in ("1", "4", "5", "404")]
+
+    def answers(ledger: Ledger, build: Entry) -> list[str]:
+        said = [to_text(why(ledger, build, **q)) for q in questions]
+        return [re.sub(r"[0-9a-f]{8,}|\d{4}-\d\d-\d\d[T ][\d:.]+Z?", "<>", s) for s in said]
+
+    now, build = record(tmp_path / "now")
+    steps = [e.event.payload for e in now.entries(type="transform")]
+    assert steps and all("changes_root" in s for s in steps if "changes" in s)
+    indexed = answers(now, build)
+
+    def earlier(self: lineage.Changes, directory: Path) -> dict[str, Digest | None]:
+        if self.table.num_rows == 0:
+            return {"changes": None}
+        sink = pa.BufferOutputStream()
+        pq.write_table(self.table, sink)
+        data = sink.getvalue().to_pybytes()
+        return {"changes": blobs.put(directory, data, ".changes.parquet")}
+
+    monkeypatch.setattr(lineage.Changes, "saved", earlier)
+    before, old_build = record(tmp_path / "before")
+    old_steps = [e.event.payload for e in before.entries(type="transform")]
+    assert not any("changes_root" in s for s in old_steps)
+    assert any("changes" in s for s in old_steps)
+    got = answers(before, old_build)
+    for a, b in zip(got, indexed, strict=True):
+        assert a == b, "\n".join(difflib.unified_diff(a.splitlines(), b.splitlines(), lineterm=""))
+
+
+def test_an_altered_part_of_a_changes_file_is_said_not_read_as_an_answer(tmp_path: Path) -> None:
+    """The part of a changes file that holds a record, altered, is refused: the step's fate
+    is unknown and the answer says why, rather than reading the altered rows."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from mlprov.digest import Digest
+
+    ledger = Ledger.init(tmp_path)
+    with ledger.pipeline("opt-out-intake") as p:
+        optout_list(p, OPT_OUT_NEW, "2026-05-22")
+    build = ledger.build("support-classifier-v8", dataset=v8_pipeline(ledger), gates=())
+    assert "opt-out-removal-v3 (step 1): removed it" in to_text(why(ledger, build, key="1"))
+    [step] = [
+        e.event.payload
+        for e in ledger.entries(type="transform")
+        if e.event.payload["name"] == "opt-out-removal-v3"
+    ]
+    path = ledger.blobs_dir / f"{Digest(step['changes']).hex}.changes.parquet"
+    file = pq.ParquetFile(path)
+    rows = file.read()  # the removal now says it was a change
+    rows = rows.set_column(0, "change", pa.array(["changed"] * rows.num_rows, pa.string()))
+    pq.write_table(rows.replace_schema_metadata(file.schema_arrow.metadata), path)
+    text = to_text(why(ledger, build, key="1"))
+    assert (
+        "opt-out-removal-v3 (step 1): its changes file is missing: what it did is unknown" in text
+    )
+    assert "part 1 of the changes file" in text and "does not match the digest" in text
+    assert "changed it" not in text
+def test_the_key_and_subject_links_of_an_answer_are_proven(
+    incident: Incident, tmp_path: Path
+) -> None:
+    """Ticket 6 (C6) is in v7's dataset: the answers by key and by subject each carry a
+    pair proof, for the dataset and for the source, that check-proof accepts."""
+    by_key = why(incident.ledger, incident.v7, key="6")
+    by_subject = why(incident.ledger, incident.v7, subject="C6")
+    for answer, what in ((by_key, "carries key 6"), (by_subject, "names subject")):
+        assert answer.present
+        where = {label for label in (link.about.split(" in ")[1] for link in answer.links)}
+        assert where == {"support-chat-export@2026-05-22", label_of(answer.dataset)}
+        lines = [x for x in to_text(answer).splitlines() if x.strip().startswith("proven:")]
+        assert len(lines) == 2 and all(what in x for x in lines)
+        for link in answer.links:
+            link.proof.verify(bytes.fromhex(link.event.event.payload["pairs_root"][7:]))
+    answer_file = tmp_path / "why.json"
+    answer_file.write_text(json.dumps(to_json(by_key)))
+    home = incident.ledger.location.home.parent  # type: ignore[union-attr]
+    checked = json.loads(ok(mlprov("check-proof", answer_file, "--json", cwd=home)))
+    pairs = [p for p in checked["proofs"] if p["kind"] == "key-pair"]
+    assert len(pairs) == 2 and {p["key"] for p in pairs} == {"6"}
+    # an answer whose link is moved to another record does not check
+    data = to_json(by_key)
+    moved = data["links"][0]["proof"]["digest"]  # another record of the same shard
+    data["links"][0]["proof"]["digest"] = moved[:-2] + ("01" if moved.endswith("00") else "00")
+    answer_file.write_text(json.dumps(data))
+    assert_error(mlprov("check-proof", answer_file, cwd=home), 10, "is not the pair")
+
+
+def label_of(entry: Entry) -> str:
+    from mlprov.ledger.names import label
+
+    return label(entry)
+
+
+def test_a_dataset_without_a_pairs_root_claims_no_link(tmp_path: Path) -> None:
+    """A dataset event recorded before pairs roots gives the answer it gave then: no link
+    claimed proven, and no `links` in its JSON; the same set with its pairs root does."""
+    ledger = Ledger.init(tmp_path)
+    digests = [hashlib.sha256(str(i).encode()).digest() for i in range(50)]
+    records = RecordSet.build(digests, keys=[f"t-{i}" for i in range(50)])
+    records.save(ledger.blobs_dir)
+    facts = {"record_count": 50, "record_root": Digest.from_raw(records.root)}
+    old = ledger.record("dataset", {"name": "old", "version": "v1", **facts})
+    new = ledger.record(
+        "dataset",
+        {
+            "name": "new",
+            "version": "v1",
+            **facts,
+            "pairs_root": Digest.from_raw(records.pairs.root),
+        },
+    )
+    before, after = why(ledger, old, key="t-7"), why(ledger, new, key="t-7")
+    assert before.present and after.present
+    assert before.links == () and "links" not in to_json(before)
+    assert "proven:" not in to_text(before)
+    [link] = after.links
+    assert link.proof.digest == digests[7].hex() and link.proof.key == "t-7"
+    assert "proven: record" in to_text(after) and "carries key t-7" in to_text(after)

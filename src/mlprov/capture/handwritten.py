@@ -117,6 +117,7 @@ def _source(
         "byte_digest": taken.byte_digest,
         "record_count": taken.rows,
         "record_root": root,
+        "pairs_root": Digest.from_raw(taken.records.pairs.root),
     }
     earlier = names.recorded_source(ledger, payload)
     if earlier is not None:
@@ -235,7 +236,7 @@ class _Batch:
         if removed is not None and rows_in is not None:
             kept = rows_in - removed.num_rows
             changes = Changes(_changes(removed), kept, "digest")
-            payload["changes"] = changes.save(self.ledger.blobs_dir)  # content-addressed
+            payload.update(changes.saved(self.ledger.blobs_dir))  # content-addressed
             payload["matched_by"] = "digest"
             payload["counts"] = changes.counts(rows_in, kept)
             known = f"removed {removed.num_rows:,}, shown by the files the manifest names"

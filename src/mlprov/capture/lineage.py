@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from mlprov.digest import Digest
 from mlprov.errors import InputError
+from mlprov.records import changesfiles
 from mlprov.records.hashing import as_array, as_matrix
 from mlprov.records.readers import digest_rows
 from mlprov.records.sets import RecordSet
@@ -258,12 +259,18 @@ class Changes:
         }
 
     def save(self, directory: Path) -> Digest | None:
-        """Write the changes as Parquet named by the SHA-256 of the file; None if none."""
+        """Write the changes (see :meth:`saved`); the SHA-256 of the file, None if none."""
+        return self.saved(directory)["changes"]
+
+    def saved(self, directory: Path) -> dict[str, Digest | None]:
+        """Write the changes as an indexed Parquet file named by the SHA-256 of its bytes
+        (ADR 0021), sorted and indexed in the same pass that writes it: that digest as
+        `changes` and the root of its parts as `changes_root` (the step event's fields),
+        both None when the step changed nothing."""
         if self.table.num_rows == 0:
-            return None
-        sink = pa.BufferOutputStream()  # hashed and written from memory: one pass
-        pq.write_table(self.table, sink)
-        return blobs.put(directory, sink.getvalue().to_pybytes(), ".changes.parquet")
+            return {"changes": None, "changes_root": None}
+        data, root = changesfiles.write(self.table, self.matched_by)
+        return {"changes": blobs.put(directory, data, ".changes.parquet"), "changes_root": root}
 
 
 def load_changes(directory: Path, digest: Digest) -> pa.Table:

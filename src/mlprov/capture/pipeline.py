@@ -41,7 +41,7 @@ import pyarrow as pa
 from mlprov.capture import arguments, frames, lineage
 from mlprov.capture.environment import caller_directory, code_digest, git_state, packages, runtime
 from mlprov.capture.recorder import Recorder
-from mlprov.capture.tracked import Lineage, Step, Tracked, matches, saved_set
+from mlprov.capture.tracked import Lineage, Step, Tracked, matches, pairs_root, saved_set
 from mlprov.digest import Digest, digest_file
 from mlprov.errors import InputError, MlprovError, NotFoundError
 from mlprov.identity import default_actor
@@ -287,16 +287,19 @@ class Pipeline:
         )
         blobs = self.ledger.blobs_dir
 
-        def save() -> Digest:
+        def save() -> tuple[Digest, Digest]:
             records = tracked.snapshot().record_set()
             if earlier is None:
                 records.save(blobs)  # before the event: never a dangling root
-            return Digest.from_raw(records.root)
+            return Digest.from_raw(records.root), Digest.from_raw(records.pairs.root)
 
-        def done(root: Digest) -> None:
+        def done(roots: tuple[Digest, Digest]) -> None:
+            root, pairs = roots
             entry = earlier
             if entry is None:
-                entry = self._append("source", {**payload, "record_root": root}, ())
+                entry = self._append(
+                    "source", {**payload, "record_root": root, "pairs_root": pairs}, ()
+                )
             else:  # the same name and version, refused if the records differ
                 names.recorded_source(self.ledger, {**payload, "record_root": root})
             tracked.event, tracked.root = entry.digest, root
@@ -525,7 +528,7 @@ class Pipeline:
                 "counts": found.changes.counts(before.rows, found.snapshot.rows),
                 "matched_by": found.changes.matched_by,
                 "output_root": root,
-                "changes": found.changes.save(blobs),
+                **found.changes.saved(blobs),
                 "reason": reason,
                 "ended_at": ended,
                 "columns": columns,
@@ -547,11 +550,13 @@ class Pipeline:
         tracked = self._lookup(data, f"dataset {name}")
         self._recorder.take(wait=True)
         assert tracked.event is not None  # appended, or take() raised
+        root = tracked.root or saved_set(tracked.snapshot(), self.ledger.blobs_dir)
         payload = {
             "name": name,
             "version": version,
             "record_count": tracked.rows,
-            "record_root": tracked.root or saved_set(tracked.snapshot(), self.ledger.blobs_dir),
+            "record_root": root,
+            "pairs_root": pairs_root(tracked.snapshot(), self.ledger.blobs_dir, root),
             "sources": list(tracked.sources),
             "steps": list(tracked.steps),
             "columns": tracked.columns,

@@ -17,8 +17,10 @@ from mlprov.capture import frames
 from mlprov.capture.lineage import Changes, Snapshot
 from mlprov.digest import Digest
 from mlprov.errors import InputError
+from mlprov.records.pairs import Pairs
+from mlprov.records.setfiles import read_pairs
 
-__all__ = ["Lineage", "Step", "Tracked", "matches", "saved_set"]
+__all__ = ["Lineage", "Step", "Tracked", "matches", "pairs_root", "saved_set"]
 
 
 @dataclass
@@ -92,3 +94,16 @@ def saved_set(snap: Snapshot, blobs: Path) -> Digest:
     records = snap.record_set()
     records.save(blobs)
     return Digest.from_raw(records.root)
+
+
+def pairs_root(snap: Snapshot, blobs: Path, root: Digest) -> Digest:
+    """The pairs root (ADR 0020) of `snap`'s record set, saved under `root`: read from the
+    set file's index when it lists the pairs of one set (the one saved from `snap` just
+    before), computed from `snap` otherwise."""
+    listed = read_pairs(blobs / f"{root.hex}.parquet")
+    if len(listed) == 1:
+        try:
+            return Digest.from_raw(Pairs.from_index(listed[0]).root)
+        except ValueError:
+            pass  # computed below
+    return Digest.from_raw(snap.record_set().pairs.root)

@@ -185,6 +185,7 @@ def fingerprint(
             "byte_digest": found.byte_digest,
             "record_count": found.rows,
             "record_root": Digest.from_raw(found.records.root),
+            "pairs_root": Digest.from_raw(found.records.pairs.root),
         }
         entry = ledger.recorded_source(payload)  # the same content again: nothing new
         fresh = entry is None
@@ -269,11 +270,15 @@ def prove(
         raise usage_error("give exactly one of --record, --digest, --key and --subject")
     with Ledger.open(store) as ledger:
         records = record_set_of(ledger, in_, whole=False)
+        proofs: list[Any]
         if subject is not None:
             # One proof about the subject's hash: some row names it, or none does.
             proofs = [records.prove_subject(ledger.subject_hasher().hash(subject))]
         else:
-            proofs = [records.prove(d) for d in _targets(records, record, digest, key)]
+            found = _targets(records, record, digest, key)
+            proofs = [records.prove(d) for d in found]
+            if key is not None:  # and that each of them carries the key
+                proofs += _pair_proofs(ledger, in_, records, found, key)
     data = (
         proofs[0].dumps()
         if len(proofs) == 1
@@ -284,7 +289,27 @@ def prove(
     write_output(data, output, f": {len(proofs)} {' and '.join(kinds)}")
 
 
-_PROOF_WORDS = {"MembershipProof": "membership proof", "NonMembershipProof": "non-membership proof"}
+_PROOF_WORDS = {
+    "MembershipProof": "membership proof",
+    "NonMembershipProof": "non-membership proof",
+    "PairProof": "pair proof",
+}
+
+
+def _pair_proofs(ledger: Any, ref: str, records: Any, digests: list[bytes], key: str) -> list[Any]:
+    """Pair proofs (ADR 0020) that each record carries the key, when `ref` names an event
+    with a pairs root; none for a bare set root or an event recorded before pairs were
+    committed."""
+    from mlprov.cli.options import resolve
+    from mlprov.digest import Digest
+
+    if ledger.stored_set(ref) is not None:
+        return []
+    root = resolve(ledger, ref, ("source", "dataset")).event.payload.get("pairs_root")
+    if not root:
+        return []
+    found = [records.prove_pair("key", d, key, Digest(root).raw) for d in sorted(set(digests))]
+    return [p for p in found if p is not None]
 
 
 def check_proof(
@@ -292,23 +317,35 @@ def check_proof(
     root: Annotated[
         str | None, typer.Option(metavar="HEX", help="The set root you expect.")
     ] = None,
+    pairs_root: Annotated[
+        str | None,
+        typer.Option(metavar="HEX", help="The pairs root you expect, for pair proofs."),
+    ] = None,
     json: JsonOpt = False,
 ) -> None:
     """Check record and subject proofs on their own.
 
     Only the set root is needed, not the ledger. FILE may also be the JSON of `mlprov why`:
-    every proof in it is checked against the record root the answer names."""
+    every proof in it is checked against the record root the answer names, and every pair
+    proof (a record carries a key, or names a subject) against the pairs root of the event
+    it names."""
     from rich.text import Text
 
     from mlprov.digest import shorten
-    from mlprov.records.setproofs import MembershipProof, proofs_in
+    from mlprov.records.pairs import PairProof
+    from mlprov.records.prooffiles import proofs_in
+    from mlprov.records.setproofs import MembershipProof
 
     pinned = hex_digest(root, "--root") if root is not None else None
+    pairs = hex_digest(pairs_root, "--pairs-root") if pairs_root is not None else None
     parsed = loads_json(read_file(file, "proof"), str(file))
     results: list[dict[str, Any]] = []
     claimed = proofs_in(parsed, str(file))
     for found in claimed:
         proof = found.proof
+        if isinstance(proof, PairProof):
+            results.append(_check_pair(found, pairs, file))
+            continue
         if pinned is not None:
             expected = pinned
         elif found.root:
@@ -335,6 +372,9 @@ def check_proof(
         emit_json({"ok": True, "proofs": results})
     else:
         for r in results:
+            if "pair" in r:
+                out.print(Text.assemble(("valid ", "bold green"), r["pair"]))
+                continue
             verdict = "IN" if r["in"] else "NOT IN"
             out.print(
                 Text.assemble(
@@ -347,6 +387,37 @@ def check_proof(
             err.print("note: checked against the root inside the proof; pass --root to pin it")
         elif root is None:
             err.print("note: checked against the record root the answer names")
+
+
+def _check_pair(found: Any, pinned: bytes | None, file: Path) -> dict[str, Any]:
+    """Check a pair proof against the pinned pairs root, the one the answer names, or
+    its own; its result for the output."""
+    from mlprov.digest import shorten
+
+    proof = found.proof
+    if pinned is not None:
+        expected = pinned
+    elif found.root:
+        expected = hex_digest(found.root, f"the pairs root in {file}")
+    else:
+        expected = bytes.fromhex(proof.root)
+    proof.verify(expected)
+    what = (
+        f"key {proof.key}"
+        if proof.key is not None
+        else f"subject {shorten(proof.subject or '', 16)}"
+    )
+    return {
+        "format": proof.format,
+        "kind": f"{proof.kind}-pair",
+        "digest": proof.digest,
+        "key": proof.key,
+        "subject": proof.subject,
+        "root": proof.root,
+        "in": True,
+        "pair": f"record {shorten(proof.digest, 16)} with {what} IN pairs "
+        f"{shorten(proof.root, 16)}",
+    }
 
 
 @sets_app.command("diff")

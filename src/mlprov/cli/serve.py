@@ -45,13 +45,25 @@ def serve(
         "127.0.0.1"
     ),
     port: Annotated[int, typer.Option(min=1, max=65535, help="The port to listen on.")] = 8000,
+    checkpoint_every: Annotated[
+        int,
+        typer.Option(
+            min=0,
+            max=3_600_000,
+            metavar="MS",
+            help="Answer a recording request once its event is recorded, and sign a "
+            "checkpoint covering it within MS milliseconds. 0 (the default): sign one "
+            "before each answer, shared by the requests that record at the same moment.",
+        ),
+    ] = 0,
     store: StoreOpt = None,
 ) -> None:
     """Serve the ledger to a team.
 
     A JSON API under /api/v1/ (its OpenAPI document at /api/v1/openapi.json); every
-    route but /api/v1/health needs a token from `mlprov tokens create`. Needs
-    mlprov[server]."""
+    route but /api/v1/health needs a token from `mlprov tokens create`. What it records
+    is covered by a signed checkpoint before the answer (or within --checkpoint-every),
+    and when it stops. Needs mlprov[server]."""
     try:
         import uvicorn
 
@@ -62,6 +74,7 @@ def serve(
     _check_free(host, port)
     app = create_app(store)
     state = app.state.mlprov
+    state.checkpoints.pace(checkpoint_every / 1000)
     print_lines(
         wrap(f"serving {state.origin} ({state.store.url}) at http://{host}:{port}/api/v1/"),
         stderr=True,

@@ -21,7 +21,6 @@ from mlprov.errors import (
     ConflictError,
     DuplicateError,
     InputError,
-    IntegrityError,
     NotFoundError,
     StoreError,
 )
@@ -37,39 +36,68 @@ from mlprov.ledger.scan import CHUNK
 from mlprov.ledger.verify import VerifyReport, verify_ledger
 from mlprov.records import subjects
 from mlprov.records.subjects import SubjectHasher
-from mlprov.store import EventFilter, EventRow, Location, SqlStore, Writer, find, for_directory
-from mlprov.store.interface import Reader
+from mlprov.store import (
+    EventFilter,
+    EventRow,
+    Location,
+    Reader,
+    SqlStore,
+    Writer,
+    find,
+    for_directory,
+)
 
 if TYPE_CHECKING:
     from mlprov.ledger.proofs import ConsistencyProof, InclusionProof
     from mlprov.records.sets import RecordSet
     from mlprov.records.setviews import SetView
 
-__all__ = ["LedgerCore"]
+__all__ = ["LedgerCore", "RightEdge"]
 
 _MIN_PREFIX = 6
 
 
-def _entry(row: EventRow) -> Entry:
-    try:
-        event = Event.decode(row.body)
-    except InputError as exc:  # what the store holds is damaged, not what the user typed
-        raise IntegrityError(
-            f"event {row.seq} in the store is damaged: {exc.message}",
-            "run `mlprov verify` to see what was changed",
-        ) from None
-    return Entry(row.seq, Digest.from_raw(row.digest), event, row.body)
+class RightEdge:
+    """The right edge of the log's tree as the last append left it, kept so the next append
+    need not read and hash the newest leaves again. A ledger has its own, or shares one with
+    the other ledgers of its process over the same store (a server's requests): only a
+    writer holding the write lock takes it, and it hands it back once committed, so one
+    thread uses it at a time. An edge another writer has since moved past is never used:
+    its size no longer matches the log's."""
+
+    __slots__ = ("_appender",)
+
+    def __init__(self) -> None:
+        self._appender: TileAppender | None = None
+
+    def take(self) -> TileAppender | None:
+        appender, self._appender = self._appender, None
+        return appender
+
+    def keep(self, appender: TileAppender) -> None:
+        self._appender = appender
 
 
 class LedgerCore:
     """The core of a provenance ledger over a store: events, the log, checkpoints, keys and
     record sets. Users open the facade, `mlprov.open()` (a :class:`mlprov.facade.Ledger`)."""
 
-    def __init__(self, store: SqlStore, location: Location | None = None) -> None:
+    def __init__(
+        self,
+        store: SqlStore,
+        location: Location | None = None,
+        *,
+        meta: Mapping[str, str] | None = None,
+        edge: RightEdge | None = None,
+    ) -> None:
+        """`meta`: the store's settings, when the caller has read them already; `edge`: the
+        right edge of the log shared with other ledgers of this process (a server opens a
+        ledger for each request, over settings that never change and one log)."""
         self.store = store
         self.location = location
-        with store.reader() as r:
-            meta = r.meta()
+        if meta is None:
+            with store.reader() as r:
+                meta = r.meta()
         missing = [k for k in ("origin", "ledger_id") if not meta.get(k)]
         if missing:
             raise StoreError(
@@ -79,8 +107,8 @@ class LedgerCore:
         self.origin = meta["origin"]
         self.ledger_id = meta["ledger_id"]
         self._tiles = TileCache()
-        self._appender: TileAppender | None = None
         self._past: int | None = None  # at_size: the log size this view stands at
+        self._edge = edge or RightEdge()
 
     # -- opening ------------------------------------------------------------------------
     @classmethod
@@ -197,7 +225,7 @@ class LedgerCore:
                 _one_content_per_version(w, events, raws)
                 # The cached right edge is reused only if nobody appended since; it is dropped
                 # until this commit succeeds, so a failed append never leaves it ahead.
-                cached, self._appender = self._appender, None
+                cached = self._edge.take()
                 appender = cached if cached is not None and cached.size == size else None
                 appender = appender or TileAppender(w, size)
                 appender.extend(raws)
@@ -214,7 +242,7 @@ class LedgerCore:
                 "an event is recorded once; refer to it by its digest",
             ) from None
         appender.mark_written()
-        self._appender = appender
+        self._edge.keep(appender)
         return [Entry(r.seq, d, ev, r.body) for r, d, ev in zip(rows, digests, events, strict=True)]
 
     # -- reading ------------------------------------------------------------------------
@@ -228,7 +256,7 @@ class LedgerCore:
         with self._read() as r:
             self._check_size(size, r.size())
         past = copy.copy(self)
-        past._past, past._appender = size, None
+        past._past, past._edge = size, RightEdge()
         return past
 
     @contextmanager
@@ -271,26 +299,32 @@ class LedgerCore:
         """The recorded event with this digest (or unique prefix)."""
         digest = self.resolve(ref)
         with self._read() as r:
-            rows = r.by_digest([digest.raw])
+            return Entry.of_row(self._row(r, digest))
+
+    @staticmethod
+    def _row(r: Reader, digest: Digest) -> EventRow:
+        rows = r.by_digest([digest.raw])
         if not rows:
             raise NotFoundError(f"no event {digest} in this ledger", "see `mlprov log`")
-        return _entry(rows[0])
+        return rows[0]
 
+    # The event and its relatives are read in one snapshot (one transaction, not two).
     def parents(self, ref: str | Digest) -> list[Entry]:
-        entry = self.get(ref)
+        digest = self.resolve(ref)
         with self._read() as r:
-            return [_entry(x) for x in r.by_seq(r.parent_seqs([entry.seq]).get(entry.seq, []))]
+            seq = self._row(r, digest).seq
+            return [Entry.of_row(x) for x in r.by_seq(r.parent_seqs([seq]).get(seq, []))]
 
     def children(self, ref: str | Digest) -> list[Entry]:
-        entry = self.get(ref)
+        digest = self.resolve(ref)
         with self._read() as r:
-            return [_entry(x) for x in r.by_seq(r.child_seqs(entry.seq))]
+            return [Entry.of_row(x) for x in r.by_seq(r.child_seqs(self._row(r, digest).seq))]
 
     def trace(self, ref: str | Digest) -> list[Entry]:
         """The event and all its ancestors back to every root, oldest first (log order)."""
-        entry = self.get(ref)
+        digest = self.resolve(ref)
         with self._read() as r:
-            return [_entry(x) for x in r.by_seq(r.ancestor_seqs(entry.seq))]
+            return [Entry.of_row(x) for x in r.by_seq(r.ancestor_seqs(self._row(r, digest).seq))]
 
     def entries(
         self,
@@ -311,7 +345,7 @@ class LedgerCore:
         where = EventFilter(type, name, since, until, limit, newest_first)
         with self._read() as r:
             for row in r.select(where):
-                yield _entry(row)
+                yield Entry.of_row(row)
 
     # -- the log ------------------------------------------------------------------------
     def root(self, size: int | None = None) -> bytes:

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from mlprov.digest import Digest, canonical_json
-from mlprov.errors import InputError
+from mlprov.errors import InputError, IntegrityError
 from mlprov.ledger.kinds import EventType, label_of
 
 if TYPE_CHECKING:
     from pydantic import ValidationError
 
     from mlprov.ledger.payloads import Payload
+    from mlprov.store.interface import EventRow
 
 __all__ = [
     "SCHEMA_VERSION",
@@ -287,3 +288,15 @@ class Entry:
 
     def to_json(self) -> dict[str, Any]:
         return {"seq": self.seq, "digest": str(self.digest), **self.event.to_json()}
+
+    @classmethod
+    def of_row(cls, row: EventRow) -> Entry:
+        """The entry a store's row holds; IntegrityError if its bytes are damaged."""
+        try:
+            event = Event.decode(row.body)
+        except InputError as exc:  # what the store holds is damaged, not what the user typed
+            raise IntegrityError(
+                f"event {row.seq} in the store is damaged: {exc.message}",
+                "run `mlprov verify` to see what was changed",
+            ) from None
+        return cls(row.seq, Digest.from_raw(row.digest), event, row.body)

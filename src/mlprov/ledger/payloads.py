@@ -68,6 +68,8 @@ def _version(v: str) -> str:
 Version = Annotated[str, AfterValidator(_version)]
 # base64 of a 4-byte key hash and a 64-byte Ed25519 signature: 92 characters.
 Signature = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{91}=$")]
+
+
 class Payload(BaseModel):
     """Base of every payload: frozen, and unknown fields are an error rather than lost.
     (The name an event is listed under is `mlprov.ledger.kinds.label_of`.)"""
@@ -125,6 +127,9 @@ class SourcePayload(_Named):
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None
+    # Commits each record's key and subject beside the record root (ADR 0020); absent in
+    # ledgers written before it, whose answers cannot prove those links.
+    pairs_root: Digest | None = None
     columns: tuple[Column, ...] | None = None
 
     @field_validator("collected")
@@ -177,6 +182,8 @@ class TransformPayload(_Named):
     matched_by: Literal["key", "digest"] | None = None
     output_root: Digest | None = None
     changes: Digest | None = None
+    # The root over the changes file's parts, when it is indexed (ADR 0021).
+    changes_root: Digest | None = None
     columns: tuple[Column, ...] | None = None  # of its output
     # A step described by a hand-written manifest (`mlprov manifest record`), not captured.
     recorded_from: Literal["manifest"] | None = None
@@ -195,6 +202,7 @@ class DatasetPayload(_Named):
     byte_digest: Digest | None = None
     record_count: int | None = Field(default=None, ge=0)
     record_root: Digest | None = None
+    pairs_root: Digest | None = None  # as for a source (ADR 0020)
     sources: tuple[Name, ...] = ()
     steps: tuple[Name, ...] = ()
     manifest: dict[str, Any] | None = None

@@ -2,17 +2,20 @@
 where it will be kept (while the root is still being hashed), then synced and renamed into
 place under the folder's save lock.
 
-A file indexes itself (``mlprov.record-set/v3``, ADR 0004), so that a proof or an answer
-reads one shard, not the set:
+A file indexes itself (``mlprov.record-set/v4``, ADR 0004, 0011 and 0020), so that a proof
+or an answer reads one shard, not the set:
 
 - the set's rows, sorted by digest, come first, then its *subject rows*: the digest and
   subject of every row that names a subject (keys left out), sorted by subject; both are
   cut into row groups of :data:`GROUP_ROWS` rows;
 - the footer's ``mlprov.index`` (JSON) gives the number of each, where each record shard
   and each subject shard begins among them, and the 512 top-tree leaves (each shard's
-  root and size), which must give the root in the file's name.
+  root and size), which must give the root in the file's name; and ``pairs``, the 512
+  leaves of the pairs commitment (:mod:`mlprov.records.pairs`) of each set saved there
+  (several, when saves of one root with different keys were merged).
 
-A reader checks the leaves against the root and each shard it reads against its leaf
+A ``/v3`` file is the same without ``pairs``: still read, shard by shard. A reader checks
+the leaves against the root and each shard it reads against its leaf
 (:mod:`mlprov.records.setreader`). A ``/v2`` file has no index and is read whole.
 """
 
@@ -40,8 +43,10 @@ __all__ = [
     "FORMAT",
     "GROUP_ROWS",
     "INDEX",
+    "INDEXED",
     "SCHEMA",
     "Draft",
+    "read_pairs",
     "read_rows",
     "saving",
     "shard_starts",
@@ -49,7 +54,9 @@ __all__ = [
 ]
 
 #: The format a set file names in its metadata (``mlprov.format``).
-FORMAT = "mlprov.record-set/v3"
+FORMAT = "mlprov.record-set/v4"
+#: Formats whose files index themselves: v3 lacks the pairs leaves.
+INDEXED = (FORMAT, "mlprov.record-set/v3")
 #: The same rows without the subject rows and the index: still read, whole.
 EARLIER = "mlprov.record-set/v2"
 #: The footer metadata key of the index.
@@ -136,11 +143,21 @@ class Draft:
         }
         return cls(tmp, fd, writer, index)
 
-    def finish(self, path: Path, root: bytes, shards: Sequence[tuple[bytes, int]]) -> None:
-        """Name the root and the 512 shards (root, size: records, then subjects) in the
-        footer, and put the file in place."""
+    def finish(
+        self,
+        path: Path,
+        root: bytes,
+        shards: Sequence[tuple[bytes, int]],
+        pairs: Sequence[list[list[Any]]] = (),
+    ) -> None:
+        """Name the root, the 512 shards (root, size: records, then subjects) and the
+        pairs leaves of each set saved in the file in the footer, and put it in place."""
         try:
-            index = {**self._index, "shards": [[r.hex(), n] for r, n in shards]}
+            index = {
+                **self._index,
+                "shards": [[r.hex(), n] for r, n in shards],
+                "pairs": list(pairs),
+            }
             self._writer.add_key_value_metadata(
                 {b"mlprov.root": root.hex().encode(), INDEX: json.dumps(index).encode()}
             )
@@ -170,7 +187,7 @@ def read_rows(path: Path) -> tuple[Any, bytes | None]:
     file = pq.ParquetFile(path)
     meta = file.metadata.metadata or {}  # with what was added when it was finished
     form = meta.get(b"mlprov.format")
-    if form != FORMAT.encode() or INDEX not in meta:
+    if form not in {f.encode() for f in INDEXED} or INDEX not in meta:
         return file.read(), form
     rows = json.loads(meta[INDEX])["rows"]
     if not isinstance(rows, int) or not 0 <= rows <= file.metadata.num_rows:
@@ -182,6 +199,16 @@ def read_rows(path: Path) -> tuple[Any, bytes | None]:
         start += file.metadata.row_group(len(groups) - 1).num_rows
     table = file.read_row_groups(groups) if groups else file.schema_arrow.empty_table()
     return table.slice(0, rows), form
+
+
+def read_pairs(path: Path) -> list[Any]:
+    """The pairs leaves listed in a set file's index, unchecked ([] when it lists none)."""
+    try:
+        meta = pq.ParquetFile(path).metadata.metadata or {}
+        listed = json.loads(meta[INDEX]).get("pairs", []) if INDEX in meta else []
+    except (pa.ArrowException, OSError, ValueError, AttributeError):
+        return []
+    return listed if isinstance(listed, list) else []
 
 
 def _subject_matrix(table: Any) -> Any:

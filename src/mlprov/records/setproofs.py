@@ -16,8 +16,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Annotated, Any, Final, Literal
+from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -29,13 +28,11 @@ __all__ = [
     "FORMATS",
     "SHARDS",
     "TOP_LEAVES",
-    "Claimed",
     "Kind",
     "MembershipProof",
     "Neighbour",
     "NonMembershipProof",
     "load_set_proof",
-    "proofs_in",
     "shard_leaf",
 ]
 
@@ -247,45 +244,3 @@ def _format_of(data: bytes) -> object:
     except ValueError:
         return None
     return parsed.get("format") if isinstance(parsed, dict) else None
-
-
-@dataclass(frozen=True)
-class Claimed:
-    """A proof found in a file, with what the file claims of it (None: claims nothing)."""
-
-    proof: MembershipProof | NonMembershipProof
-    present: bool | None = None  # the answer's "in"
-    root: str | None = None  # the record root the answer names, hex
-
-
-def proofs_in(parsed: Any, source: str = "proof") -> list[Claimed]:
-    """Every proof in a parsed JSON file: one proof, a list of them, or an answer of
-    `mlprov why --format json` (its `proofs`, each with the `in` it claims, against the
-    record root of the answer's dataset). InputError when the file holds none."""
-    if isinstance(parsed, dict) and isinstance(parsed.get("proofs"), list):
-        dataset = parsed.get("dataset")
-        root = dataset.get("record_root") if isinstance(dataset, dict) else None
-        root_hex = str(root).removeprefix("sha256:") if root else None
-        found = []
-        for n, item in enumerate(parsed["proofs"], 1):
-            if not isinstance(item, dict) or "proof" not in item:
-                raise InputError(
-                    f"{source}: proof {n} of the answer is not an object with a `proof`",
-                    "give the JSON of `mlprov why --format json` as it was written",
-                )
-            proof = load_set_proof(json.dumps(item["proof"]).encode(), f"{source}: proof {n}")
-            claim = item.get("in")
-            found.append(Claimed(proof, claim if isinstance(claim, bool) else None, root_hex))
-        if not found:
-            raise InputError(
-                f"{source} is an answer that carries no proof",
-                "an answer carries proofs when its record set is here: ask `why` again there",
-            )
-        return found
-    items = parsed if isinstance(parsed, list) else [parsed]
-    return [
-        Claimed(load_set_proof(json.dumps(item).encode(), f"{source}: proof {n}"))
-        if len(items) > 1
-        else Claimed(load_set_proof(json.dumps(item).encode(), source))
-        for n, item in enumerate(items, 1)
-    ]

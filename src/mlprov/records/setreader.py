@@ -34,7 +34,8 @@ from mlprov import merkle
 from mlprov.errors import IntegrityError
 from mlprov.records.halves import DIGEST_SIZE, Half, unique_rows
 from mlprov.records.hashing import as_matrix
-from mlprov.records.setfiles import FORMAT, INDEX, SCHEMA
+from mlprov.records.pairs import Pairs
+from mlprov.records.setfiles import INDEX, INDEXED, SCHEMA
 from mlprov.records.setproofs import SHARDS, Kind, shard_leaf
 from mlprov.records.sets import NAME, RecordSet
 from mlprov.records.setviews import SetView, lookup
@@ -56,7 +57,7 @@ def open_set(path: Path) -> SetView:
     except (pa.ArrowException, OSError):
         return RecordSet.load(path)
     meta = file.metadata.metadata or {}
-    if meta.get(b"mlprov.format") != FORMAT.encode() or INDEX not in meta:
+    if meta.get(b"mlprov.format") not in {f.encode() for f in INDEXED} or INDEX not in meta:
         return RecordSet.load(path)
     return SetFile(path, file, meta[INDEX])
 
@@ -107,6 +108,10 @@ class SetFile(SetView):
                 "subject": [self.rows + o for o in _offsets(parsed, "subjects", named)],
             }
             self._leaves = _shards(parsed)
+            listed = parsed.get("pairs", [])  # none in a /v3 file
+            if not isinstance(listed, list):
+                raise ValueError("its `pairs` are not a list")
+            self._pairs = [Pairs.from_index(p) for p in listed]
         except (ValueError, KeyError, TypeError) as exc:
             raise IntegrityError(
                 f"the index in {path.name} is malformed: {exc}", _RESTORE
@@ -193,6 +198,12 @@ class SetFile(SetView):
         half.keep_tree(shard, tree)
         self._read[(kind, shard)] = (rows, half)
         return rows, half
+
+    def _pairs_for(self, pairs_root: bytes) -> list[Pairs]:
+        return [p for p in self._pairs if p.root == pairs_root]
+
+    def _record_rows(self, shard: int) -> Any:
+        return self._part("record", shard)[0]
 
     def _refuse(self, kind: Kind, shard: int, what: str) -> None:
         raise IntegrityError(

@@ -32,7 +32,17 @@ from mlprov.errors import InputError, IntegrityError, NotFoundError
 from mlprov.records import hashing
 from mlprov.records.halves import DIGEST_SIZE, Half, Matrix, is_sorted, sort_order, take_rows
 from mlprov.records.hashing import as_matrix
-from mlprov.records.setfiles import EARLIER, FORMAT, SCHEMA, Draft, read_rows, saving
+from mlprov.records.pairs import Pairs
+from mlprov.records.setfiles import (
+    EARLIER,
+    FORMAT,
+    INDEXED,
+    SCHEMA,
+    Draft,
+    read_pairs,
+    read_rows,
+    saving,
+)
 from mlprov.records.setproofs import Kind
 from mlprov.records.setviews import SetView, lookup
 
@@ -227,6 +237,29 @@ class RecordSet(SetView):
     def _shard_half(self, kind: Kind, shard: int) -> Half:
         return self._half(kind)
 
+    @cached_property
+    def pairs(self) -> Pairs:
+        """The companion commitment to each row's key and subject (ADR 0020)."""
+        return Pairs.of_table(self.table)
+
+    def _pairs_for(self, pairs_root: bytes) -> list[Pairs]:
+        return [self.pairs] if self.pairs.root == pairs_root else []
+
+    def _record_rows(self, shard: int) -> Any:
+        self._shard_number(shard)
+        lo, hi = self._records.offsets[shard], self._records.offsets[shard + 1]
+        if lo == hi:
+            return self.table.slice(0, 0)
+        column = self.table.column("digest")
+        first = self._records.item(lo)
+        # Rows, not unique values: a digest's repeats lie between its first row and the
+        # next shard's.
+        start = pc.index(column, pa.scalar(first, column.type)).as_py()
+        end = self.rows
+        if hi < len(self._records):
+            end = pc.index(column, pa.scalar(self._records.item(hi), column.type)).as_py()
+        return self.table.slice(start, end - start)
+
     def shards(self) -> list[tuple[bytes, int]]:
         """The 512 top-tree leaves' data: each record shard's root and size, then each
         subject shard's."""
@@ -304,17 +337,23 @@ class RecordSet(SetView):
             draft = self._draft_while_hashing(directory)
         root = self.root
         path = directory / f"{root.hex()}.parquet"
+        mine = self.pairs.to_index()
         try:
             with saving(directory):
                 if not path.exists():
-                    (draft or Draft.write(directory, self.table)).finish(path, root, self.shards())
+                    found = draft or Draft.write(directory, self.table)
+                    found.finish(path, root, self.shards(), [mine])
                     return path
                 if draft is not None:
                     draft.discard()
                 table = self._merged_with(path)
-                if table is None:
+                listed = read_pairs(path)
+                if table is None and mine in listed:
                     return path  # the file holds every row already, and its index
-                Draft.write(directory, table).finish(path, root, self.shards())
+                if mine not in listed:
+                    listed.append(mine)  # each save's pairs stay provable (ADR 0020)
+                rows = self.table if table is None else table
+                Draft.write(directory, rows).finish(path, root, self.shards(), listed)
                 return path
         except BaseException:
             if draft is not None:
@@ -322,11 +361,16 @@ class RecordSet(SetView):
             raise
 
     def _draft_while_hashing(self, directory: Path) -> Draft:
-        """The rows written to a draft file while the root is computed (it names the file)."""
-        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="mlprov-save") as pool:
+        """The rows written to a draft file while the root (it names the file) and the pairs
+        are computed; the pairs beside the root, whose numpy steps between queries would
+        otherwise leave the cores idle."""
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="mlprov-save") as pool:
             written = pool.submit(Draft.write, directory, self.table)
+            pairs = pool.submit(lambda: self.pairs) if "pairs" not in self.__dict__ else None
             try:
                 self.root  # noqa: B018 - computed once, and kept
+                if pairs is not None:
+                    pairs.result()
             except BaseException:
                 if written.exception() is None:  # waits for it; a failed write removed its file
                     written.result().discard()
@@ -340,7 +384,7 @@ class RecordSet(SetView):
         indexed = False
         try:  # the same rows already there: nothing to write, nothing to trust
             rows, form = read_rows(path)
-            indexed = form == FORMAT.encode()
+            indexed = form in {f.encode() for f in INDEXED}
             if indexed and rows.replace_schema_metadata(None).equals(self.table):
                 return None
         except (pa.ArrowException, OSError, ValueError):
@@ -390,7 +434,7 @@ class RecordSet(SetView):
                 "to subject hashes",
                 "fingerprint the source again to record it under today's root",
             )
-        if form not in (FORMAT.encode(), EARLIER.encode()):
+        if form not in {f.encode() for f in (*INDEXED, EARLIER)}:
             raise InputError(f"{path} is not an {FORMAT} file", "save it with RecordSet.save")
         loaded = cls.from_table(table.replace_schema_metadata(None))
         want = path.name.removesuffix(".parquet")

@@ -18,6 +18,7 @@ import pyarrow as pa
 from mlprov import merkle
 from mlprov.errors import InputError, NotFoundError
 from mlprov.records.halves import DIGEST_SIZE, Half
+from mlprov.records.pairs import PairKind, PairProof, Pairs, prove_pair
 from mlprov.records.setproofs import (
     SHARDS,
     Kind,
@@ -73,6 +74,14 @@ class SetView(ABC):
     @abstractmethod
     def subjects_in(self, subject_hashes: Iterable[bytes]) -> set[bytes]:
         """Which of these subject hashes have a row in this set (e.g. from an opt-out list)."""
+
+    @abstractmethod
+    def _pairs_for(self, pairs_root: bytes) -> list[Pairs]:
+        """The pairs commitments this view holds with that root (ADR 0020)."""
+
+    @abstractmethod
+    def _record_rows(self, shard: int) -> pa.Table:
+        """Every row of one record shard (checked against the root)."""
 
     # -- what follows from it -------------------------------------------------------------
 
@@ -197,6 +206,21 @@ class SetView(ABC):
     def subject_non_membership_proof(self, subject_hash: bytes) -> NonMembershipProof:
         """Prove that no row of the set names this subject; InputError if one does."""
         return self._non_membership("subject", subject_hash)
+
+    def prove_pair(
+        self, kind: PairKind, digest: bytes, other: str | bytes, pairs_root: bytes
+    ) -> PairProof | None:
+        """Prove that record ``digest`` carries key ``other`` (kind ``key``) or names
+        subject hash ``other`` (kind ``subject``), under the pairs root an event names.
+        None when this view cannot: it keeps no pairs with that root (a set saved before
+        pairs were committed), or its rows of the digest's shard are not those the pairs
+        commit (rows of several saves of one root, merged)."""
+        digest = self._checked(digest, "record")
+        for pairs in self._pairs_for(pairs_root):
+            proof = prove_pair(pairs, self._record_rows(digest[0]), kind, digest, other)
+            if proof is not None:
+                return proof
+        return None
 
 
 def lookup(column: str, value: Any) -> Any:

@@ -11,11 +11,12 @@ origin (its `Origin` header), so no other site can make a browser post a form he
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
 
 from mlprov.server.errors import ERROR_RESPONSES, Refused
 from mlprov.server.state import ServerState
@@ -99,17 +100,24 @@ def authorise(request: Request) -> None:
     check(request, Permission(extra.get(PERMISSION_KEY, Permission.READ.value)))
 
 
-def _need(permission: Permission) -> Callable[..., None]:
-    def dependency(
+def _need(permission: Permission) -> Callable[..., Awaitable[None]]:
+    async def dependency(
         request: Request,
         _: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)],
     ) -> None:
-        check(request, permission)
+        # A token checked a moment ago is checked again from memory, on the event loop;
+        # one that needs a read of the store is checked in a worker thread.
+        state: ServerState = request.app.state.mlprov
+        token = presented(request)
+        if token is not None and state.tokens.fresh(token):
+            check(request, permission)
+        else:
+            await run_in_threadpool(check, request, permission)
 
     return dependency
 
 
-def _caller(request: Request) -> Token:
+async def _caller(request: Request) -> Token:  # on the event loop: it reads no store
     token: Token = request.state.token
     return token
 
@@ -124,7 +132,7 @@ def guarded(
     path: str,
     permission: Permission,
     *,
-    need: Callable[[Permission], Callable[..., None]] = _need,
+    need: Callable[[Permission], Callable[..., Any]] = _need,
     **options: Any,
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Declare a route that needs `permission` (each role's permissions: server.tokens);

@@ -19,10 +19,11 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from mlprov.errors import InputError
 from mlprov.identity import default_actor
@@ -34,9 +35,12 @@ from mlprov.validation import check_token_name
 
 __all__ = [
     "PERMISSIONS",
+    "RECHECK_SECONDS",
     "Permission",
+    "RecentTokens",
     "Role",
     "Token",
+    "TokenLookup",
     "authenticate",
     "create_token",
     "list_tokens",
@@ -48,6 +52,8 @@ PREFIX = "mlp_"
 _TOKEN_RE = re.compile(r"mlp_[A-Za-z0-9_-]{43}")
 _DURATION_RE = re.compile(r"(\d{1,6})([mhd])")
 _UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+#: How long a server trusts a token it has read from the store (a revocation's delay).
+RECHECK_SECONDS = 1.0
 
 
 class Role(StrEnum):
@@ -196,7 +202,50 @@ def revoke_token(ledger: LedgerCore, name: str, *, actor: str | None = None) -> 
     return token
 
 
-def authenticate(table: TokenTable, presented: str) -> tuple[Token | None, str]:
+class TokenLookup(Protocol):
+    def by_hash(self, hashed: bytes) -> TokenRow | None: ...
+
+
+class RecentTokens:
+    """The access list as a server reads it: a token found in the store is remembered for
+    `ttl` seconds, so most requests are checked without reading the store.
+
+    A revocation recorded through this server is refused at once (it is `forget`-ten); one
+    made elsewhere (`mlprov tokens revoke`, another server) within `ttl`; an expiry at once
+    (each use compares it with the time); a new token at once (a token not found is never
+    remembered)."""
+
+    def __init__(self, table: TokenTable, ttl: float = RECHECK_SECONDS) -> None:
+        self._table = table
+        self._ttl = ttl
+        self._rows: dict[bytes, tuple[TokenRow, float]] = {}
+
+    def fresh(self, presented: str) -> bool:
+        """Whether `presented` can be checked from memory, without reading the store."""
+        held = self._rows.get(_hash(presented))
+        return held is not None and time.monotonic() - held[1] < self._ttl
+
+    def forget(self, name: str) -> None:
+        """Read the token `name` from the store again at its next use (its access changed:
+        a revocation recorded through this server takes effect at once)."""
+        for hashed, (row, _) in list(self._rows.items()):
+            if row.name == name:
+                self._rows.pop(hashed, None)
+
+    def by_hash(self, hashed: bytes) -> TokenRow | None:
+        held = self._rows.get(hashed)
+        now = time.monotonic()
+        if held is not None and now - held[1] < self._ttl:
+            return held[0]
+        row = self._table.by_hash(hashed)
+        if row is None:
+            self._rows.pop(hashed, None)
+        else:
+            self._rows[hashed] = (row, now)
+        return row
+
+
+def authenticate(table: TokenLookup, presented: str) -> tuple[Token | None, str]:
     """The token's facts if `presented` is an active token; else None and why not (said
     without echoing what was presented)."""
     if not _TOKEN_RE.fullmatch(presented):

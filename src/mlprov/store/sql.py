@@ -11,11 +11,9 @@ READ), and the spelling of two column types (`mlprov.store.schema`).
 
 from __future__ import annotations
 
-import os
 import re
 import secrets
 import sqlite3
-import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from pathlib import Path
@@ -25,12 +23,12 @@ from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from mlprov.errors import ConflictError, DuplicateError, MissingExtraError, StoreError
 from mlprov.store import schema
 from mlprov.store.interface import CheckpointRow, EventFilter, EventRow
+from mlprov.store.pool import IDLE, Pool
 
 __all__ = ["SqlStore"]
 
 _CHUNK = 500  # bound parameters per IN list, well under every backend's limit
 _SYNC_LEVELS = ("OFF", "NORMAL", "FULL", "EXTRA")
-_IDLE = 4  # connections kept open for the next reader or writer of this process
 CACHE_KIB = 65536  # SQLite's page cache: the digest index of a large ledger must fit
 _COLUMNS = "seq, digest, type, name, recorded_at, body"
 _ANCESTORS = (
@@ -39,9 +37,6 @@ _ANCESTORS = (
     "SELECT seq FROM anc ORDER BY seq"
 )
 _URL_FORMS = "use a path, sqlite:///PATH or postgresql://USER@HOST/DB"
-#: Connections a forked child inherited: never used, never closed (closing one would end
-#: its parent's session), only kept from the garbage collector.
-_INHERITED: list[Any] = []
 
 
 def _chunks(items: Iterable[Any]) -> Iterator[list[Any]]:
@@ -400,65 +395,24 @@ class _Target:
         return _psycopg().connect(self.conninfo, autocommit=True)
 
 
-class _Pool:
-    """This process's open connections to one store, each used by one thread at a time."""
-
-    def __init__(self, target: _Target) -> None:
-        self._target = target
-        self._idle: list[Any] = []
-        self._lock = threading.Lock()
-        self._pid = os.getpid()
-
-    @contextmanager
-    def connection(self) -> Iterator[Any]:
-        conn = None
-        with self._lock:
-            if self._pid != os.getpid():  # forked: the parent's connections are not ours
-                _INHERITED.extend(self._idle)
-                self._idle, self._pid = [], os.getpid()
-            while self._idle and conn is None:
-                conn = self._idle.pop()
-                if getattr(conn, "closed", False):  # a server connection that was lost
-                    conn = None
-        conn = conn if conn is not None else self._target.connect()
-        try:
-            yield conn
-        except BaseException:
-            with suppress(Exception):
-                conn.close()
-            raise
-        with self._lock:
-            if len(self._idle) < _IDLE and self._pid == os.getpid():
-                self._idle.append(conn)
-                return
-        conn.close()
-
-    def close(self) -> None:
-        with self._lock:
-            idle, self._idle = self._idle, []
-        if self._pid == os.getpid():
-            for conn in idle:
-                with suppress(Exception):
-                    conn.close()
-
-
 class SqlStore:
     """A ledger store over SQL: `open` an existing store, `create` a new one."""
 
-    def __init__(self, target: _Target) -> None:
+    def __init__(self, target: _Target, keep: int = IDLE) -> None:
         self._target = target
         self._dialect = target.dialect
         self._errors = _driver_errors(target.dialect)
-        self._pool = _Pool(target)
+        self._pool = Pool(target, keep)
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def open(cls, url: str) -> SqlStore:
-        """Open an existing ledger store; refuse anything that is not one."""
+    def open(cls, url: str, *, keep: int = IDLE) -> SqlStore:
+        """Open an existing ledger store; refuse anything that is not one. Up to `keep`
+        connections stay open between uses (a server keeps one for each of its threads)."""
         target = _Target(url)
         if target.path is not None:
             _check_sqlite_file(target.path)
-        store = cls(target)
+        store = cls(target, keep)
         store._check_format()
         return store
 
@@ -552,15 +506,36 @@ class SqlStore:
 
     @contextmanager
     def _transaction(self, begin: str) -> Iterator[_Session]:
-        with self._guard(), self._pool.connection() as conn:
-            conn.execute(begin)
-            try:
-                yield _Session(conn, self._dialect, None)
-            except BaseException:
-                with suppress(Exception):
-                    conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
+        if begin == "BEGIN IMMEDIATE":  # a SQLite writer: this process's own take turns
+            with self._pool.writing(), self._connected(begin) as session:
+                yield session
+        else:
+            with self._connected(begin) as session:
+                yield session
+
+    @contextmanager
+    def _connected(self, begin: str) -> Iterator[_Session]:
+        with self._guard():
+            failure: BaseException | None = None
+            with self._pool.connection() as conn:
+                conn.execute(begin)
+                try:
+                    yield _Session(conn, self._dialect, None)
+                except BaseException as exc:
+                    # Rolled back, the connection is as good as new and goes back to the
+                    # pool: a reader left early (a generator closed after its first row)
+                    # must not cost the next caller a new connection. One that cannot
+                    # roll back is closed by the pool.
+                    failure, clean = exc, False
+                    with suppress(Exception):
+                        conn.execute("ROLLBACK")
+                        clean = True
+                    if not clean:
+                        raise
+                else:
+                    conn.execute("COMMIT")
+            if failure is not None:
+                raise failure
 
     @contextmanager
     def reader(self) -> Iterator[_Session]:

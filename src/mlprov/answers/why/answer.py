@@ -2,7 +2,9 @@
 
 :func:`why` finds the build's dataset and its record set, proves the record or subject in
 or out of it (membership or non-membership proofs against the set root, checkable by a
-third party with `mlprov check-proof`), finds the record in its sources, follows it
+third party with `mlprov check-proof`; for a key or subject, a pair proof of each record
+that carries it, against the pairs root of the dataset or source event that names one,
+ADR 0020), finds the record in its sources, follows it
 through every step (see :mod:`mlprov.answers.why.trails`), and, for a record that reached the
 dataset, names the causes the ledger shows (see :mod:`mlprov.answers.why.causes`): a stale opt-out
 list, a step that ran before the list was loaded, a column an earlier step rewrote, no
@@ -34,11 +36,13 @@ from mlprov.errors import InputError
 from mlprov.governance.review import ReviewState, status_of
 from mlprov.ledger.core import LedgerCore
 from mlprov.ledger.events import Entry
+from mlprov.ledger.names import label
 from mlprov.ledger.payloads import trained_dataset
+from mlprov.records.pairs import PairProof
 from mlprov.records.setproofs import MembershipProof, NonMembershipProof
 from mlprov.records.setviews import SetView
 
-__all__ = ["Answer", "Proof", "Query", "SourceState", "why"]
+__all__ = ["Answer", "Link", "Proof", "Query", "SourceState", "why"]
 
 Kind = Literal["subject", "key", "record", "digest"]
 
@@ -62,6 +66,24 @@ class Proof:
 
     def to_json(self) -> dict[str, Any]:
         return {"about": self.about, "in": self.present, "proof": orjson.loads(self.proof.dumps())}
+
+
+@dataclass(frozen=True)
+class Link:
+    """A proven link from the key or subject asked about to a record of a set: a pair
+    proof against the pairs root of the event that recorded the set (ADR 0020)."""
+
+    about: str
+    event: Entry  # the source or dataset whose pairs root the proof is checked against
+    proof: PairProof
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "about": self.about,
+            "event": str(self.event.digest),
+            "pairs_root": str(self.event.event.payload["pairs_root"]),
+            "proof": orjson.loads(self.proof.dumps()),
+        }
 
 
 @dataclass(frozen=True)
@@ -98,6 +120,7 @@ class Answer:
     causes: tuple[Cause, ...]
     other_builds: tuple[tuple[Entry, bool | None], ...]
     missing: tuple[str, ...] = field(default=())
+    links: tuple[Link, ...] = field(default=())
 
     @property
     def manifest_digest(self) -> str | None:
@@ -167,6 +190,35 @@ def _proofs(records: SetView, query: Query, trails: list[Trail], final: list[Row
         + ([query.digest] if query.digest is not None else [])
     )
     return [Proof(f"record {shorten(d, 16)}", records.prove(d)) for d in digests]
+
+
+def _links(
+    query: Query, sets: list[tuple[Entry, SetView | None, list[Row]]], missing: list[str]
+) -> list[Link]:
+    """Pair proofs of each row that carries the key, or names the subject, asked about,
+    for the sets whose events name a pairs root (ledgers before ADR 0020 name none)."""
+    links: list[Link] = []
+    if query.kind not in ("key", "subject"):
+        return links
+    for entry, records, rows in sets:
+        root = entry.event.payload.get("pairs_root")
+        if records is None or not root:
+            continue
+        for row in dict.fromkeys(rows):
+            other: str | bytes | None = query.key if query.kind == "key" else query.digest
+            if other is None or other != (row.key if query.kind == "key" else row.subject):
+                continue
+            kind: Literal["key", "subject"] = "key" if query.kind == "key" else "subject"
+            proof = records.prove_pair(kind, row.digest, other, Digest(root).raw)
+            about = f"record {shorten(row.digest, 16)} in {label(entry)}"
+            if proof is None:
+                missing.append(
+                    f"the link from the {query.shown} to {about} is the set file's word: "
+                    "its rows of that shard are not those the pairs root commits"
+                )
+                continue
+            links.append(Link(about, entry, proof))
+    return links
 
 
 def _others(
@@ -278,6 +330,13 @@ def why(
             if history.sources
             else "the dataset's history records no source"
         )
+    per_source: dict[Digest, tuple[Entry, list[Row]]] = {}
+    for source, row in origins:
+        per_source.setdefault(source.digest, (source, []))[1].append(row)
+    sets = [(dataset, records, final)] + [
+        (source, history.record_set(source), rows) for source, rows in per_source.values()
+    ]
+    links = _links(query, sets, history.missing)
     digests = list(dict.fromkeys([r.digest for r in final] + [t.digest for t in trails]))
     return Answer(
         build=build,
@@ -290,4 +349,5 @@ def why(
         causes=tuple(dict.fromkeys(causes)),
         other_builds=tuple(_others(ledger, history, build, query, digests)),
         missing=tuple(history.missing),
+        links=tuple(links),
     )

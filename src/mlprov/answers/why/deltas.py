@@ -1,11 +1,17 @@
 """Deltas: the rows of a step's changes file that a question is about.
 
-A changes file is named by the SHA-256 of its bytes (ADR 0008), so trusting any row of it
-means hashing all of it: the file is hashed as it is read from disk, a buffer at a time,
-never held whole. Its rows are then decoded a batch at a time and only those about the
-records asked after are kept: by key, by digest before the step, or by the key a
-removed duplicate was a duplicate of. A question about another record reads the file
-again, for it too.
+A step recorded with `changes_root` has an indexed changes file (ADR 0021): its index is
+checked against that root, and only the parts that can hold the keys and digests asked
+after are read, each checked against its digest in the index
+(:mod:`mlprov.records.changesreader`). A value no part's range holds has no row and
+costs no read.
+
+Otherwise (a ledger recorded before, or a question by a column the file is not sorted
+by) the file is trusted as a whole: it is named by the SHA-256 of its bytes (ADR 0008),
+so it is hashed as it is read from disk, a buffer at a time, never held whole; its rows
+are then decoded a batch at a time and only those about the records asked after are
+kept: by key, by digest before the step, or by the key a removed duplicate was a
+duplicate of. Both ways give the same rows, in the same order.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ import pyarrow.parquet as pq
 from mlprov.capture.lineage import CHANGES_SCHEMA
 from mlprov.digest import Digest
 from mlprov.errors import IntegrityError, NotFoundError
+from mlprov.records.changesreader import open_changes
 
 __all__ = ["Deltas"]
 
@@ -60,27 +67,53 @@ def _opened(directory: Path, digest: Digest) -> Any:
 class Deltas:
     """One step's changes, read for the keys and digests asked after (see the module doc)."""
 
-    def __init__(self, directory: Path, digest: Digest) -> None:
+    def __init__(self, directory: Path, digest: Digest, root: Digest | None = None) -> None:
         self.directory, self.digest = directory, Digest(digest)
+        self.root = None if root is None else Digest(root)
         self._wanted: dict[str, set[Any]] = {c: set() for c in _LOOKED_UP}
-        self._rows: pa.Table | None = None
+        self._found: dict[tuple[str, Any], list[dict[str, Any]]] = {}
+
+    @property
+    def path(self) -> Path:
+        return self.directory / f"{self.digest.hex}{_SUFFIX}"
 
     def rows(self, column: str, value: Any) -> list[dict[str, Any]]:
         """The rows whose `column` (key, before or duplicate_of) equals `value`."""
-        if self._rows is None or value not in self._wanted[column]:
+        if (column, value) not in self._found:
             self.want(column, [value])
-            self.read()
-        assert self._rows is not None
-        kind = CHANGES_SCHEMA.field(column).type
-        found = self._rows.filter(pc.equal(self._rows.column(column), pa.scalar(value, kind)))
-        return found.to_pylist()  # type: ignore[no-any-return]
+            self.read([column])
+        return self._found.get((column, value), [])
 
     def want(self, column: str, values: Iterable[Any]) -> None:
         """Keep the rows with these values too, when the file is next read."""
         self._wanted[column].update(v for v in values if v is not None)
 
-    def read(self) -> None:
-        """Check the file and keep the rows wanted; NotFoundError or IntegrityError."""
+    def read(self, columns: Iterable[str] | None = None) -> None:
+        """Check the file (or the parts of it needed) and keep the rows wanted by
+        `columns` (all: None); NotFoundError or IntegrityError. From an indexed file, a
+        column it is not sorted by is read (whole) only when asked for by name."""
+        asked = _LOOKED_UP if columns is None else tuple(columns)
+        wanted = {
+            c: sorted((v for v in self._wanted[c] if (c, v) not in self._found), key=repr)
+            for c in asked
+        }
+        wanted = {c: values for c, values in wanted.items() if values}
+        if not wanted:
+            return
+        if self.root is not None:
+            file = open_changes(self.path, self.root)
+            try:
+                for column in [c for c in wanted if file.indexed(c)]:
+                    for value, rows in file.rows(column, wanted.pop(column)).items():
+                        self._found[column, value] = [_completed(r) for r in rows]
+            finally:
+                file.close()
+            if columns is None:
+                return  # the rest when asked for
+        if wanted:
+            self._read_whole(wanted)
+
+    def _read_whole(self, wanted: dict[str, list[Any]]) -> None:
         source = _opened(self.directory, self.digest)
         try:
             # Streamed a buffer at a time: a capture writes row groups of a million rows,
@@ -90,11 +123,9 @@ class Deltas:
             for batch in file.iter_batches(batch_size=_BATCH):
                 table = _complete(pa.Table.from_batches([batch]))
                 mask = None
-                for column, values in self._wanted.items():
-                    if not values:
-                        continue
+                for column, values in wanted.items():
                     kind = CHANGES_SCHEMA.field(column).type
-                    hit = pc.is_in(table.column(column), value_set=pa.array(list(values), kind))
+                    hit = pc.is_in(table.column(column), value_set=pa.array(values, kind))
                     mask = hit if mask is None else pc.or_(mask, hit)
                 if mask is not None:
                     kept.append(table.filter(mask))
@@ -106,7 +137,18 @@ class Deltas:
             ) from None
         finally:
             source.close()
-        self._rows = pa.concat_tables(kept) if kept else CHANGES_SCHEMA.empty_table()
+        found = pa.concat_tables(kept) if kept else CHANGES_SCHEMA.empty_table()
+        for column, values in wanted.items():
+            kind = CHANGES_SCHEMA.field(column).type
+            column_values = found.column(column)
+            for value in values:
+                hits = found.filter(pc.equal(column_values, pa.scalar(value, kind)))
+                self._found[column, value] = hits.to_pylist()
+
+
+def _completed(row: dict[str, Any]) -> dict[str, Any]:
+    """A row with every column of the schema, in its order."""
+    return {name: row.get(name) for name in CHANGES_SCHEMA.names}
 
 
 def _complete(table: pa.Table) -> pa.Table:

@@ -67,6 +67,16 @@ def sections(a: Answer) -> list[tuple[str, list[str]]]:
     for proof in a.proofs:
         kind = "membership" if proof.present else "non-membership"
         head.append(f"{kind} proof for {proof.about} against root {shorten(proof.proof.root, 16)}")
+    for link in a.links:
+        p = link.proof
+        what = (
+            f"carries key {p.key}"
+            if p.key is not None
+            else f"names subject {shorten(p.subject or '', 16)}"
+        )
+        head.append(
+            f"proven: {link.about} {what} (pair proof against pairs root {shorten(p.root, 16)})"
+        )
     out: list[tuple[str, list[str]]] = [("Answer", head)]
     for t in a.trails:
         out.append(("Path", _trail(a, t)))
@@ -141,6 +151,7 @@ def to_json(a: Answer) -> dict[str, Any]:
             "recorded_from": "manifest" if "manifest" in a.dataset.event.payload else "capture",
         },
         "proofs": [p.to_json() for p in a.proofs],
+        **({"links": [link.to_json() for link in a.links]} if a.links else {}),
         "trails": [_trail_json(t) for t in a.trails],
         "sources": [s.to_json() for s in a.sources.values()],
         "causes": [c.to_json() for c in a.causes],

@@ -149,7 +149,8 @@ class History:
         if digest is None:
             return None
         if digest not in self._changes:
-            deltas = Deltas(self.ledger.blobs_dir, Digest(digest))
+            root = step.event.payload.get("changes_root")
+            deltas = Deltas(self.ledger.blobs_dir, Digest(digest), root)
             for column, values in self._wanted.items():
                 deltas.want(column, values)
             try:
