@@ -96,6 +96,8 @@ def test_a_manifest_with_its_files_reaches_check_build_why_and_triage(
     assert "hand-written manifest" in out.trails[0].removed_by.detail  # type: ignore[union-attr]
     inside = why(ledger, build, key="2")
     assert inside.present is True and inside.proofs[0].present
+    # the key's record is proven in the hand-written dataset, as in a captured one
+    assert done.dataset.digest in {link.event.digest for link in inside.links}
     assert to_json(out)["dataset"]["recorded_from"] == "manifest"
 
     shown = from_ledger(ledger, done.dataset)

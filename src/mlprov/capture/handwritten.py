@@ -313,6 +313,8 @@ def record(
     payload = dataset_payload(
         raw, manifest, record_root=data[0] if data else None, record_count=data[2] if data else None
     )
+    if data is not None:  # the keys and subjects of its records, proven beside the root
+        payload["pairs_root"] = Digest.from_raw(data[1].pairs.root)
     made = [_history(e) for e in batch.events if e.type.value == "transform"]
     earlier = names.recorded_dataset(ledger, payload, parents, made=made)
     if earlier is not None:  # the same content again: that version, nothing new recorded
