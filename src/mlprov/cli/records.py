@@ -346,13 +346,7 @@ def check_proof(
         if isinstance(proof, PairProof):
             results.append(_check_pair(found, pairs, file))
             continue
-        if pinned is not None:
-            expected = pinned
-        elif found.root:
-            expected = hex_digest(found.root, f"the record root in {file}")
-        else:
-            expected = bytes.fromhex(proof.root)
-        proof.verify(expected)
+        proof.verify(_expected_root(pinned, found.root, proof.root, "record", file))
         if found.present is not None and found.present != isinstance(proof, MembershipProof):
             raise ProofError(
                 f"{file} says the {proof.noun} {shorten(proof.digest, 16)} is "
@@ -395,13 +389,7 @@ def _check_pair(found: Any, pinned: bytes | None, file: Path) -> dict[str, Any]:
     from mlprov.digest import shorten
 
     proof = found.proof
-    if pinned is not None:
-        expected = pinned
-    elif found.root:
-        expected = hex_digest(found.root, f"the pairs root in {file}")
-    else:
-        expected = bytes.fromhex(proof.root)
-    proof.verify(expected)
+    proof.verify(_expected_root(pinned, found.root, proof.root, "pairs", file))
     what = (
         f"key {proof.key}"
         if proof.key is not None
@@ -454,3 +442,15 @@ def register(app: typer.Typer) -> None:
     app.command()(prove)
     app.command("check-proof")(check_proof)
     app.add_typer(sets_app, name="sets")
+
+
+def _expected_root(
+    pinned: bytes | None, claimed: str | None, in_proof: str, kind: str, file: Path
+) -> bytes:
+    """The root a proof is checked against: the one given on the command line, else the
+    one the proof file claims beside it, else the proof's own."""
+    if pinned is not None:
+        return pinned
+    if claimed:
+        return hex_digest(claimed, f"the {kind} root in {file}")
+    return bytes.fromhex(in_proof)
